@@ -1,0 +1,42 @@
+import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
+import { loadConfig, PUBLIC_AUTHORITY_HOST, type Config } from "./config";
+import type { Deps } from "./core/remediate";
+import { createGraphGateway } from "./graph";
+import { createSentinelGateway } from "./sentinel";
+
+/**
+ * The one place that builds credentials and clients.
+ *
+ * With AZURE_CLIENT_SECRET (plus AZURE_TENANT_ID and AZURE_CLIENT_ID) the app uses that app
+ * registration; otherwise DefaultAzureCredential, which on Azure is the managed identity
+ * (AZURE_CLIENT_ID selects a user-assigned one) and on a workstation the Azure CLI login.
+ */
+export function createCredential(identity: Config["identity"]): TokenCredential {
+  const { clientId, tenantId, clientSecret, authorityHost } = identity;
+  if (clientSecret !== undefined && tenantId !== undefined && clientId !== undefined) {
+    // MSAL's instance discovery asks the public cloud about the authority and fails for any
+    // other host (a sovereign cloud's or the local fake tenant's): skip it for those.
+    const custom = authorityHost !== undefined && new URL(authorityHost).origin !== PUBLIC_AUTHORITY_HOST;
+    return new ClientSecretCredential(tenantId, clientId, clientSecret, {
+      ...(authorityHost !== undefined ? { authorityHost } : {}),
+      disableInstanceDiscovery: custom,
+    });
+  }
+  return new DefaultAzureCredential(clientId !== undefined ? { managedIdentityClientId: clientId } : {});
+}
+
+export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity)): Deps {
+  return {
+    config,
+    graph: createGraphGateway(credential, config.graphEndpoint),
+    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint),
+  };
+}
+
+let instanceDeps: Deps | undefined;
+
+/** Deps for this process, built on first use from the environment and reused afterwards. */
+export function depsFromEnvironment(): Deps {
+  instanceDeps ??= buildDeps(loadConfig(process.env));
+  return instanceDeps;
+}

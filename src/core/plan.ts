@@ -1,0 +1,75 @@
+import type { Assignment } from "../graph";
+
+export interface AssignmentRef {
+  userId: string;
+  assignmentId: string;
+  accessPackageId: string;
+  accessPackageName?: string;
+  state: string;
+}
+
+export interface SkippedAssignment extends AssignmentRef {
+  reason: string;
+}
+
+export interface Plan {
+  reprocess: AssignmentRef[];
+  skipped: SkippedAssignment[];
+  /** Assignments only partly delivered: reprocess cannot fix them, an admin should look. */
+  attention: AssignmentRef[];
+}
+
+const STATE_REASON: Record<string, string> = {
+  expired: "assignment has expired",
+  delivering: "delivery already in progress",
+  deliveryFailed: "delivery failed; reprocess only applies to delivered assignments, check the assignment's request history",
+  partiallyDelivered:
+    "partially delivered; reprocess only applies to delivered assignments, an admin should check which resources failed",
+};
+
+export function toRef(userId: string, a: Assignment): AssignmentRef {
+  return {
+    userId,
+    assignmentId: a.id,
+    accessPackageId: a.accessPackageId,
+    ...(a.accessPackageName !== undefined ? { accessPackageName: a.accessPackageName } : {}),
+    state: a.state,
+  };
+}
+
+/**
+ * Chooses what to reprocess. When the lost group is known, only assignments whose access
+ * package grants it; otherwise every assignment. Of those, only `delivered` ones: Graph
+ * documents reprocess for delivered assignments only. Everything else is skipped with a reason.
+ *
+ * @param grants access package id → group ids it grants (only needed when groups is non-empty)
+ */
+export function planReprocess(
+  assignments: { userId: string; assignments: Assignment[] }[],
+  groups: string[],
+  grants: ReadonlyMap<string, readonly string[]>,
+): Plan {
+  const plan: Plan = { reprocess: [], skipped: [], attention: [] };
+  const seen = new Set<string>();
+  for (const { userId, assignments: list } of assignments) {
+    for (const a of list) {
+      if (seen.has(a.id)) continue;
+      seen.add(a.id);
+      const ref = toRef(userId, a);
+      if (groups.length > 0) {
+        const granted = grants.get(a.accessPackageId) ?? [];
+        if (!groups.some((g) => granted.includes(g))) {
+          plan.skipped.push({ ...ref, reason: `access package does not grant the group${groups.length > 1 ? "s" : ""} in the incident` });
+          continue;
+        }
+      }
+      if (a.state === "delivered") {
+        plan.reprocess.push(ref);
+        continue;
+      }
+      plan.skipped.push({ ...ref, reason: STATE_REASON[a.state] ?? `state is ${a.state}, not delivered` });
+      if (a.state === "partiallyDelivered") plan.attention.push(ref);
+    }
+  }
+  return plan;
+}

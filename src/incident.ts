@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { GUID, type WorkspaceRef } from "./config";
+import { RequestError } from "./errors";
+
+/**
+ * The body the Microsoft Sentinel incident trigger produces (what the playbook forwards).
+ * Only the fields that locate the incident are read: the body is a pointer, and everything
+ * else (entities, status, rule ids) is re-read from Sentinel. Unknown fields are ignored.
+ */
+const nonEmpty = z.string({ error: "must be a string" }).trim().min(1, "must not be empty").max(1024, "is too long");
+
+export const incidentTriggerSchema = z.object(
+  {
+    objectSchemaType: z.literal("Incident", { error: 'must be "Incident"' }).optional(),
+    workspaceInfo: z.object(
+      {
+        SubscriptionId: z.string({ error: "must be a string" }).regex(GUID, "must be a subscription id (GUID)"),
+        ResourceGroupName: nonEmpty,
+        WorkspaceName: nonEmpty,
+      },
+      { error: "is required (object)" },
+    ),
+    object: z.object(
+      {
+        id: nonEmpty,
+        name: z.string({ error: "must be a string" }).regex(GUID, "must be the incident id (GUID)"),
+      },
+      { error: "is required (object)" },
+    ),
+  },
+  { error: "must be a JSON object" },
+);
+
+export interface IncidentPointer {
+  /** Incident name (GUID): the id used in Sentinel ARM paths. */
+  incidentId: string;
+  /** Full ARM resource id as sent. */
+  armId: string;
+  workspace: WorkspaceRef;
+}
+
+const INCIDENT_ARM_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)$/i;
+
+/** Validates an already-parsed JSON value as a Sentinel incident trigger body. */
+export function parseIncidentTrigger(body: unknown): IncidentPointer {
+  const parsed = incidentTriggerSchema.safeParse(body);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "body"} ${i.message}`);
+    throw new RequestError("InvalidIncident", `Not a Sentinel incident trigger body: ${problems.join("; ")}`);
+  }
+  const { workspaceInfo, object } = parsed.data;
+  const match = INCIDENT_ARM_ID.exec(object.id);
+  if (!match) {
+    throw new RequestError(
+      "InvalidIncident",
+      "Not a Sentinel incident trigger body: object.id must be an incident resource id " +
+        "(/subscriptions/…/workspaces/…/providers/Microsoft.SecurityInsights/Incidents/<id>)",
+    );
+  }
+  const [, sub, rg, ws, name] = match as unknown as [string, string, string, string, string];
+  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+  const mismatched = [
+    same(sub, workspaceInfo.SubscriptionId) ? null : "subscription",
+    same(rg, workspaceInfo.ResourceGroupName) ? null : "resource group",
+    same(ws, workspaceInfo.WorkspaceName) ? null : "workspace",
+    same(name, object.name) ? null : "incident id (object.name)",
+  ].filter((x): x is string => x !== null);
+  if (mismatched.length > 0) {
+    throw new RequestError(
+      "InvalidIncident",
+      `Not a Sentinel incident trigger body: object.id disagrees with workspaceInfo/object.name on ${mismatched.join(", ")}`,
+    );
+  }
+  return {
+    incidentId: object.name.toLowerCase(),
+    armId: object.id,
+    workspace: {
+      subscriptionId: workspaceInfo.SubscriptionId.toLowerCase(),
+      resourceGroup: workspaceInfo.ResourceGroupName,
+      name: workspaceInfo.WorkspaceName,
+    },
+  };
+}
+
+/** Parses raw request text as JSON, then as a trigger body. */
+export function parseIncidentTriggerText(text: string): IncidentPointer {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new RequestError("InvalidJson", `Request body is not valid JSON: ${detail}`);
+  }
+  return parseIncidentTrigger(json);
+}
