@@ -38,8 +38,11 @@ export interface SentinelGateway {
   listEntities(incidentId: string): Promise<IncidentEntity[]>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
   upsertComment(incidentId: string, commentId: string, message: string): Promise<void>;
-  /** Closes as BenignPositive / SuspiciousButExpected, re-reading on etag conflicts. */
-  closeIncident(incidentId: string, request: CloseRequest): Promise<CloseResult>;
+  /**
+   * Closes as BenignPositive / SuspiciousButExpected. Starts from `known` (a state read
+   * earlier) when given, and re-reads the incident on etag conflicts.
+   */
+  closeIncident(incidentId: string, request: CloseRequest, known?: IncidentState): Promise<CloseResult>;
 }
 
 const CLOSE_ATTEMPTS = 4;
@@ -91,9 +94,9 @@ export function createSentinelGateway(
         await client.incidentComments.createOrUpdate(rg, ws, incidentId, commentId, { message });
       }),
 
-    async closeIncident(incidentId, request) {
+    async closeIncident(incidentId, request, known) {
       for (let attempt = 1; ; attempt++) {
-        const current = await getIncident(incidentId);
+        const current = attempt === 1 && known ? known : await getIncident(incidentId);
         if (!current) throw new UpstreamError("sentinel", 404, `Incident ${incidentId} disappeared before it could be closed`);
         if (current.status === "Closed") return "already-closed";
         try {

@@ -39,7 +39,11 @@ export async function remediateIncident(
   const dryRun = options.dryRun ?? config.dryRun;
   assertSameWorkspace(pointer.workspace, config.workspace);
 
-  const incident = await sentinel.getIncident(pointer.incidentId);
+  // Entities are read alongside the incident: a read, harmless even when the checks below refuse.
+  const [incident, entities] = await Promise.all([
+    sentinel.getIncident(pointer.incidentId),
+    sentinel.listEntities(pointer.incidentId).catch((error: unknown) => error as Error),
+  ]);
   if (!incident) {
     throw new RequestError("IncidentNotFound", `Incident ${pointer.incidentId} does not exist in workspace ${config.workspace.name}`);
   }
@@ -55,7 +59,8 @@ export async function remediateIncident(
     return finish(summary, "already-closed", { closed: true });
   }
 
-  const { users, groups, unusableAccounts } = extractEntities(await sentinel.listEntities(pointer.incidentId));
+  if (entities instanceof Error) throw entities;
+  const { users, groups, unusableAccounts } = extractEntities(entities);
   summary.users = users;
   summary.groups = groups;
   log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${unusableAccounts.length} account(s) without an Entra id`);
@@ -112,9 +117,11 @@ export async function remediateIncident(
     summary.failed.length > 0 ? "failed" : summary.reprocessed.length > 0 ? "remediated" : "nothing-to-reprocess";
   await comment(deps, log, finish(summary, outcome));
   if (outcome === "remediated") {
-    const closedBy = await sentinel.closeIncident(incident.name, {
-      classificationComment: `Access restored automatically: reprocessed ${summary.reprocessed.length} access package assignment(s).`,
-    });
+    const closedBy = await sentinel.closeIncident(
+      incident.name,
+      { classificationComment: `Access restored automatically: reprocessed ${summary.reprocessed.length} access package assignment(s).` },
+      incident,
+    );
     summary.closed = true;
     log.info(`incident ${incident.name}: ${closedBy === "closed" ? "closed as BenignPositive" : "was closed meanwhile"}`);
   }

@@ -1,0 +1,84 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+/**
+ * A fake tenant's contents: who exists, which access packages grant which groups, who is
+ * assigned what, and the Sentinel incidents. Loaded from JSON (test/fixtures/scenarios/).
+ */
+const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a GUID");
+
+const faultSchema = z.object({
+  /** Which fake service the fault applies to. */
+  service: z.enum(["login", "graph", "arm"]).optional(),
+  method: z.string().optional(),
+  /** Regular expression matched against the request path (no query string). */
+  path: z.string().optional(),
+  /** How many matching requests it affects (default 1; 0 = every one). */
+  times: z.number().int().min(0).default(1),
+  /** Answer with this status instead of serving the request. */
+  status: z.number().int().min(100).max(599).optional(),
+  /** Retry-After header (seconds) for status answers. */
+  retryAfter: z.number().min(0).optional(),
+  /** Extra delay before answering, in milliseconds. */
+  latencyMs: z.number().min(0).optional(),
+  /** ARM incident PUT: someone else updates the incident first, so the caller's etag is stale. */
+  etagConflict: z.boolean().optional(),
+});
+
+export const scenarioSchema = z.object({
+  tenantId: guid,
+  workspace: z.object({ subscriptionId: guid, resourceGroup: z.string().min(1), name: z.string().min(1) }),
+  users: z.array(z.object({ id: guid, userPrincipalName: z.string(), displayName: z.string() })).default([]),
+  groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
+  accessPackages: z.array(z.object({ id: guid, displayName: z.string(), groups: z.array(guid).default([]) })).default([]),
+  assignments: z
+    .array(
+      z.object({
+        id: guid,
+        userId: guid,
+        accessPackageId: guid,
+        state: z.enum(["delivering", "partiallyDelivered", "delivered", "expired", "deliveryFailed"]),
+      }),
+    )
+    .default([]),
+  incidents: z
+    .array(
+      z.object({
+        name: guid,
+        number: z.number().int(),
+        title: z.string(),
+        severity: z.enum(["High", "Medium", "Low", "Informational"]).default("Medium"),
+        status: z.enum(["New", "Active", "Closed"]).default("New"),
+        ruleIds: z.array(guid).default([]),
+        entities: z.array(z.object({ kind: z.string(), properties: z.record(z.string(), z.unknown()) })).default([]),
+      }),
+    )
+    .default([]),
+  /** Graph page size for assignment lists (the real service decides its own; 100 is a guess). */
+  pageSize: z.number().int().min(1).default(100),
+  /** Delay added to every Graph and ARM answer, in milliseconds. */
+  latencyMs: z.number().min(0).default(0),
+  faults: z.array(faultSchema).default([]),
+});
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+export type FaultInput = z.input<typeof faultSchema>;
+export type Fault = z.output<typeof faultSchema>;
+
+export function parseScenario(json: unknown, source = "scenario"): Scenario {
+  const parsed = scenarioSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid ${source}: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+export function parseFault(json: FaultInput): Fault {
+  return faultSchema.parse(json);
+}
+
+export function loadScenario(path: string): Scenario {
+  return parseScenario(JSON.parse(readFileSync(path, "utf8")), path);
+}

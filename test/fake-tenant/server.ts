@@ -1,0 +1,575 @@
+/**
+ * A stand-in for the three services the app talks to, on loopback over HTTPS:
+ *
+ * - login: Entra ID token endpoint (OpenID configuration + client-credentials token)
+ * - graph: Microsoft Graph v1.0 entitlement management (assignments, access packages, reprocess)
+ * - arm:   Microsoft Sentinel incidents through Azure Resource Manager
+ *
+ * Each runs on its own port so tokens can be checked for the right audience. It behaves like the
+ * real services where their documentation says how; where it has to guess, a comment says so.
+ * Every request is recorded (method, path, status, timings; never headers or bodies).
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ensureCertificate, type TlsMaterial } from "./cert";
+import { parseFault, parseScenario, type Fault, type FaultInput, type Scenario, type ScenarioInput } from "./scenario";
+
+export type Service = "login" | "graph" | "arm";
+
+export interface RecordedRequest {
+  seq: number;
+  service: Service;
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  /** Milliseconds since the fake started. */
+  start: number;
+  end: number;
+}
+
+export interface FakeTenantOptions {
+  scenario: ScenarioInput | Scenario;
+  /** Fixed ports (default: any free port). */
+  ports?: Partial<Record<Service, number>>;
+  tls?: TlsMaterial;
+}
+
+interface IncidentRecord {
+  name: string;
+  number: number;
+  title: string;
+  severity: string;
+  status: string;
+  classification?: string;
+  classificationReason?: string;
+  classificationComment?: string;
+  ruleIds: string[];
+  entities: { kind: string; properties: Record<string, unknown> }[];
+  etag: string;
+  createdTimeUtc: string;
+  lastModifiedTimeUtc: string;
+  comments: Map<string, { message: string; createdTimeUtc: string; lastModifiedTimeUtc: string; etag: string }>;
+}
+
+const ARM_API_VERSIONS = new Set(["2024-09-01", "2025-06-01", "2025-09-01", "2022-09-01-preview", "2025-10-01-preview"]);
+
+export class FakeTenant {
+  readonly scenario: Scenario;
+  readonly requests: RecordedRequest[] = [];
+  /** The fake app registration that may obtain tokens (secret made fresh on every start). */
+  readonly clientId = randomUUID();
+  readonly clientSecret = randomBytes(24).toString("base64url");
+  readonly incidents = new Map<string, IncidentRecord>();
+  /** group id → member user ids */
+  readonly members = new Map<string, Set<string>>();
+  /** assignment id → number of accepted reprocess calls */
+  readonly reprocessed = new Map<string, number>();
+  readonly urls = {} as Record<Service, string>;
+  latencyMs: number;
+
+  private readonly faults: (Fault & { left: number })[] = [];
+  private readonly tokens = new Map<string, { audience: string; expires: number }>();
+  private readonly servers: Server[] = [];
+  private readonly t0 = performance.now();
+  private seq = 0;
+
+  private constructor(
+    scenario: Scenario,
+    readonly tls: TlsMaterial,
+  ) {
+    this.scenario = scenario;
+    this.latencyMs = scenario.latencyMs;
+    scenario.faults.forEach((f) => this.addFault(f));
+    for (const g of scenario.groups) this.members.set(g.id.toLowerCase(), new Set(g.members.map((m) => m.toLowerCase())));
+    const now = new Date().toISOString();
+    for (const i of scenario.incidents) {
+      this.incidents.set(i.name.toLowerCase(), {
+        ...i,
+        etag: `"${randomUUID()}"`,
+        createdTimeUtc: now,
+        lastModifiedTimeUtc: now,
+        comments: new Map(),
+      });
+    }
+  }
+
+  static async start(options: FakeTenantOptions): Promise<FakeTenant> {
+    const tls = options.tls ?? (await ensureCertificate());
+    const fake = new FakeTenant(parseScenario(options.scenario), tls);
+    for (const service of ["login", "graph", "arm"] as const) {
+      const server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => void fake.handle(service, req, res));
+      server.keepAliveTimeout = 5_000;
+      await new Promise<void>((ok, fail) => {
+        server.once("error", fail);
+        server.listen(options.ports?.[service] ?? 0, "127.0.0.1", ok);
+      });
+      fake.servers.push(server);
+      fake.urls[service] = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+    return fake;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (s) =>
+          new Promise<void>((ok) => {
+            s.close(() => ok());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  }
+
+  /** The app settings that point the app at this fake (same names as local.settings.json Values). */
+  settings(): Record<string, string> {
+    const { workspace } = this.scenario;
+    return {
+      SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId,
+      SENTINEL_RESOURCE_GROUP: workspace.resourceGroup,
+      SENTINEL_WORKSPACE_NAME: workspace.name,
+      GRAPH_ENDPOINT: this.urls.graph,
+      ARM_ENDPOINT: this.urls.arm,
+      AZURE_AUTHORITY_HOST: this.urls.login,
+      AZURE_TENANT_ID: this.scenario.tenantId,
+      AZURE_CLIENT_ID: this.clientId,
+      AZURE_CLIENT_SECRET: this.clientSecret,
+      NODE_EXTRA_CA_CERTS: this.tls.certPath,
+    };
+  }
+
+  addFault(fault: FaultInput): void {
+    const parsed = parseFault(fault);
+    this.faults.push({ ...parsed, left: parsed.times === 0 ? Infinity : parsed.times });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** The incident trigger body Sentinel would send a playbook for this incident. */
+  triggerBody(incidentName: string): Record<string, unknown> {
+    const i = this.incidents.get(incidentName.toLowerCase());
+    if (!i) throw new Error(`no incident ${incidentName} in the scenario`);
+    const { workspace } = this.scenario;
+    return {
+      eventUniqueId: randomUUID(),
+      objectSchemaType: "Incident",
+      objectEventType: "Create",
+      workspaceInfo: { SubscriptionId: workspace.subscriptionId, ResourceGroupName: workspace.resourceGroup, WorkspaceName: workspace.name },
+      workspaceId: randomUUID(),
+      object: this.incidentResource(i),
+    };
+  }
+
+  // ───────────────────────────── plumbing ─────────────────────────────
+
+  private async handle(service: Service, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const start = performance.now() - this.t0;
+    const url = new URL(req.url ?? "/", "https://127.0.0.1");
+    const method = req.method ?? "GET";
+    let status = 500;
+    try {
+      const body = await readBody(req);
+      const fault = this.takeFault(service, method, url.pathname);
+      const delay = (service === "login" ? 0 : this.latencyMs) + (fault?.latencyMs ?? 0);
+      if (delay > 0) await sleep(delay);
+      if (fault?.status !== undefined) {
+        status = fault.status;
+        const headers: Record<string, string> = fault.retryAfter !== undefined ? { "retry-after": String(fault.retryAfter) } : {};
+        send(res, status, this.errorBody(service, status, "Injected fault"), headers);
+      } else {
+        const answer =
+          service === "login"
+            ? this.login(method, url, body)
+            : (this.authorize(service, req) ?? (service === "graph" ? this.graph(method, url) : this.arm(method, url, body, fault)));
+        status = answer.status;
+        send(res, answer.status, answer.body, answer.headers);
+      }
+    } catch (error) {
+      status = 500;
+      send(res, 500, this.errorBody(service, 500, `Fake tenant error: ${error instanceof Error ? error.message : String(error)}`));
+    } finally {
+      this.requests.push({
+        seq: ++this.seq,
+        service,
+        method,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        status,
+        start,
+        end: performance.now() - this.t0,
+      });
+    }
+  }
+
+  private takeFault(service: Service, method: string, path: string): Fault | undefined {
+    const fault = this.faults.find(
+      (f) =>
+        f.left > 0 &&
+        (f.service === undefined || f.service === service) &&
+        (f.method === undefined || f.method.toUpperCase() === method) &&
+        (f.path === undefined || new RegExp(f.path, "i").test(path)),
+    );
+    if (fault) fault.left--;
+    return fault;
+  }
+
+  private errorBody(service: Service, status: number, message: string): unknown {
+    const code = status === 429 ? "TooManyRequests" : status >= 500 ? "ServiceUnavailable" : status === 404 ? "NotFound" : "BadRequest";
+    if (service === "login") return { error: "server_error", error_description: message };
+    if (service === "graph") {
+      return { error: { code, message, innerError: { date: new Date().toISOString(), "request-id": randomUUID(), "client-request-id": randomUUID() } } };
+    }
+    return { error: { code, message } };
+  }
+
+  // ───────────────────────────── login ─────────────────────────────
+
+  private login(method: string, url: URL, body: string): Answer {
+    const tenant = this.scenario.tenantId;
+    const base = `${this.urls.login}/${tenant}`;
+    const [, pathTenant, ...rest] = url.pathname.split("/");
+    if (pathTenant?.toLowerCase() !== tenant.toLowerCase()) {
+      return { status: 400, body: { error: "invalid_tenant", error_description: `Tenant '${pathTenant}' not found.` } };
+    }
+    const route = rest.join("/");
+    if (method === "GET" && route === "v2.0/.well-known/openid-configuration") {
+      return {
+        status: 200,
+        body: {
+          issuer: `${base}/v2.0`,
+          authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+          token_endpoint: `${base}/oauth2/v2.0/token`,
+          end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+          jwks_uri: `${base}/discovery/v2.0/keys`,
+          response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
+          token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+          tenant_region_scope: "EU",
+        },
+      };
+    }
+    if (method === "POST" && route === "oauth2/v2.0/token") {
+      const form = new URLSearchParams(body);
+      if (form.get("grant_type") !== "client_credentials") {
+        return { status: 400, body: { error: "unsupported_grant_type", error_description: "Only client_credentials is faked." } };
+      }
+      if (form.get("client_id") !== this.clientId || form.get("client_secret") !== this.clientSecret) {
+        return { status: 401, body: { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided." } };
+      }
+      const scope = form.get("scope") ?? "";
+      const resource = scope.split(" ").find((s) => s.endsWith("/.default"));
+      if (!resource) return { status: 400, body: { error: "invalid_scope", error_description: "AADSTS1002012: scope must end with /.default" } };
+      const audience = resource.slice(0, -"/.default".length);
+      const token = fakeJwt({ aud: audience, tid: this.scenario.tenantId, appid: this.clientId });
+      this.tokens.set(token, { audience, expires: Date.now() + 3599_000 });
+      return { status: 200, body: { token_type: "Bearer", expires_in: 3599, ext_expires_in: 3599, access_token: token } };
+    }
+    return { status: 404, body: { error: "not_found", error_description: `No route ${method} ${url.pathname}` } };
+  }
+
+  /** Checks the bearer token was issued by this fake for this service; undefined = authorized. */
+  private authorize(service: "graph" | "arm", req: IncomingMessage): Answer | undefined {
+    const header = req.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7) : undefined;
+    const known = token ? this.tokens.get(token) : undefined;
+    const ok = known !== undefined && known.expires > Date.now() && known.audience === this.urls[service];
+    if (ok) return undefined;
+    const message = known ? "Access token audience or lifetime is invalid" : "Access token is empty or invalid";
+    return service === "graph"
+      ? { status: 401, body: this.errorBody("graph", 401, message) }
+      : { status: 401, body: { error: { code: "InvalidAuthenticationToken", message } } };
+  }
+
+  // ───────────────────────────── graph ─────────────────────────────
+
+  private graph(method: string, url: URL): Answer {
+    const EM = "/v1.0/identityGovernance/entitlementManagement";
+    const path = url.pathname;
+    const graphError = (status: number, code: string, message: string): Answer => ({
+      status,
+      body: { error: { code, message, innerError: { date: new Date().toISOString(), "request-id": randomUUID() } } },
+    });
+
+    if (method === "GET" && path === `${EM}/assignments`) {
+      const filter = url.searchParams.get("$filter");
+      let userId: string | undefined;
+      if (filter !== null) {
+        // Only the filter the app uses is faked; the real service accepts more.
+        const m = /^target\/objectId eq '([0-9a-f-]{36})'$/i.exec(filter.trim());
+        if (!m) return graphError(400, "BadRequest", `Invalid filter clause: ${filter}`);
+        userId = m[1]?.toLowerCase();
+      }
+      const expand = url.searchParams.get("$expand");
+      if (expand !== null && expand !== "accessPackage") return graphError(400, "BadRequest", `Unsupported $expand: ${expand}`);
+      const all = this.scenario.assignments.filter((a) => userId === undefined || a.userId.toLowerCase() === userId);
+      const top = Number(url.searchParams.get("$top") ?? this.scenario.pageSize);
+      const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
+      const page = all.slice(skip, skip + top);
+      const value = page.map((a) => this.assignmentResource(a, expand === "accessPackage"));
+      const body: Record<string, unknown> = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/assignments",
+        value,
+      };
+      if (skip + top < all.length) {
+        // Like Graph: an absolute link repeating the query, with an opaque skip token.
+        const next = new URL(`${this.urls.graph}${path}`);
+        for (const [k, v] of url.searchParams) if (k !== "$skiptoken") next.searchParams.set(k, v);
+        next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
+        body["@odata.nextLink"] = next.toString();
+      }
+      return { status: 200, body };
+    }
+
+    const reprocess = new RegExp(`^${EM}/assignments/([^/]+)/reprocess$`).exec(path);
+    if (method === "POST" && reprocess) {
+      const id = decodeURIComponent(reprocess[1] ?? "").toLowerCase();
+      if (!/^[0-9a-f-]{36}$/.test(id)) return graphError(400, "BadRequest", `Invalid assignment id '${id}'`);
+      const a = this.scenario.assignments.find((x) => x.id.toLowerCase() === id);
+      if (!a) return graphError(404, "NotFound", `Assignment '${id}' was not found`);
+      // Documented precondition: the assignment must be delivered. The real error code is a guess.
+      if (a.state !== "delivered") return graphError(400, "BadRequest", `Assignment '${id}' is ${a.state}, not delivered`);
+      this.reprocessed.set(id, (this.reprocessed.get(id) ?? 0) + 1);
+      // Reprocess re-applies the package's resources: put the user back in its groups.
+      const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === a.accessPackageId.toLowerCase());
+      for (const g of pkg?.groups ?? []) {
+        const set = this.members.get(g.toLowerCase()) ?? new Set<string>();
+        set.add(a.userId.toLowerCase());
+        this.members.set(g.toLowerCase(), set);
+      }
+      return { status: 202, body: undefined };
+    }
+
+    const pkgMatch = new RegExp(`^${EM}/accessPackages/([^/]+)$`).exec(path);
+    if (method === "GET" && pkgMatch) {
+      const id = decodeURIComponent(pkgMatch[1] ?? "").toLowerCase();
+      const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === id);
+      if (!pkg) return graphError(404, "NotFound", `Access package '${id}' was not found`);
+      const body: Record<string, unknown> = { ...this.packageResource(pkg) };
+      if ((url.searchParams.get("$expand") ?? "").startsWith("resourceRoleScopes")) {
+        body.resourceRoleScopes = pkg.groups.map((g) => {
+          return {
+            id: `${randomUUID()}_${randomUUID()}`,
+            createdDateTime: "2025-01-01T00:00:00Z",
+            role: { id: randomUUID(), displayName: "Member", description: null, originId: `Member_${g}`, originSystem: "AadGroup" },
+            scope: {
+              id: randomUUID(),
+              displayName: "Root",
+              description: "Root Scope",
+              originId: g,
+              originSystem: "AadGroup",
+              isRootScope: true,
+            },
+          };
+        });
+      }
+      return { status: 200, body };
+    }
+
+    return graphError(404, "UnknownError", `No route ${method} ${path}`);
+  }
+
+  private packageResource(p: Scenario["accessPackages"][number]) {
+    return {
+      id: p.id,
+      displayName: p.displayName,
+      description: `Access package ${p.displayName}`,
+      isHidden: false,
+      createdDateTime: "2025-01-01T00:00:00Z",
+      modifiedDateTime: "2025-01-01T00:00:00Z",
+    };
+  }
+
+  private assignmentResource(a: Scenario["assignments"][number], expand: boolean) {
+    const status = { delivered: "Delivered", delivering: "Delivering", partiallyDelivered: "PartiallyDelivered", expired: "Expired", deliveryFailed: "DeliveryFailed" }[a.state];
+    const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === a.accessPackageId.toLowerCase());
+    return {
+      id: a.id,
+      state: a.state,
+      status,
+      expiredDateTime: a.state === "expired" ? "2026-01-01T00:00:00Z" : null,
+      schedule: { startDateTime: "2025-01-01T00:00:00Z", recurrence: null, expiration: { endDateTime: null, duration: null, type: "noExpiration" } },
+      customExtensionCalloutInstances: [],
+      ...(expand && pkg ? { accessPackage: this.packageResource(pkg) } : {}),
+    };
+  }
+
+  // ───────────────────────────── arm ─────────────────────────────
+
+  private arm(method: string, url: URL, body: string, fault: Fault | undefined): Answer {
+    const armError = (status: number, code: string, message: string): Answer => ({ status, body: { error: { code, message } } });
+    const apiVersion = url.searchParams.get("api-version");
+    if (!apiVersion) return armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+    if (!ARM_API_VERSIONS.has(apiVersion)) return armError(400, "InvalidApiVersionParameter", `The api-version '${apiVersion}' is invalid.`);
+
+    const m =
+      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)(\/entities|\/comments(?:\/([^/]+))?)?$/i.exec(
+        url.pathname,
+      );
+    if (!m) return armError(404, "NotFound", `No route ${method} ${url.pathname}`);
+    const [, sub, rg, ws, name, tail, commentId] = m.map((x) => (x === undefined ? undefined : decodeURIComponent(x)));
+    const { workspace } = this.scenario;
+    const same = (a: string | undefined, b: string) => a?.toLowerCase() === b.toLowerCase();
+    if (!same(sub, workspace.subscriptionId) || !same(rg, workspace.resourceGroup) || !same(ws, workspace.name)) {
+      return armError(404, "ResourceNotFound", `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`);
+    }
+    const incident = this.incidents.get((name ?? "").toLowerCase());
+    if (!incident) return armError(404, "NotFound", `Incident '${name}' was not found`);
+
+    if (!tail && method === "GET") return { status: 200, body: this.incidentResource(incident) };
+
+    if (!tail && method === "PUT") {
+      if (fault?.etagConflict) {
+        // Someone else edited the incident between the caller's read and this write.
+        incident.etag = `"${randomUUID()}"`;
+      }
+      const put = JSON.parse(body || "{}") as { etag?: string; properties?: Record<string, unknown> };
+      if (put.etag !== undefined && put.etag !== incident.etag) {
+        return armError(409, "Conflict", `Newer version of resource '${incident.name}' exists. Please get the latest version and try again.`);
+      }
+      const p = put.properties ?? {};
+      for (const field of ["title", "severity", "status"]) {
+        if (typeof p[field] !== "string") return armError(400, "BadRequest", `properties.${field} is required`);
+      }
+      if (p.status === "Closed" && typeof p.classification !== "string") {
+        return armError(400, "BadRequest", "Closing an incident requires properties.classification");
+      }
+      Object.assign(incident, {
+        title: p.title,
+        severity: p.severity,
+        status: p.status,
+        classification: p.classification,
+        classificationReason: p.classificationReason,
+        classificationComment: p.classificationComment,
+        etag: `"${randomUUID()}"`,
+        lastModifiedTimeUtc: new Date().toISOString(),
+      });
+      return { status: 200, body: this.incidentResource(incident) };
+    }
+
+    if (tail === "/entities" && method === "POST") {
+      return {
+        status: 200,
+        body: {
+          entities: incident.entities.map((e) => ({
+            id: `${this.incidentId(incident)}/entities/${randomUUID()}`,
+            name: randomUUID(),
+            type: "Microsoft.SecurityInsights/Entities",
+            kind: e.kind,
+            properties: e.properties,
+          })),
+          metaData: Object.entries(
+            incident.entities.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.kind]: (acc[e.kind] ?? 0) + 1 }), {}),
+          ).map(([entityKind, count]) => ({ count, entityKind })),
+        },
+      };
+    }
+
+    if (tail?.toLowerCase().startsWith("/comments")) {
+      if (method === "GET" && commentId === undefined) {
+        return { status: 200, body: { value: [...incident.comments].map(([id, c]) => this.commentResource(incident, id, c)) } };
+      }
+      if (method === "PUT" && commentId !== undefined) {
+        const put = JSON.parse(body || "{}") as { properties?: { message?: unknown } };
+        const message = put.properties?.message;
+        if (typeof message !== "string" || message.length === 0) return armError(400, "BadRequest", "properties.message is required");
+        if (message.length > 30_000) return armError(400, "BadRequest", "properties.message exceeds 30000 characters");
+        const key = commentId.toLowerCase();
+        const existing = incident.comments.get(key);
+        const now = new Date().toISOString();
+        const comment = { message, createdTimeUtc: existing?.createdTimeUtc ?? now, lastModifiedTimeUtc: now, etag: `"${randomUUID()}"` };
+        incident.comments.set(key, comment);
+        return { status: existing ? 200 : 201, body: this.commentResource(incident, key, comment) };
+      }
+    }
+    return armError(405, "MethodNotAllowed", `${method} is not supported on ${url.pathname}`);
+  }
+
+  private incidentId(i: IncidentRecord): string {
+    const { workspace: w } = this.scenario;
+    return `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${w.name}/providers/Microsoft.SecurityInsights/Incidents/${i.name}`;
+  }
+
+  private incidentResource(i: IncidentRecord) {
+    const { workspace: w } = this.scenario;
+    const ruleBase = `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${w.name}/providers/Microsoft.SecurityInsights/alertRules/`;
+    return {
+      id: this.incidentId(i),
+      name: i.name,
+      etag: i.etag,
+      type: "Microsoft.SecurityInsights/Incidents",
+      properties: {
+        title: i.title,
+        severity: i.severity,
+        status: i.status,
+        ...(i.classification ? { classification: i.classification, classificationReason: i.classificationReason, classificationComment: i.classificationComment } : {}),
+        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null },
+        labels: [],
+        firstActivityTimeUtc: i.createdTimeUtc,
+        lastActivityTimeUtc: i.createdTimeUtc,
+        lastModifiedTimeUtc: i.lastModifiedTimeUtc,
+        createdTimeUtc: i.createdTimeUtc,
+        incidentNumber: i.number,
+        additionalData: { alertsCount: 1, bookmarksCount: 0, commentsCount: i.comments.size, alertProductNames: ["Azure Sentinel"], tactics: ["Impact"], techniques: [] },
+        relatedAnalyticRuleIds: i.ruleIds.map((r) => ruleBase + r),
+        incidentUrl: `https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident${this.incidentId(i)}`,
+        providerName: "Azure Sentinel",
+        providerIncidentId: String(i.number),
+      },
+    };
+  }
+
+  private commentResource(i: IncidentRecord, id: string, c: { message: string; createdTimeUtc: string; lastModifiedTimeUtc: string; etag: string }) {
+    return {
+      id: `${this.incidentId(i)}/Comments/${id}`,
+      name: id,
+      etag: c.etag,
+      type: "Microsoft.SecurityInsights/Incidents/Comments",
+      properties: {
+        message: c.message,
+        createdTimeUtc: c.createdTimeUtc,
+        lastModifiedTimeUtc: c.lastModifiedTimeUtc,
+        author: { objectId: this.clientId, name: "access-package-remediation", userPrincipalName: null, email: null },
+      },
+    };
+  }
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (body === undefined) {
+    res.writeHead(status, { "content-length": "0", ...headers });
+    res.end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 4 * 1024 * 1024) throw new Error("request body too large");
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function fakeJwt(claims: Record<string, string>): string {
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  return `${b64({ typ: "JWT", alg: "none" })}.${b64({ ...claims, iat: now, nbf: now, exp: now + 3599, jti: randomUUID() })}.${randomBytes(16).toString("base64url")}`;
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));

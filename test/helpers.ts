@@ -1,0 +1,139 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
+import { buildDeps } from "../src/clients";
+import { loadConfig } from "../src/config";
+import type { Deps, Logger } from "../src/core/remediate";
+import { createRemediateHandler } from "../src/functions/remediateIncident";
+import { FakeTenant } from "./fake-tenant/server";
+import type { ScenarioInput } from "./fake-tenant/scenario";
+
+export const FIXTURES = join(__dirname, "fixtures");
+export const readFixture = (name: string): unknown => JSON.parse(readFileSync(join(FIXTURES, name), "utf8"));
+
+export const WORKSPACE = {
+  subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5",
+  resourceGroup: "rg-sentinel",
+  name: "law-sentinel-prod",
+};
+
+type State = "delivered" | "delivering" | "partiallyDelivered" | "expired" | "deliveryFailed";
+
+/** Builds a scenario in a few readable lines. */
+export class TenantBuilder {
+  readonly scenario: Required<Pick<ScenarioInput, "users" | "groups" | "accessPackages" | "assignments" | "incidents">> &
+    ScenarioInput = {
+    tenantId: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
+    workspace: WORKSPACE,
+    users: [],
+    groups: [],
+    accessPackages: [],
+    assignments: [],
+    incidents: [],
+  };
+
+  user(name: string): string {
+    const id = randomUUID();
+    this.scenario.users.push({ id, userPrincipalName: `${name}@contoso.example`, displayName: name });
+    return id;
+  }
+
+  group(name: string): string {
+    const id = randomUUID();
+    this.scenario.groups.push({ id, displayName: name, members: [] });
+    return id;
+  }
+
+  accessPackage(name: string, groups: string[]): string {
+    const id = randomUUID();
+    this.scenario.accessPackages.push({ id, displayName: name, groups });
+    return id;
+  }
+
+  assign(userId: string, accessPackageId: string, state: State = "delivered"): string {
+    const id = randomUUID();
+    this.scenario.assignments.push({ id, userId, accessPackageId, state });
+    return id;
+  }
+
+  /** An incident with Account entities (by aadUserId unless said otherwise) and SecurityGroup entities. */
+  incident(options: {
+    accounts?: ({ aadUserId?: string; objectGuid?: string; accountName?: string } | string)[];
+    groups?: string[];
+    status?: "New" | "Active" | "Closed";
+    ruleIds?: string[];
+  }): string {
+    const name = randomUUID();
+    const accounts = (options.accounts ?? []).map((a) => ({
+      kind: "Account",
+      properties: typeof a === "string" ? { aadUserId: a, accountName: "user", upnSuffix: "contoso.example" } : a,
+    }));
+    const groups = (options.groups ?? []).map((g) => ({ kind: "SecurityGroup", properties: { objectGuid: g } }));
+    this.scenario.incidents.push({
+      name,
+      number: this.scenario.incidents.length + 1,
+      title: "User removed from group by another privileged user",
+      status: options.status ?? "New",
+      ruleIds: options.ruleIds ?? [RULE_ID],
+      entities: [...accounts, ...groups, { kind: "Ip", properties: { address: "203.0.113.24" } }],
+    });
+    return name;
+  }
+}
+
+export const RULE_ID = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
+
+export interface CapturedLog extends Logger {
+  lines: string[];
+}
+
+export function captureLog(): CapturedLog {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => lines.push(`info ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  };
+}
+
+export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}): Deps {
+  return buildDeps(loadConfig({ ...fake.settings(), ...extra }));
+}
+
+export interface Called {
+  status: number;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  logs: string[];
+}
+
+/** Calls the real handler with a real HttpRequest, as the Functions host would. */
+export async function callWebhook(
+  deps: Deps | (() => Deps),
+  body: unknown,
+  init: { contentType?: string; raw?: string } = {},
+): Promise<Called> {
+  const logs: string[] = [];
+  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps);
+  const request = new HttpRequest({
+    method: "POST",
+    url: "https://app.example/api/remediateIncident",
+    headers: { "content-type": init.contentType ?? "application/json" },
+    body: { string: init.raw ?? JSON.stringify(body) },
+  });
+  const context = new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: "remediateIncident",
+    logHandler: (level, ...args) => logs.push(`${level} ${args.map(String).join(" ")}`),
+  });
+  const response: HttpResponseInit = await handler(request, context);
+  return { status: response.status ?? 200, body: response.jsonBody, logs };
+}
+
+/** Requests the fake received for one service, as "METHOD path-tail status". */
+export function requestsOf(fake: FakeTenant, service: "graph" | "arm" | "login"): string[] {
+  return fake.requests
+    .filter((r) => r.service === service)
+    .map((r) => `${r.method} ${r.path.replace(/^.*\/(identityGovernance|providers\/Microsoft\.SecurityInsights)/, "")} ${r.status}`);
+}
