@@ -11,6 +11,8 @@ export default defineConfig({
     // Same path as DEFAULT_CERT_DIR in test/fake-tenant/cert.ts.
     env: { NODE_EXTRA_CA_CERTS: join(import.meta.dirname, ".fake-tenant", "cert.pem") },
     pool: "forks",
+    // The JSON results feed the one-line tally that .ci/run prints.
+    reporters: ["default", ["json", { outputFile: "test-results/vitest.json" }]],
     testTimeout: 20_000,
     coverage: {
       provider: "v8",

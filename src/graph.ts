@@ -1,7 +1,7 @@
 import type { TokenCredential } from "@azure/identity";
 import { Client, ResponseType } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
-import { statusOf, upstreamError, UpstreamError } from "./errors";
+import { upstreamError, UpstreamError } from "./errors";
 
 const EM = "/identityGovernance/entitlementManagement";
 

@@ -51,7 +51,9 @@ export function summaryResponse(summary: RemediationSummary): HttpResponseInit {
 /** The one place that maps errors to responses. Unknown errors are logged and answered 500 without detail. */
 export function errorResponse(error: unknown, log: Logger, invocationId: string): HttpResponseInit {
   if (error instanceof AppError) {
-    (error.status >= 500 ? log.error : log.warn)(`${error.name} ${error.code}: ${error.message}`);
+    const line = `${error.name} ${error.code}: ${error.message}`;
+    if (error.status >= 500) log.error(line);
+    else log.warn(line);
     return { status: error.status, jsonBody: { error: { code: error.code, message: error.message } } };
   }
   log.error(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);

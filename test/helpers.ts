@@ -104,7 +104,7 @@ export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}): D
 
 export interface Called {
   status: number;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any;
   logs: string[];
 }
 

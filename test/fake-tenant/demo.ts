@@ -1,0 +1,70 @@
+/**
+ * npm run demo: starts the fake tenant with the demo scenario, replays the sample incident
+ * through the built CLI (a separate process, as a user would run it), shows what changed,
+ * replays it once more to show a repeated delivery is a no-op, and stops the fake tenant.
+ */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { loadScenario } from "./scenario";
+import { FakeTenant } from "./server";
+
+const ROOT = join(__dirname, "..", "..");
+const SCENARIO = join(ROOT, "test", "fixtures", "scenarios", "demo.json");
+const INCIDENT = join(ROOT, "test", "fixtures", "incident-trigger.json");
+
+async function main(): Promise<number> {
+  const scenario = loadScenario(SCENARIO);
+  const fake = await FakeTenant.start({ scenario });
+  try {
+    const incident = scenario.incidents[0];
+    const group = scenario.groups[0];
+    const user = scenario.users[0];
+    if (!incident || !group || !user) throw new Error("demo scenario needs an incident, a group and a user");
+    const inGroup = () => (fake.members.get(group.id)?.has(user.id) ? "a member" : "NOT a member");
+
+    say(`Fake tenant up: login ${fake.urls.login}, Graph ${fake.urls.graph}, ARM ${fake.urls.arm}`);
+    say(`Incident #${incident.number} "${incident.title}": ${user.displayName} was removed from ${group.displayName}.`);
+    say(`Before: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${fake.incidents.get(incident.name)?.status}.`);
+
+    // Only the fake's settings, so that AZURE_* variables of the shell cannot point the demo elsewhere.
+    const env = { PATH: process.env.PATH ?? "", ...fake.settings() };
+    // Asynchronous: the fake tenant answers from this same process while the CLI runs.
+    const run = async (label: string): Promise<number> => {
+      say(`$ access-package-remediation replay test/fixtures/incident-trigger.json   (${label})`);
+      const child = spawn(process.execPath, [join(ROOT, "dist", "src", "cli.js"), "replay", INCIDENT], { env, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const status = await new Promise<number>((ok) => child.on("close", (c) => ok(c ?? 1)));
+      process.stdout.write(indent(err) + indent(out));
+      say(`exit code ${status}`);
+      return status;
+    };
+
+    const code = await run("first delivery");
+    const after = fake.incidents.get(incident.name);
+    say(`After: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${after?.status} (${after?.classification ?? "unclassified"}), ${after?.comments.size} comment(s).`);
+    const calls = fake.requests.filter((r) => r.service !== "login");
+    say(`The app made ${calls.length} Graph/ARM call(s): ${calls.map((r) => `${r.service} ${r.method} ${r.status}`).join(", ")}`);
+
+    const replayCode = await run("repeated delivery");
+    say(`Replay left ${after?.comments.size} comment(s) and ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} reprocess call(s) in total.`);
+    return code === 0 && replayCode === 0 ? 0 : 1;
+  } finally {
+    await fake.close();
+  }
+}
+
+const say = (line: string) => process.stdout.write(`\n▶ ${line}\n`);
+const indent = (text: string) => (text ? text.replace(/^/gm, "    ").replace(/ +$/, "") : "");
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,101 @@
+/** The webhook's refusals: each answers its own status and calls neither Graph nor Sentinel. */
+import { describe, expect, it } from "vitest";
+import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
+import { loadConfig } from "../../src/config";
+import type { Deps } from "../../src/core/remediate";
+import { createRemediateHandler } from "../../src/functions/remediateIncident";
+import { MAX_BODY_BYTES } from "../../src/http";
+import { callWebhook, readFixture, WORKSPACE } from "../helpers";
+
+/** Deps whose every call is recorded and fails the test if reached. */
+function trapDeps(calls: string[]): Deps {
+  const trap = (name: string) => async () => {
+    calls.push(name);
+    throw new Error(`${name} must not be called`);
+  };
+  return {
+    config: { workspace: WORKSPACE, allowedRuleIds: [], dryRun: false },
+    graph: { listAssignments: trap("listAssignments"), groupsGrantedBy: trap("groupsGrantedBy"), reprocess: trap("reprocess") },
+    sentinel: { getIncident: trap("getIncident"), listEntities: trap("listEntities"), upsertComment: trap("upsertComment"), closeIncident: trap("closeIncident") },
+  };
+}
+
+const body = () => structuredClone(readFixture("incident-trigger.json")) as Record<string, any>;
+
+describe("webhook input checks", () => {
+  const cases: [string, () => Parameters<typeof callWebhook>[1], Parameters<typeof callWebhook>[2], number, string, RegExp][] = [
+    ["wrong content type", () => body(), { contentType: "text/plain" }, 415, "UnsupportedMediaType", /application\/json/],
+    ["no content type", () => body(), { contentType: "" }, 415, "UnsupportedMediaType", /got none/],
+    ["unreadable JSON", () => null, { raw: '{"object": ' }, 400, "InvalidJson", /not valid JSON/],
+    ["invalid UTF-8", () => null, { raw: undefined }, 400, "InvalidJson", /./],
+    ["a JSON array", () => [1, 2], {}, 400, "InvalidIncident", /body must be a JSON object/],
+    ["missing object", () => ({ ...body(), object: undefined }), {}, 400, "InvalidIncident", /object is required/],
+    ["non-GUID incident name", () => { const b = body(); b.object.name = "../../etc"; return b; }, {}, 400, "InvalidIncident", /object\.name must be the incident id/],
+    ["wrong type of field", () => { const b = body(); b.workspaceInfo.SubscriptionId = 42; return b; }, {}, 400, "InvalidIncident", /workspaceInfo\.SubscriptionId/],
+    ["another workspace", () => {
+      const b = body();
+      b.workspaceInfo.SubscriptionId = "07dd808c-c0a4-4544-bb3a-132992587dde";
+      b.object.id = b.object.id.replace(WORKSPACE.subscriptionId, "07dd808c-c0a4-4544-bb3a-132992587dde");
+      return b;
+    }, {}, 403, "WorkspaceMismatch", /not the configured workspace/],
+  ];
+
+  for (const [name, make, init, status, code, message] of cases) {
+    it(`${name} → ${status} ${code}, nothing called`, async () => {
+      const calls: string[] = [];
+      const res =
+        name === "invalid UTF-8"
+          ? await callRaw(trapDeps(calls), new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]))
+          : await callWebhook(trapDeps(calls), make(), init);
+      expect(res.status).toBe(status);
+      expect(res.body.error.code).toBe(code);
+      expect(res.body.error.message).toMatch(message);
+      expect(calls).toEqual([]);
+    });
+  }
+
+  it("a body over 1 MB → 413, nothing called", async () => {
+    const calls: string[] = [];
+    const big = body();
+    big.object.properties.description = "x".repeat(MAX_BODY_BYTES);
+    const res = await callWebhook(trapDeps(calls), big);
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe("PayloadTooLarge");
+    expect(calls).toEqual([]);
+  });
+
+  it("a declared Content-Length over 1 MB → 413 before reading", async () => {
+    const calls: string[] = [];
+    const res = await callRaw(trapDeps(calls), new TextEncoder().encode("{}"), { "content-length": String(MAX_BODY_BYTES + 1) });
+    expect(res.status).toBe(413);
+    expect(calls).toEqual([]);
+  });
+
+  it("invalid app settings → 500 naming the setting", async () => {
+    const res = await callWebhook(() => loadConfig({}) as never, body());
+    expect(res.status).toBe(500);
+    expect(res.body.error.code).toBe("InvalidConfiguration");
+    expect(res.body.error.message).toContain("SENTINEL_SUBSCRIPTION_ID");
+  });
+
+  it("an unexpected error → 500 without its detail, logged", async () => {
+    const deps = trapDeps([]);
+    deps.sentinel.getIncident = async () => {
+      throw new TypeError("boom in a dependency");
+    };
+    const res = await callWebhook(deps, body());
+    expect(res.status).toBe(500);
+    expect(res.body.error.code).toBe("InternalError");
+    expect(JSON.stringify(res.body)).not.toContain("boom");
+    expect(res.logs.join("\n")).toContain("boom in a dependency");
+  });
+});
+
+async function callRaw(deps: Deps, bytes: Uint8Array, headers: Record<string, string> = {}) {
+  const handler = createRemediateHandler(() => deps);
+  const res: HttpResponseInit = await handler(
+    new HttpRequest({ method: "POST", url: "https://app.example/api/remediateIncident", headers: { "content-type": "application/json", ...headers }, body: { bytes } }),
+    new InvocationContext({ invocationId: "t", functionName: "remediateIncident", logHandler: () => undefined }),
+  );
+  return { status: res.status ?? 200, body: res.jsonBody as { error: { code: string; message: string } } };
+}
