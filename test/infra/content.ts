@@ -1,0 +1,97 @@
+/** Reads the rules-as-code YAML under infra/content/ and analyzes their KQL with Microsoft's Kusto language service. */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+
+export const INFRA = join(__dirname, "..", "..", "infra");
+export const CONTENT = join(INFRA, "content");
+
+export interface ContentItem {
+  file: string;
+  id: string;
+  name: string;
+  description: string;
+  severity?: string;
+  kind?: string;
+  queryFrequency?: string;
+  queryPeriod?: string;
+  triggerOperator?: string;
+  triggerThreshold?: number;
+  tactics: string[];
+  relevantTechniques: string[];
+  requiredDataConnectors: { connectorId: string; dataTypes: string[] }[];
+  query: string;
+  entityMappings: { entityType: string; fieldMappings: { identifier: string; columnName: string }[] }[];
+  customDetails?: Record<string, string>;
+  version: string;
+}
+
+export function loadContent(folder: "rules" | "hunting"): ContentItem[] {
+  const dir = join(CONTENT, folder);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .map((f) => ({ ...(parse(readFileSync(join(dir, f), "utf8")) as Omit<ContentItem, "file">), file: `${folder}/${f}` }));
+}
+
+/**
+ * Column schemas from the Azure Monitor table reference (learn.microsoft.com/azure/azure-monitor/reference/tables/).
+ */
+export const TABLES: Record<string, string> = {
+  AuditLogs:
+    "(AADOperationType:string, AADTenantId:string, ActivityDateTime:datetime, ActivityDisplayName:string, AdditionalDetails:dynamic, " +
+    "Category:string, CorrelationId:string, DurationMs:long, Id:string, Identity:string, InitiatedBy:dynamic, Level:string, " +
+    "Location:string, LoggedByService:string, OperationName:string, OperationVersion:string, Resource:string, ResourceGroup:string, " +
+    "ResourceId:string, Result:string, ResultDescription:string, ResultReason:string, ResultSignature:string, ResultType:string, " +
+    "SourceSystem:string, TargetResources:dynamic, TenantId:string, TimeGenerated:datetime, Type:string)",
+  SigninLogs:
+    "(AlternateSignInName:string, AppDisplayName:string, AppId:string, AuthenticationContextClassReferences:string, " +
+    "AuthenticationDetails:string, AuthenticationMethodsUsed:string, AuthenticationProcessingDetails:string, " +
+    "AuthenticationRequirement:string, AuthenticationRequirementPolicies:string, AutonomousSystemNumber:string, Category:string, " +
+    "ClientAppUsed:string, ConditionalAccessPolicies:dynamic, ConditionalAccessStatus:string, CorrelationId:string, " +
+    "CreatedDateTime:datetime, DeviceDetail:dynamic, DurationMs:long, HomeTenantId:string, Id:string, Identity:string, " +
+    "IPAddress:string, IsInteractive:bool, IsRisky:bool, Level:string, Location:string, LocationDetails:dynamic, " +
+    "MfaDetail:dynamic, NetworkLocationDetails:string, OperationName:string, OperationVersion:string, OriginalRequestId:string, " +
+    "ResourceDisplayName:string, ResourceGroup:string, ResourceId:string, ResourceIdentity:string, ResourceTenantId:string, " +
+    "Result:string, ResultDescription:string, ResultSignature:string, ResultType:string, RiskDetail:string, " +
+    "RiskEventTypes:string, RiskEventTypes_V2:string, RiskLevelAggregated:string, RiskLevelDuringSignIn:string, " +
+    "RiskState:string, ServicePrincipalId:string, ServicePrincipalName:string, SessionLifetimePolicies:string, " +
+    "SignInIdentifier:string, SignInIdentifierType:string, SourceSystem:string, Status:dynamic, TenantId:string, " +
+    "TimeGenerated:datetime, TokenIssuerName:string, TokenIssuerType:string, Type:string, UniqueTokenIdentifier:string, " +
+    "UserAgent:string, UserDisplayName:string, UserId:string, UserPrincipalName:string, UserType:string)",
+};
+
+/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call */
+require("@kusto/language-service-next/bridge.js");
+require("@kusto/language-service-next");
+// The language service is a Bridge.NET build that installs itself as a global.
+const K = (globalThis as any).Kusto.Language;
+
+const globals = (() => {
+  const S = K.Symbols;
+  const tables = Object.entries(TABLES).map(([name, schema]) => new S.TableSymbol.$ctor7(name, schema, null));
+  return K.GlobalState.Default.WithDatabase(new S.DatabaseSymbol.$ctor3("workspace", null, tables, false));
+})();
+
+export interface Analysis {
+  errors: string[];
+  columns: Map<string, string>;
+}
+
+export function analyzeKql(query: string): Analysis {
+  const code = K.KustoCode.ParseAndAnalyze(query, globals);
+  const diagnostics = code.GetDiagnostics();
+  const errors: string[] = [];
+  for (let i = 0; i < diagnostics.Count; i++) {
+    const d = diagnostics.getItem(i);
+    if (String(d.Severity) === "Error") errors.push(`${d.Message} at ${d.Start}: ${query.slice(d.Start, d.Start + 40)}`);
+  }
+  const columns = new Map<string, string>();
+  const result = code.ResultType;
+  if (result?.Columns) {
+    for (let i = 0; i < result.Columns.Count; i++) {
+      const c = result.Columns.getItem(i);
+      columns.set(String(c.Name), String(c.Type.Name));
+    }
+  }
+  return { errors, columns };
+}
