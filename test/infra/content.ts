@@ -60,7 +60,7 @@ export const TABLES: Record<string, string> = {
     "UserAgent:string, UserDisplayName:string, UserId:string, UserPrincipalName:string, UserType:string)",
 };
 
-/* eslint-disable @typescript-eslint/no-require-imports, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call */
+/* eslint-disable @typescript-eslint/no-require-imports */
 require("@kusto/language-service-next/bridge.js");
 require("@kusto/language-service-next");
 // The language service is a Bridge.NET build that installs itself as a global.

@@ -1,0 +1,181 @@
+// Deployed to the Sentinel workspace's resource group: the detection rule, the automation rule
+// that runs the playbook, and the related Entra ID content. Rules and queries are read from
+// infra/content/*.yaml (Azure-Sentinel content format); no KQL lives in this file.
+
+@description('Required. Name of the Sentinel (Log Analytics) workspace in this resource group.')
+param workspaceName string
+
+@description('Required. Resource id of the playbook the automation rule runs.')
+param playbookId string
+
+@description('Required. Object id of the function app identity (shown by the remediation hunting query).')
+param remediationPrincipalId string
+
+@description('Optional. NRT (near-real-time, every minute) or Scheduled (every 5 minutes).')
+@allowed([ 'NRT', 'Scheduled' ])
+param detectionMode string = 'NRT'
+
+@description('Optional. Also deploy the related Entra ID rule and hunting queries.')
+param deployRelatedContent bool = true
+
+var detection = loadYamlContent('../content/rules/user-removed-from-group.yaml')
+var pimRule = loadYamlContent('../content/rules/changes-to-pim-settings.yaml')
+var huntingQueries = [
+  loadYamlContent('../content/hunting/approved-access-packages-details.yaml')
+  loadYamlContent('../content/hunting/temporary-access-pass-created.yaml')
+  loadYamlContent('../content/hunting/guest-account-privileged-operation.yaml')
+  loadYamlContent('../content/hunting/users-readded-after-removal.yaml')
+]
+
+var triggerOperators = { gt: 'GreaterThan', lt: 'LessThan', eq: 'Equal', ne: 'NotEqual' }
+
+// '5m' → 'PT5M', '1h' → 'PT1H', '1d' → 'P1D' (content files use the Azure-Sentinel short form).
+func isoDuration(value string) string => endsWith(value, 'd') ? 'P${toUpper(value)}' : 'PT${toUpper(value)}'
+
+// Stable GA api-versions accept parent techniques only (T1078, not T1078.004).
+func parentTechniques(techniques array) array => union(map(techniques, t => split(t, '.')[0]), [])
+
+// One alert, one incident per removal: the incident carries exactly one user and one group.
+var incidentPerAlert = {
+  createIncident: true
+  groupingConfiguration: {
+    enabled: false
+    reopenClosedIncident: false
+    lookbackDuration: 'PT5H'
+    matchingMethod: 'AllEntities'
+  }
+}
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-02-01' existing = {
+  name: workspaceName
+}
+
+// Near-real-time rules exist only in preview api-versions.
+resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = if (detectionMode == 'NRT') {
+  scope: workspace
+  name: detection.id
+  kind: 'NRT'
+  properties: {
+    displayName: detection.name
+    description: detection.description
+    severity: detection.severity
+    enabled: true
+    query: detection.query
+    tactics: detection.tactics
+    techniques: parentTechniques(detection.relevantTechniques)
+    subTechniques: filter(detection.relevantTechniques, t => contains(t, '.'))
+    entityMappings: detection.entityMappings
+    customDetails: detection.customDetails
+    suppressionDuration: 'PT5H'
+    suppressionEnabled: false
+    eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
+    incidentConfiguration: incidentPerAlert
+  }
+}
+
+resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = if (detectionMode == 'Scheduled') {
+  scope: workspace
+  name: detection.id
+  kind: 'Scheduled'
+  properties: {
+    displayName: detection.name
+    description: detection.description
+    severity: detection.severity
+    enabled: true
+    query: detection.query
+    queryFrequency: isoDuration(detection.queryFrequency)
+    queryPeriod: isoDuration(detection.queryPeriod)
+    triggerOperator: triggerOperators[detection.triggerOperator]
+    triggerThreshold: detection.triggerThreshold
+    tactics: detection.tactics
+    techniques: parentTechniques(detection.relevantTechniques)
+    entityMappings: detection.entityMappings
+    customDetails: detection.customDetails
+    suppressionDuration: 'PT5H'
+    suppressionEnabled: false
+    eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
+    incidentConfiguration: incidentPerAlert
+  }
+}
+
+var detectionRuleId = detectionMode == 'NRT' ? nrtRule.id : scheduledRule.id
+
+resource runPlaybook 'Microsoft.SecurityInsights/automationRules@2025-09-01' = {
+  scope: workspace
+  name: guid(workspace.id, detection.id, 'run-remediation-playbook')
+  properties: {
+    displayName: 'Restore access package access: ${detection.name}'
+    order: 1
+    triggeringLogic: {
+      isEnabled: true
+      triggersOn: 'Incidents'
+      triggersWhen: 'Created'
+      conditions: [
+        {
+          conditionType: 'Property'
+          conditionProperties: {
+            propertyName: 'IncidentRelatedAnalyticRuleIds'
+            operator: 'Contains'
+            propertyValues: [ detectionRuleId ]
+          }
+        }
+      ]
+    }
+    actions: [
+      {
+        order: 1
+        actionType: 'RunPlaybook'
+        actionConfiguration: {
+          logicAppResourceId: playbookId
+          tenantId: tenant().tenantId
+        }
+      }
+    ]
+  }
+}
+
+resource pimSettingsRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = if (deployRelatedContent) {
+  scope: workspace
+  name: pimRule.id
+  kind: 'Scheduled'
+  properties: {
+    displayName: pimRule.name
+    description: pimRule.description
+    severity: pimRule.severity
+    enabled: true
+    query: pimRule.query
+    queryFrequency: isoDuration(pimRule.queryFrequency)
+    queryPeriod: isoDuration(pimRule.queryPeriod)
+    triggerOperator: triggerOperators[pimRule.triggerOperator]
+    triggerThreshold: pimRule.triggerThreshold
+    tactics: pimRule.tactics
+    techniques: parentTechniques(pimRule.relevantTechniques)
+    entityMappings: pimRule.entityMappings
+    suppressionDuration: 'PT5H'
+    suppressionEnabled: false
+    eventGroupingSettings: { aggregationKind: 'SingleAlert' }
+    incidentConfiguration: incidentPerAlert
+  }
+}
+
+resource hunting 'Microsoft.OperationalInsights/workspaces/savedSearches@2025-02-01' = [for q in huntingQueries: if (deployRelatedContent) {
+  parent: workspace
+  name: q.id
+  properties: {
+    category: 'Hunting Queries'
+    displayName: q.name
+    query: replace(q.query, '__REMEDIATION_PRINCIPAL_ID__', remediationPrincipalId)
+    version: 2
+    tags: [
+      { name: 'description', value: q.description }
+      { name: 'tactics', value: join(q.tactics, ',') }
+      { name: 'techniques', value: join(q.relevantTechniques, ',') }
+    ]
+  }
+}]
+
+@description('Resource id of the detection rule whose incidents run the playbook.')
+output detectionRuleId string = detectionRuleId
+
+@description('Resource id of the automation rule.')
+output automationRuleId string = runPlaybook.id

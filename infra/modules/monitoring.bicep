@@ -1,0 +1,50 @@
+// Application Insights with local (key) authentication off, on its own Log Analytics workspace.
+
+@description('Required. Name prefix for the workspace and the component.')
+param name string
+
+@description('Required. Azure region.')
+param location string
+
+@description('Required. Object id of the identity that gets Monitoring Metrics Publisher.')
+param principalId string
+
+@description('Optional. Resource tags.')
+param tags object = {}
+
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
+  name: 'log-${name}'
+  location: location
+  tags: tags
+  properties: {
+    retentionInDays: 30
+    sku: { name: 'PerGB2018' }
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-${name}'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, principalId, monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+  }
+}
+
+@description('Application Insights connection string (no secret: local auth is off).')
+output connectionString string = appInsights.properties.ConnectionString

@@ -1,0 +1,64 @@
+// Keyless storage for the Functions host and the Flex Consumption deployment package.
+
+@description('Required. Storage account name (3-24 lower-case letters and digits).')
+param name string
+
+@description('Required. Azure region.')
+param location string
+
+@description('Required. Object id of the identity that gets Storage Blob Data Owner.')
+param principalId string
+
+@description('Optional. Resource tags.')
+param tags object = {}
+
+// Blob container that holds the deployment package.
+var deploymentContainerName = 'deploymentpackage'
+
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
+  name: name
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    defaultToOAuthAuthentication: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
+  parent: blobService
+  name: deploymentContainerName
+  properties: { publicAccess: 'None' }
+}
+
+resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, storageBlobDataOwner)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+  }
+}
+
+@description('Name of the storage account.')
+output name string = storage.name
+
+@description('Blob endpoint of the storage account.')
+output blobEndpoint string = storage.properties.primaryEndpoints.blob
+
+@description('URL of the deployment package container.')
+output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'
