@@ -1,5 +1,7 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { analyzeKql, loadContent, TABLES, type ContentItem } from "./content";
+import { analyzeKql, CONTENT, loadContent, TABLES, type ContentItem } from "./content";
 
 const rules = loadContent("rules");
 const hunting = loadContent("hunting");
@@ -71,5 +73,28 @@ describe("rules and hunting queries as code", () => {
   it("the analyzer does report errors (a wrong column is caught)", () => {
     expect(analyzeKql("AuditLogs | project NoSuchColumn").errors).toHaveLength(1);
     expect(analyzeKql("SigninLogs | where UserPrincipalName has '#EXT#' | project UserPrincipalName").errors).toEqual([]);
+  });
+});
+
+describe("sample AuditLogs records", () => {
+  const columns = [...(TABLES.AuditLogs ?? "").matchAll(/(\w+):/g)].map((m) => m[1]);
+  const samples = ["auditlogs-remove-member-from-group.json", "auditlogs-add-member-to-group.json"].flatMap(
+    (f) => JSON.parse(readFileSync(join(CONTENT, "samples", f), "utf8")) as Record<string, any>[],
+  );
+
+  it("use only AuditLogs columns", () => {
+    expect(samples.length).toBe(3);
+    for (const record of samples) for (const key of Object.keys(record)) expect(columns).toContain(key);
+  });
+
+  it("carry the fields the detection reads: a User target with Group.ObjectID, and the initiator", () => {
+    for (const record of samples) {
+      const target = record.TargetResources[0];
+      expect(target.type).toBe("User");
+      const group = target.modifiedProperties.find((p: { displayName: string }) => p.displayName === "Group.ObjectID");
+      const value = record.OperationName === "Remove member from group" ? group.oldValue : group.newValue;
+      expect(JSON.parse(value)).toMatch(/^[0-9a-f-]{36}$/);
+      expect(record.InitiatedBy.user ?? record.InitiatedBy.app).toBeDefined();
+    }
   });
 });
