@@ -25,11 +25,17 @@ export function createCredential(identity: Config["identity"]): TokenCredential 
   return new DefaultAzureCredential(clientId !== undefined ? { managedIdentityClientId: clientId } : {});
 }
 
-export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity)): Deps {
+/** Timings that tests and benchmarks shorten; production uses the defaults. */
+export interface Tuning {
+  requestTimeoutMs?: number;
+  packageCacheTtlMs?: number;
+}
+
+export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
   return {
     config,
-    graph: createGraphGateway(credential, config.graphEndpoint),
-    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint),
+    graph: createGraphGateway(credential, config.graphEndpoint, tuning),
+    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, tuning),
   };
 }
 

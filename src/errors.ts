@@ -53,6 +53,15 @@ export class ConfigError extends AppError {
   }
 }
 
+/** The invocation ran out of time (slow services); nothing is lost, the caller should retry. */
+export class DeadlineError extends AppError {
+  override readonly name = "DeadlineError";
+  readonly status = 503;
+  constructor(seconds: number) {
+    super("DeadlineExceeded", `Remediation did not finish within ${seconds} s because Graph or Sentinel answered slowly; retry later`);
+  }
+}
+
 export type Upstream = "graph" | "sentinel";
 
 export class UpstreamError extends AppError {

@@ -1,5 +1,15 @@
 import type { TokenCredential } from "@azure/identity";
-import { Client, ResponseType } from "@microsoft/microsoft-graph-client";
+import {
+  AuthenticationHandler,
+  Client,
+  HTTPMessageHandler,
+  ResponseType,
+  RetryHandler,
+  RetryHandlerOptions,
+  TelemetryHandler,
+  type Context,
+  type Middleware,
+} from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
 import { upstreamError, UpstreamError } from "./errors";
 
@@ -32,7 +42,44 @@ export interface GraphGateway {
 export interface GraphGatewayOptions {
   /** How long an access package → groups answer is reused. Packages rarely change. */
   packageCacheTtlMs?: number;
+  /** Each attempt of each request is abandoned after this long. */
+  requestTimeoutMs?: number;
   now?: () => number;
+}
+
+export const GRAPH_REQUEST_TIMEOUT_MS = 20_000;
+
+/**
+ * Gives every attempt its own timeout and retries attempts that got no answer at all (timeout,
+ * connection reset) twice with a short backoff. Status-code retries (429 with Retry-After,
+ * 503, 504) stay with the client's RetryHandler, which runs before this.
+ */
+class TransientFailureHandler implements Middleware {
+  private next: Middleware | undefined;
+  constructor(private readonly timeoutMs: number, private readonly retries = 2) {}
+
+  async execute(context: Context): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const attemptContext = { ...context, options: { ...context.options, signal: AbortSignal.timeout(this.timeoutMs) } };
+      try {
+        await this.next?.execute(attemptContext);
+        context.response = attemptContext.response;
+        return;
+      } catch (error) {
+        if (attempt >= this.retries) throw noAnswer(error, this.timeoutMs);
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+}
+
+function noAnswer(error: unknown, timeoutMs: number): Error {
+  const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+  return new Error(timedOut ? `no answer within ${timeoutMs} ms` : `connection failed (${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)})`);
 }
 
 interface Page<T> {
@@ -58,8 +105,15 @@ export function createGraphGateway(
   options: GraphGatewayOptions = {},
 ): GraphGateway {
   const origin = new URL(graphEndpoint).origin;
+  const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] });
   const client = Client.initWithMiddleware({
-    authProvider: new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] }),
+    middleware: [
+      new AuthenticationHandler(authProvider),
+      new RetryHandler(new RetryHandlerOptions()),
+      new TransientFailureHandler(options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS),
+      new TelemetryHandler(),
+      new HTTPMessageHandler(),
+    ],
     baseUrl: origin,
     defaultVersion: "v1.0",
     // The Graph client only sends the token to graph.microsoft.com and to hosts listed here.

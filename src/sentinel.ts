@@ -1,7 +1,7 @@
 import type { TokenCredential } from "@azure/identity";
 import { SecurityInsights, type Incident } from "@azure/arm-securityinsight";
 import { ruleGuid, type WorkspaceRef } from "./config";
-import { statusOf, upstreamError, UpstreamError } from "./errors";
+import { RequestError, statusOf, upstreamError } from "./errors";
 
 /** Stable Sentinel REST api-version (the SDK pins a preview one by default). */
 export const SENTINEL_API_VERSION = "2024-09-01";
@@ -47,23 +47,43 @@ export interface SentinelGateway {
 
 const CLOSE_ATTEMPTS = 4;
 
+export const ARM_REQUEST_TIMEOUT_MS = 20_000;
+
 export function createSentinelGateway(
   credential: TokenCredential,
   workspace: WorkspaceRef,
   armEndpoint: string,
+  options: { requestTimeoutMs?: number } = {},
 ): SentinelGateway {
+  const timeout = options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS;
   const client = new SecurityInsights(credential, workspace.subscriptionId, {
     endpoint: armEndpoint,
     $host: armEndpoint,
     apiVersion: SENTINEL_API_VERSION,
     credentialScopes: [`${armEndpoint}/.default`],
+    // Each attempt gets its own timeout; the SDK's retry policy retries timeouts, resets,
+    // 429 (honouring Retry-After) and 5xx.
+    additionalPolicies: [
+      {
+        position: "perRetry",
+        policy: {
+          name: "perAttemptTimeout",
+          sendRequest: (request, next) => {
+            request.timeout = timeout;
+            return next(request);
+          },
+        },
+      },
+    ],
   });
   const { resourceGroup: rg, name: ws } = workspace;
 
-  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+  /** Incident-scoped calls: a 404 means the incident was deleted meanwhile, which retrying cannot fix. */
+  const call = async <T>(incidentId: string, what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (error) {
+      if (statusOf(error) === 404) throw deleted(incidentId);
       throw upstreamError("sentinel", what, error);
     }
   };
@@ -81,7 +101,7 @@ export function createSentinelGateway(
     getIncident,
 
     listEntities: (incidentId) =>
-      call(`list entities of incident ${incidentId}`, async () => {
+      call(incidentId, `list entities of incident ${incidentId}`, async () => {
         const response = await client.incidents.listEntities(rg, ws, incidentId);
         return (response.entities ?? []).map((entity) => {
           const { kind, ...properties } = entity as unknown as Record<string, unknown>;
@@ -90,14 +110,14 @@ export function createSentinelGateway(
       }),
 
     upsertComment: (incidentId, commentId, message) =>
-      call(`comment on incident ${incidentId}`, async () => {
+      call(incidentId, `comment on incident ${incidentId}`, async () => {
         await client.incidentComments.createOrUpdate(rg, ws, incidentId, commentId, { message });
       }),
 
     async closeIncident(incidentId, request, known) {
       for (let attempt = 1; ; attempt++) {
         const current = attempt === 1 && known ? known : await getIncident(incidentId);
-        if (!current) throw new UpstreamError("sentinel", 404, `Incident ${incidentId} disappeared before it could be closed`);
+        if (!current) throw deleted(incidentId);
         if (current.status === "Closed") return "already-closed";
         try {
           // title, severity and status are required by the API even on update; etag guards against
@@ -114,6 +134,7 @@ export function createSentinelGateway(
           return "closed";
         } catch (error) {
           const status = statusOf(error);
+          if (status === 404) throw deleted(incidentId);
           const conflict = status === 409 || status === 412;
           if (!conflict || attempt >= CLOSE_ATTEMPTS) throw upstreamError("sentinel", `close incident ${incidentId}`, error);
         }
@@ -121,6 +142,9 @@ export function createSentinelGateway(
     },
   };
 }
+
+const deleted = (incidentId: string) =>
+  new RequestError("IncidentNotFound", `Incident ${incidentId} was deleted while it was being remediated; nothing more to do`);
 
 function toIncidentState(incident: Incident): IncidentState {
   return {

@@ -23,6 +23,8 @@ const faultSchema = z.object({
   latencyMs: z.number().min(0).optional(),
   /** ARM incident PUT: someone else updates the incident first, so the caller's etag is stale. */
   etagConflict: z.boolean().optional(),
+  /** Drop the connection without answering (a connection reset). */
+  reset: z.boolean().optional(),
 });
 
 export const scenarioSchema = z.object({
@@ -50,6 +52,8 @@ export const scenarioSchema = z.object({
         severity: z.enum(["High", "Medium", "Low", "Informational"]).default("Medium"),
         status: z.enum(["New", "Active", "Closed"]).default("New"),
         ruleIds: z.array(guid).default([]),
+        /** How long ago the incident was created (default: just now). */
+        createdMinutesAgo: z.number().min(0).default(0),
         entities: z.array(z.object({ kind: z.string(), properties: z.record(z.string(), z.unknown()) })).default([]),
       }),
     )

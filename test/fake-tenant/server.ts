@@ -84,13 +84,13 @@ export class FakeTenant {
     this.latencyMs = scenario.latencyMs;
     scenario.faults.forEach((f) => this.addFault(f));
     for (const g of scenario.groups) this.members.set(g.id.toLowerCase(), new Set(g.members.map((m) => m.toLowerCase())));
-    const now = new Date().toISOString();
     for (const i of scenario.incidents) {
+      const created = new Date(Date.now() - i.createdMinutesAgo * 60_000).toISOString();
       this.incidents.set(i.name.toLowerCase(), {
         ...i,
         etag: `"${randomUUID()}"`,
-        createdTimeUtc: now,
-        lastModifiedTimeUtc: now,
+        createdTimeUtc: created,
+        lastModifiedTimeUtc: created,
         comments: new Map(),
       });
     }
@@ -177,6 +177,11 @@ export class FakeTenant {
       const fault = this.takeFault(service, method, url.pathname);
       const delay = (service === "login" ? 0 : this.latencyMs) + (fault?.latencyMs ?? 0);
       if (delay > 0) await sleep(delay);
+      if (fault?.reset) {
+        status = 0;
+        req.socket.destroy();
+        return;
+      }
       if (fault?.status !== undefined) {
         status = fault.status;
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { "retry-after": String(fault.retryAfter) } : {};
@@ -405,17 +410,22 @@ export class FakeTenant {
     if (!apiVersion) return armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
     if (!ARM_API_VERSIONS.has(apiVersion)) return armError(400, "InvalidApiVersionParameter", `The api-version '${apiVersion}' is invalid.`);
 
+    const list = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/?$/i.exec(url.pathname);
+    const { workspace } = this.scenario;
+    const same = (a: string | undefined, b: string) => a?.toLowerCase() === b.toLowerCase();
+    const inWorkspace = (sub?: string, rg?: string, ws?: string) =>
+      same(sub, workspace.subscriptionId) && same(rg, workspace.resourceGroup) && same(ws, workspace.name);
+    const notFound = (rg?: string, ws?: string) =>
+      armError(404, "ResourceNotFound", `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`);
+    if (list && method === "GET") return inWorkspace(list[1], list[2], list[3]) ? this.listIncidents(url) : notFound(list[2], list[3]);
+
     const m =
       /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)(\/entities|\/comments(?:\/([^/]+))?)?$/i.exec(
         url.pathname,
       );
     if (!m) return armError(404, "NotFound", `No route ${method} ${url.pathname}`);
     const [, sub, rg, ws, name, tail, commentId] = m.map((x) => (x === undefined ? undefined : decodeURIComponent(x)));
-    const { workspace } = this.scenario;
-    const same = (a: string | undefined, b: string) => a?.toLowerCase() === b.toLowerCase();
-    if (!same(sub, workspace.subscriptionId) || !same(rg, workspace.resourceGroup) || !same(ws, workspace.name)) {
-      return armError(404, "ResourceNotFound", `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`);
-    }
+    if (!inWorkspace(sub, rg, ws)) return notFound(rg, ws);
     const incident = this.incidents.get((name ?? "").toLowerCase());
     if (!incident) return armError(404, "NotFound", `Incident '${name}' was not found`);
 
@@ -486,6 +496,30 @@ export class FakeTenant {
       }
     }
     return armError(405, "MethodNotAllowed", `${method} is not supported on ${url.pathname}`);
+  }
+
+  /**
+   * Incident list with the OData the app uses: $filter on status and createdTimeUtc, $orderby
+   * createdTimeUtc, $top. The real service supports more; other filters are refused here.
+   */
+  private listIncidents(url: URL): Answer {
+    const filter = url.searchParams.get("$filter") ?? "";
+    const clauses = filter ? filter.split(/\s+and\s+/i) : [];
+    const tests: ((i: IncidentRecord) => boolean)[] = [];
+    for (const clause of clauses) {
+      const status = /^properties\/status ne '(\w+)'$/i.exec(clause.trim());
+      const created = /^properties\/createdTimeUtc (lt|le) (\S+)$/i.exec(clause.trim());
+      if (status) tests.push((i) => i.status !== status[1]);
+      else if (created) tests.push((i) => Date.parse(i.createdTimeUtc) <= Date.parse(created[2] ?? ""));
+      else return { status: 400, body: { error: { code: "BadRequest", message: `Unsupported filter clause: ${clause}` } } };
+    }
+    const top = Number(url.searchParams.get("$top") ?? "50");
+    const value = [...this.incidents.values()]
+      .filter((i) => tests.every((t) => t(i)))
+      .sort((a, b) => a.createdTimeUtc.localeCompare(b.createdTimeUtc))
+      .slice(0, top)
+      .map((i) => this.incidentResource(i));
+    return { status: 200, body: { value } };
   }
 
   private incidentId(i: IncidentRecord): string {
