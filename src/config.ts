@@ -6,6 +6,8 @@ export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const PUBLIC_GRAPH_ENDPOINT = "https://graph.microsoft.com";
 export const PUBLIC_ARM_ENDPOINT = "https://management.azure.com";
 export const PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com";
+/** Every 5 minutes (NCRONTAB with seconds, as the Functions timer trigger reads it). */
+export const DEFAULT_SWEEP_SCHEDULE = "0 */5 * * * *";
 
 /** Empty app settings are common (a slot left blank); treat them as unset. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -47,6 +49,9 @@ export const settingsSchema = z
     REMEDIATION_MODE: optional(z.enum(["enforce", "dry-run"], { error: 'must be "enforce" or "dry-run"' })).default(
       "enforce",
     ),
+    SWEEP_SCHEDULE: optional(
+      z.string().trim().regex(/^\S+( \S+){5}$/, 'must be a six-field NCRONTAB expression such as "0 */5 * * * *"'),
+    ).default(DEFAULT_SWEEP_SCHEDULE),
     AZURE_CLIENT_ID: optional(z.string().trim().regex(GUID, "must be a client id (GUID)")),
     AZURE_TENANT_ID: optional(z.string().trim().min(1)),
     AZURE_CLIENT_SECRET: optional(z.string()),

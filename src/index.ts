@@ -4,5 +4,6 @@
  */
 import { loadConfig } from "./config";
 import "./functions/remediateIncident";
+import "./functions/sweepIncidents";
 
 loadConfig(process.env);

@@ -36,6 +36,10 @@ export interface SentinelGateway {
   /** Returns undefined when the incident does not exist. */
   getIncident(incidentId: string): Promise<IncidentState | undefined>;
   listEntities(incidentId: string): Promise<IncidentEntity[]>;
+  /** Open incidents created before `createdBefore`, oldest first, at most `max`. */
+  listOpenIncidents(createdBefore: Date, max: number): Promise<IncidentState[]>;
+  /** Ids (lower case) of the incident's comments. */
+  listCommentIds(incidentId: string): Promise<string[]>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
   upsertComment(incidentId: string, commentId: string, message: string): Promise<void>;
   /**
@@ -99,6 +103,31 @@ export function createSentinelGateway(
 
   return {
     getIncident,
+
+    async listOpenIncidents(createdBefore, max) {
+      const out: IncidentState[] = [];
+      try {
+        const pages = client.incidents.list(rg, ws, {
+          filter: `properties/status ne 'Closed' and properties/createdTimeUtc le ${createdBefore.toISOString()}`,
+          orderby: "properties/createdTimeUtc asc",
+          top: max,
+        });
+        for await (const incident of pages) {
+          out.push(toIncidentState(incident));
+          if (out.length >= max) break;
+        }
+      } catch (error) {
+        throw upstreamError("sentinel", "list open incidents", error);
+      }
+      return out;
+    },
+
+    listCommentIds: (incidentId) =>
+      call(incidentId, `list comments of incident ${incidentId}`, async () => {
+        const ids: string[] = [];
+        for await (const comment of client.incidentComments.list(rg, ws, incidentId)) ids.push((comment.name ?? "").toLowerCase());
+        return ids;
+      }),
 
     listEntities: (incidentId) =>
       call(incidentId, `list entities of incident ${incidentId}`, async () => {
