@@ -74,8 +74,8 @@ export class UpstreamError extends AppError {
     message: string,
   ) {
     super(upstreamCode(service, upstreamStatus), message);
-    // 503 tells the caller to retry later (throttled / unavailable); every other upstream fault is 502.
-    this.status = upstreamStatus === 429 || upstreamStatus === 503 ? 503 : 502;
+    // 503 tells the caller to retry later (throttled, unavailable, no answer); every other upstream fault is 502.
+    this.status = upstreamStatus === undefined || upstreamStatus === 429 || upstreamStatus === 503 ? 503 : 502;
   }
 }
 

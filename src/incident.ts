@@ -11,7 +11,7 @@ const nonEmpty = z.string({ error: "must be a string" }).trim().min(1, "must not
 
 export const incidentTriggerSchema = z.object(
   {
-    objectSchemaType: z.literal("Incident", { error: 'must be "Incident"' }).optional(),
+    objectSchemaType: z.literal("Incident", { error: 'must be "Incident"' }),
     workspaceInfo: z.object(
       {
         SubscriptionId: z.string({ error: "must be a string" }).regex(GUID, "must be a subscription id (GUID)"),
@@ -61,16 +61,13 @@ export function parseIncidentTrigger(body: unknown): IncidentPointer {
   const [, sub, rg, ws, name] = match as unknown as [string, string, string, string, string];
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
   const mismatched = [
-    same(sub, workspaceInfo.SubscriptionId) ? null : "subscription",
-    same(rg, workspaceInfo.ResourceGroupName) ? null : "resource group",
-    same(ws, workspaceInfo.WorkspaceName) ? null : "workspace",
-    same(name, object.name) ? null : "incident id (object.name)",
+    same(sub, workspaceInfo.SubscriptionId) ? null : "workspaceInfo.SubscriptionId",
+    same(rg, workspaceInfo.ResourceGroupName) ? null : "workspaceInfo.ResourceGroupName",
+    same(ws, workspaceInfo.WorkspaceName) ? null : "workspaceInfo.WorkspaceName",
+    same(name, object.name) ? null : "object.name",
   ].filter((x): x is string => x !== null);
   if (mismatched.length > 0) {
-    throw new RequestError(
-      "InvalidIncident",
-      `Not a Sentinel incident trigger body: object.id disagrees with workspaceInfo/object.name on ${mismatched.join(", ")}`,
-    );
+    throw new RequestError("InvalidIncident", `Not a Sentinel incident trigger body: object.id disagrees with ${mismatched.join(", ")}`);
   }
   return {
     incidentId: object.name.toLowerCase(),

@@ -1,5 +1,6 @@
 import type { TokenCredential } from "@azure/identity";
 import { SecurityInsights, type Incident } from "@azure/arm-securityinsight";
+import type { PipelinePolicy } from "@azure/core-rest-pipeline";
 import { ruleGuid, type WorkspaceRef } from "./config";
 import { RequestError, statusOf, upstreamError } from "./errors";
 
@@ -65,20 +66,10 @@ export function createSentinelGateway(
     $host: armEndpoint,
     apiVersion: SENTINEL_API_VERSION,
     credentialScopes: [`${armEndpoint}/.default`],
-    // Each attempt gets its own timeout; the SDK's retry policy retries timeouts, resets,
-    // 429 (honouring Retry-After) and 5xx.
-    additionalPolicies: [
-      {
-        position: "perRetry",
-        policy: {
-          name: "perAttemptTimeout",
-          sendRequest: (request, next) => {
-            request.timeout = timeout;
-            return next(request);
-          },
-        },
-      },
-    ],
+    // Each attempt gets its own timeout, and an attempt that times out is tried again twice:
+    // the SDK's own retry policy covers resets, 429 (honouring Retry-After) and 5xx, but
+    // treats a timeout as the caller giving up.
+    additionalPolicies: [{ position: "perRetry", policy: attemptTimeoutPolicy(timeout) }],
   });
   const { resourceGroup: rg, name: ws } = workspace;
 
@@ -166,6 +157,25 @@ export function createSentinelGateway(
           if (status === 404) throw deleted(incidentId);
           const conflict = status === 409 || status === 412;
           if (!conflict || attempt >= CLOSE_ATTEMPTS) throw upstreamError("sentinel", `close incident ${incidentId}`, error);
+        }
+      }
+    },
+  };
+}
+
+function attemptTimeoutPolicy(timeoutMs: number, retries = 2): PipelinePolicy {
+  return {
+    name: "attemptTimeout",
+    async sendRequest(request, next) {
+      for (let attempt = 0; ; attempt++) {
+        request.timeout = timeoutMs;
+        try {
+          return await next(request);
+        } catch (error) {
+          const timedOut = error instanceof Error && error.name === "AbortError" && !request.abortSignal?.aborted;
+          if (!timedOut) throw error;
+          if (attempt >= retries) throw new Error(`no answer within ${timeoutMs} ms`, { cause: error });
+          await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
         }
       }
     },

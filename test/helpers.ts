@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
-import { buildDeps } from "../src/clients";
+import { buildDeps, type Tuning } from "../src/clients";
 import { loadConfig } from "../src/config";
 import type { Deps, Logger } from "../src/core/remediate";
 import { createRemediateHandler } from "../src/functions/remediateIncident";
@@ -98,8 +98,9 @@ export function captureLog(): CapturedLog {
   };
 }
 
-export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}): Deps {
-  return buildDeps(loadConfig({ ...fake.settings(), ...extra }));
+export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}, tuning: Tuning = {}): Deps {
+  const config = loadConfig({ ...fake.settings(), ...extra });
+  return buildDeps(config, undefined, tuning);
 }
 
 export interface Called {
@@ -112,10 +113,10 @@ export interface Called {
 export async function callWebhook(
   deps: Deps | (() => Deps),
   body: unknown,
-  init: { contentType?: string; raw?: string } = {},
+  init: { contentType?: string; raw?: string; deadlineMs?: number } = {},
 ): Promise<Called> {
   const logs: string[] = [];
-  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps);
+  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs);
   const request = new HttpRequest({
     method: "POST",
     url: "https://app.example/api/remediateIncident",
@@ -136,4 +137,24 @@ export function requestsOf(fake: FakeTenant, service: "graph" | "arm" | "login")
   return fake.requests
     .filter((r) => r.service === service)
     .map((r) => `${r.method} ${r.path.replace(/^.*\/(identityGovernance|providers\/Microsoft\.SecurityInsights)/, "")} ${r.status}`);
+}
+
+/** Deps whose every Graph or Sentinel call is recorded in `calls` and fails: for input that must reach neither. */
+export function trapDeps(calls: string[]): Deps {
+  const trap = (name: string) => async () => {
+    calls.push(name);
+    throw new Error(`${name} must not be called`);
+  };
+  return {
+    config: { workspace: WORKSPACE, allowedRuleIds: [], dryRun: false },
+    graph: { listAssignments: trap("graph.listAssignments"), groupsGrantedBy: trap("graph.groupsGrantedBy"), reprocess: trap("graph.reprocess") },
+    sentinel: {
+      getIncident: trap("sentinel.getIncident"),
+      listEntities: trap("sentinel.listEntities"),
+      listOpenIncidents: trap("sentinel.listOpenIncidents"),
+      listCommentIds: trap("sentinel.listCommentIds"),
+      upsertComment: trap("sentinel.upsertComment"),
+      closeIncident: trap("sentinel.closeIncident"),
+    },
+  };
 }

@@ -141,6 +141,11 @@ export class FakeTenant {
     };
   }
 
+  /** Every access token this fake has issued (for tests that check none leaks). */
+  issuedTokens(): string[] {
+    return [...this.tokens.keys()];
+  }
+
   addFault(fault: FaultInput): void {
     const parsed = parseFault(fault);
     this.faults.push({ ...parsed, left: parsed.times === 0 ? Infinity : parsed.times });

@@ -5,20 +5,7 @@ import { loadConfig } from "../../src/config";
 import type { Deps } from "../../src/core/remediate";
 import { createRemediateHandler } from "../../src/functions/remediateIncident";
 import { MAX_BODY_BYTES } from "../../src/http";
-import { callWebhook, readFixture, WORKSPACE } from "../helpers";
-
-/** Deps whose every call is recorded and fails the test if reached. */
-function trapDeps(calls: string[]): Deps {
-  const trap = (name: string) => async () => {
-    calls.push(name);
-    throw new Error(`${name} must not be called`);
-  };
-  return {
-    config: { workspace: WORKSPACE, allowedRuleIds: [], dryRun: false },
-    graph: { listAssignments: trap("listAssignments"), groupsGrantedBy: trap("groupsGrantedBy"), reprocess: trap("reprocess") },
-    sentinel: { getIncident: trap("getIncident"), listEntities: trap("listEntities"), upsertComment: trap("upsertComment"), closeIncident: trap("closeIncident") },
-  };
-}
+import { callWebhook, readFixture, trapDeps, WORKSPACE } from "../helpers";
 
 const body = () => structuredClone(readFixture("incident-trigger.json")) as Record<string, any>;
 

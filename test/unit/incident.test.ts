@@ -56,7 +56,7 @@ describe("parseIncidentTrigger", () => {
     body.workspaceInfo.ResourceGroupName = "rg-other";
     body.object.name = "07dd808c-c0a4-4544-bb3a-132992587dde";
     const e = refused(body);
-    expect(e.message).toContain("resource group");
+    expect(e.message).toContain("workspaceInfo.ResourceGroupName");
     expect(e.message).toContain("object.name");
   });
 
