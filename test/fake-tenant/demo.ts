@@ -31,7 +31,7 @@ async function main(): Promise<number> {
     // Asynchronous: the fake tenant answers from this same process while the CLI runs.
     const run = async (label: string): Promise<number> => {
       say(`$ access-package-remediation replay test/fixtures/incident-trigger.json   (${label})`);
-      const child = spawn(process.execPath, [join(ROOT, "dist", "src", "cli.js"), "replay", INCIDENT], { env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "replay", INCIDENT], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));

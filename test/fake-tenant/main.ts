@@ -52,7 +52,7 @@ async function main(): Promise<void> {
       "Then post an incident (replace <key> when the host asks for a function key):",
       ...triggers.map((f) => `  curl -s -H 'content-type: application/json' --data @${f} http://localhost:7071/api/remediateIncident`),
       "Or without the Functions host:",
-      ...triggers.map((f) => `  NODE_EXTRA_CA_CERTS=${cert} node dist/src/cli.js replay ${f} --settings .fake-tenant/local.settings.json`),
+      ...triggers.map((f) => `  NODE_EXTRA_CA_CERTS=${cert} node dist/cli.js replay ${f} --settings .fake-tenant/local.settings.json`),
       "",
       "Ctrl-C to stop.",
       "",
