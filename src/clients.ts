@@ -1,4 +1,4 @@
-import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
+import { ClientSecretCredential, DefaultAzureCredential, type AccessToken, type TokenCredential } from "@azure/identity";
 import { loadConfig, PUBLIC_AUTHORITY_HOST, type Config } from "./config";
 import type { Deps } from "./core/remediate";
 import { createGraphGateway } from "./graph";
@@ -25,13 +25,39 @@ export function createCredential(identity: Config["identity"]): TokenCredential 
   return new DefaultAzureCredential(clientId !== undefined ? { managedIdentityClientId: clientId } : {});
 }
 
+/**
+ * Reuses each access token until two minutes before it expires. The Graph client asks the
+ * credential for a token on every request; without this, every Graph call goes through the
+ * identity library's token lookup. Concurrent callers share one request for a new token.
+ */
+export function reuseTokens(credential: TokenCredential): TokenCredential {
+  const entries = new Map<string, { promise: Promise<AccessToken | null>; expires?: number }>();
+  return {
+    getToken(scopes, options) {
+      const key = ([] as string[]).concat(scopes).join(" ");
+      const known = entries.get(key);
+      // In flight (no expiry yet) or still valid for two minutes: share it.
+      if (known && (known.expires === undefined || known.expires - Date.now() > 120_000)) return known.promise;
+      const entry: { promise: Promise<AccessToken | null>; expires?: number } = { promise: credential.getToken(scopes, options) };
+      entry.promise.then(
+        (token) => (token ? (entry.expires = token.expiresOnTimestamp) : entries.delete(key)),
+        () => entries.delete(key),
+      );
+      entries.set(key, entry);
+      return entry.promise;
+    },
+  };
+}
+
 /** Timings that tests and benchmarks shorten; production uses the defaults. */
 export interface Tuning {
   requestTimeoutMs?: number;
   packageCacheTtlMs?: number;
+  maxInFlight?: number;
 }
 
-export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
+export function buildDeps(config: Config, identity: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
+  const credential = reuseTokens(identity);
   return {
     config,
     graph: createGraphGateway(credential, config.graphEndpoint, tuning),

@@ -11,6 +11,7 @@ import {
   type Middleware,
 } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
+import { createLimiter } from "./core/concurrency";
 import { upstreamError, UpstreamError } from "./errors";
 
 const EM = "/identityGovernance/entitlementManagement";
@@ -44,10 +45,17 @@ export interface GraphGatewayOptions {
   packageCacheTtlMs?: number;
   /** Each attempt of each request is abandoned after this long. */
   requestTimeoutMs?: number;
+  /** Graph requests in flight at once for this instance, across all incidents. */
+  maxInFlight?: number;
   now?: () => number;
 }
 
 export const GRAPH_REQUEST_TIMEOUT_MS = 20_000;
+/**
+ * Requests in flight per instance. A burst of incidents shares it, so a throttled tenant sees a
+ * bounded queue honouring Retry-After instead of an ever-growing storm of retries.
+ */
+export const GRAPH_MAX_IN_FLIGHT = 20;
 
 /**
  * Gives every attempt its own timeout and retries attempts that got no answer at all (timeout,
@@ -69,6 +77,29 @@ class TransientFailureHandler implements Middleware {
         if (attempt >= this.retries) throw noAnswer(error, this.timeoutMs);
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
       }
+    }
+  }
+
+  setNext(next: Middleware): void {
+    this.next = next;
+  }
+}
+
+/**
+ * One Retry-After for the whole instance: when Graph throttles one request, every other request
+ * of this instance waits out the same Retry-After instead of running into its own 429.
+ */
+class ThrottleGate implements Middleware {
+  private next: Middleware | undefined;
+  private pausedUntil = 0;
+
+  async execute(context: Context): Promise<void> {
+    const wait = this.pausedUntil - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await this.next?.execute(context);
+    if (context.response?.status === 429) {
+      const seconds = Number(context.response.headers.get("retry-after"));
+      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + (Number.isFinite(seconds) && seconds >= 0 ? seconds : 1) * 1000);
     }
   }
 
@@ -110,6 +141,7 @@ export function createGraphGateway(
     middleware: [
       new AuthenticationHandler(authProvider),
       new RetryHandler(new RetryHandlerOptions()),
+      new ThrottleGate(),
       new TransientFailureHandler(options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS),
       new TelemetryHandler(),
       new HTTPMessageHandler(),
@@ -120,6 +152,7 @@ export function createGraphGateway(
     customHosts: new Set([new URL(origin).hostname]),
   });
   const ttl = options.packageCacheTtlMs ?? 5 * 60_000;
+  const slot = createLimiter(options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT);
   const now = options.now ?? Date.now;
   const packageCache = new Map<string, { at: number; groups: Promise<string[]> }>();
 
@@ -134,7 +167,7 @@ export function createGraphGateway(
 
   const get = async <T>(what: string, path: string): Promise<T> => {
     try {
-      return (await client.api(path).get()) as T;
+      return (await slot(() => client.api(path).get())) as T;
     } catch (error) {
       throw upstreamError("graph", what, error);
     }
@@ -187,10 +220,9 @@ export function createGraphGateway(
       let response: Response;
       try {
         // RAW: the answer is 202 with an empty body, which the client cannot parse as JSON.
-        response = (await client
-          .api(`${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`)
-          .responseType(ResponseType.RAW)
-          .post(undefined)) as Response;
+        response = (await slot(() =>
+          client.api(`${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`).responseType(ResponseType.RAW).post(undefined),
+        )) as Response;
       } catch (error) {
         throw upstreamError("graph", what, error);
       }

@@ -1,22 +1,24 @@
-/**
- * Maps items through an async function with at most `limit` calls in flight, keeping order.
- * Every item is attempted; the returned promise settles when all have.
- */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results = new Array<PromiseSettledResult<R>>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      try {
-        results[i] = { status: "fulfilled", value: await fn(items[i] as T) };
-      } catch (reason) {
-        results[i] = { status: "rejected", reason };
-      }
+/** Runs at most `max` of the functions given to it at once; the others wait their turn, in order. */
+export function createLimiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next(); // the slot passes straight to the next caller
+      else active--;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+}
+
+/** Maps items through an async function with at most `limit` calls in flight, keeping order; every item is attempted. */
+export function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const run = createLimiter(limit);
+  return Promise.allSettled(items.map((item) => run(() => fn(item))));
 }
 
 /**

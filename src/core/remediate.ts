@@ -21,8 +21,12 @@ export interface Deps {
   sentinel: SentinelGateway;
 }
 
-/** Independent Graph calls in flight at once for one incident. */
-export const GRAPH_CONCURRENCY = 8;
+/**
+ * Independent Graph calls in flight at once for one incident: up to 20 assignments are
+ * reprocessed in one wave (20 is also Graph's JSON batch size). The Graph gateway caps the
+ * whole instance's requests in flight on top of this.
+ */
+export const GRAPH_CONCURRENCY = 20;
 
 /**
  * The whole remediation for one incident pointer. Throws RequestError for pointers we refuse

@@ -20,12 +20,20 @@ async function main(): Promise<void> {
       scenario: { type: "string", default: DEMO_SCENARIO },
       latency: { type: "string" },
       port: { type: "string", default: "7401" },
+      // One JSON line with the settings and the control URL, for tools that start the fake.
+      machine: { type: "boolean", default: false },
     },
   });
   const scenario = loadScenario(values.scenario);
   if (values.latency !== undefined) scenario.latencyMs = Number(values.latency);
   const base = Number(values.port);
-  const fake = await FakeTenant.start({ scenario, ports: { login: base, graph: base + 1, arm: base + 2 } });
+  const ports = base === 0 ? {} : { login: base, graph: base + 1, arm: base + 2 };
+  const fake = await FakeTenant.start({ scenario, ports });
+  if (values.machine) {
+    process.stdout.write(`FAKE_TENANT_READY ${JSON.stringify({ settings: fake.settings(), control: `${fake.urls.login}/_fake` })}\n`);
+    process.on("SIGTERM", () => void fake.close().then(() => process.exit(0)));
+    return;
+  }
 
   mkdirSync(DEFAULT_CERT_DIR, { recursive: true });
   const triggers = scenario.incidents.map((i) => {

@@ -63,6 +63,10 @@ export const scenarioSchema = z.object({
   /** Delay added to every Graph and ARM answer, in milliseconds. */
   latencyMs: z.number().min(0).default(0),
   faults: z.array(faultSchema).default([]),
+  /** A request budget per service (token bucket): beyond it, 429 with Retry-After. */
+  rateLimits: z
+    .array(z.object({ service: z.enum(["graph", "arm"]), perSecond: z.number().positive(), burst: z.number().positive().optional() }))
+    .default([]),
 });
 
 export type Scenario = z.output<typeof scenarioSchema>;

@@ -71,6 +71,10 @@ export class FakeTenant {
   latencyMs: number;
 
   private readonly faults: (Fault & { left: number })[] = [];
+  private readonly byUser = new Map<string, Scenario["assignments"]>();
+  private readonly assignmentsById = new Map<string, Scenario["assignments"][number]>();
+  private readonly packagesById = new Map<string, Scenario["accessPackages"][number]>();
+  private readonly buckets = new Map<Service, { rate: number; capacity: number; tokens: number; at: number }>();
   private readonly tokens = new Map<string, { audience: string; expires: number }>();
   private readonly servers: Server[] = [];
   private readonly t0 = performance.now();
@@ -83,6 +87,15 @@ export class FakeTenant {
     this.scenario = scenario;
     this.latencyMs = scenario.latencyMs;
     scenario.faults.forEach((f) => this.addFault(f));
+    for (const p of scenario.accessPackages) this.packagesById.set(p.id.toLowerCase(), p);
+    for (const a of scenario.assignments) {
+      this.assignmentsById.set(a.id.toLowerCase(), a);
+      const key = a.userId.toLowerCase();
+      const list = this.byUser.get(key) ?? [];
+      list.push(a);
+      this.byUser.set(key, list);
+    }
+    this.setRateLimits(scenario.rateLimits);
     for (const g of scenario.groups) this.members.set(g.id.toLowerCase(), new Set(g.members.map((m) => m.toLowerCase())));
     for (const i of scenario.incidents) {
       const created = new Date(Date.now() - i.createdMinutesAgo * 60_000).toISOString();
@@ -187,7 +200,12 @@ export class FakeTenant {
         req.socket.destroy();
         return;
       }
-      if (fault?.status !== undefined) {
+      const wait = this.takeToken(service);
+      if (wait > 0) {
+        // Over budget. Retry-After is whole seconds, as HTTP and Graph give it.
+        status = 429;
+        send(res, 429, this.errorBody(service, 429, "Too many requests"), { "retry-after": String(Math.ceil(wait / 1000)) });
+      } else if (fault?.status !== undefined) {
         status = fault.status;
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { "retry-after": String(fault.retryAfter) } : {};
         send(res, status, this.errorBody(service, status, "Injected fault"), headers);
@@ -216,6 +234,28 @@ export class FakeTenant {
     }
   }
 
+  setRateLimits(limits: Scenario["rateLimits"]): void {
+    this.buckets.clear();
+    for (const r of limits) {
+      const capacity = r.burst ?? r.perSecond;
+      this.buckets.set(r.service, { rate: r.perSecond, capacity, tokens: capacity, at: performance.now() });
+    }
+  }
+
+  /** Token bucket: 0 when the request may go ahead, else milliseconds until a token is free. */
+  private takeToken(service: Service): number {
+    const b = this.buckets.get(service);
+    if (!b) return 0;
+    const now = performance.now();
+    b.tokens = Math.min(b.capacity, b.tokens + ((now - b.at) / 1000) * b.rate);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return ((1 - b.tokens) / b.rate) * 1000;
+  }
+
   private takeFault(service: Service, method: string, path: string): Fault | undefined {
     const fault = this.faults.find(
       (f) =>
@@ -240,6 +280,7 @@ export class FakeTenant {
   // ───────────────────────────── login ─────────────────────────────
 
   private login(method: string, url: URL, body: string): Answer {
+    if (url.pathname.startsWith("/_fake/")) return this.control(method, url, body);
     const tenant = this.scenario.tenantId;
     const base = `${this.urls.login}/${tenant}`;
     const [, pathTenant, ...rest] = url.pathname.split("/");
@@ -281,6 +322,29 @@ export class FakeTenant {
     return { status: 404, body: { error: "not_found", error_description: `No route ${method} ${url.pathname}` } };
   }
 
+  /**
+   * Control API for tools that run the fake in another process (the benchmark): the request log,
+   * a summary of the state, and clearing the log. Loopback only, like the rest of the fake.
+   */
+  private control(method: string, url: URL, body: string): Answer {
+    if (method === "PUT" && url.pathname === "/_fake/rate-limits") {
+      this.setRateLimits(JSON.parse(body || "[]") as Scenario["rateLimits"]);
+      return { status: 204, body: undefined };
+    }
+    if (method === "GET" && url.pathname === "/_fake/requests") return { status: 200, body: this.requests };
+    if (method === "POST" && url.pathname === "/_fake/requests/clear") {
+      this.requests.length = 0;
+      return { status: 204, body: undefined };
+    }
+    if (method === "GET" && url.pathname === "/_fake/state") {
+      const incidents: Record<string, string> = {};
+      for (const [name, i] of this.incidents) incidents[name] = i.status;
+      const reprocessed = [...this.reprocessed.values()].reduce((a, b) => a + b, 0);
+      return { status: 200, body: { incidents, reprocessed, reprocessedAssignments: this.reprocessed.size } };
+    }
+    return { status: 404, body: { error: "not_found" } };
+  }
+
   /** Checks the bearer token was issued by this fake for this service; undefined = authorized. */
   private authorize(service: "graph" | "arm", req: IncomingMessage): Answer | undefined {
     const header = req.headers.authorization ?? "";
@@ -313,13 +377,13 @@ export class FakeTenant {
         if (!m) return graphError(400, "BadRequest", `Invalid filter clause: ${filter}`);
         userId = m[1]?.toLowerCase();
       }
-      const expand = url.searchParams.get("$expand");
-      if (expand !== null && expand !== "accessPackage") return graphError(400, "BadRequest", `Unsupported $expand: ${expand}`);
-      const all = this.scenario.assignments.filter((a) => userId === undefined || a.userId.toLowerCase() === userId);
+      const expand = (url.searchParams.get("$expand") ?? "").split(",").filter(Boolean);
+      if (expand.some((e) => e !== "accessPackage" && e !== "target")) return graphError(400, "BadRequest", `Unsupported $expand: ${expand.join(",")}`);
+      const all = userId === undefined ? this.scenario.assignments : (this.byUser.get(userId) ?? []);
       const top = Number(url.searchParams.get("$top") ?? this.scenario.pageSize);
       const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
       const page = all.slice(skip, skip + top);
-      const value = page.map((a) => this.assignmentResource(a, expand === "accessPackage"));
+      const value = page.map((a) => this.assignmentResource(a, expand));
       const body: Record<string, unknown> = {
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/assignments",
         value,
@@ -338,13 +402,13 @@ export class FakeTenant {
     if (method === "POST" && reprocess) {
       const id = decodeURIComponent(reprocess[1] ?? "").toLowerCase();
       if (!/^[0-9a-f-]{36}$/.test(id)) return graphError(400, "BadRequest", `Invalid assignment id '${id}'`);
-      const a = this.scenario.assignments.find((x) => x.id.toLowerCase() === id);
+      const a = this.assignmentsById.get(id);
       if (!a) return graphError(404, "NotFound", `Assignment '${id}' was not found`);
       // Documented precondition: the assignment must be delivered. The real error code is a guess.
       if (a.state !== "delivered") return graphError(400, "BadRequest", `Assignment '${id}' is ${a.state}, not delivered`);
       this.reprocessed.set(id, (this.reprocessed.get(id) ?? 0) + 1);
       // Reprocess re-applies the package's resources: put the user back in its groups.
-      const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === a.accessPackageId.toLowerCase());
+      const pkg = this.packagesById.get(a.accessPackageId.toLowerCase());
       for (const g of pkg?.groups ?? []) {
         const set = this.members.get(g.toLowerCase()) ?? new Set<string>();
         set.add(a.userId.toLowerCase());
@@ -356,7 +420,7 @@ export class FakeTenant {
     const pkgMatch = new RegExp(`^${EM}/accessPackages/([^/]+)$`).exec(path);
     if (method === "GET" && pkgMatch) {
       const id = decodeURIComponent(pkgMatch[1] ?? "").toLowerCase();
-      const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === id);
+      const pkg = this.packagesById.get(id);
       if (!pkg) return graphError(404, "NotFound", `Access package '${id}' was not found`);
       const body: Record<string, unknown> = { ...this.packageResource(pkg) };
       if ((url.searchParams.get("$expand") ?? "").startsWith("resourceRoleScopes")) {
@@ -393,9 +457,9 @@ export class FakeTenant {
     };
   }
 
-  private assignmentResource(a: Scenario["assignments"][number], expand: boolean) {
+  private assignmentResource(a: Scenario["assignments"][number], expand: string[]) {
     const status = { delivered: "Delivered", delivering: "Delivering", partiallyDelivered: "PartiallyDelivered", expired: "Expired", deliveryFailed: "DeliveryFailed" }[a.state];
-    const pkg = this.scenario.accessPackages.find((p) => p.id.toLowerCase() === a.accessPackageId.toLowerCase());
+    const pkg = this.packagesById.get(a.accessPackageId.toLowerCase());
     return {
       id: a.id,
       state: a.state,
@@ -403,7 +467,8 @@ export class FakeTenant {
       expiredDateTime: a.state === "expired" ? "2026-01-01T00:00:00Z" : null,
       schedule: { startDateTime: "2025-01-01T00:00:00Z", recurrence: null, expiration: { endDateTime: null, duration: null, type: "noExpiration" } },
       customExtensionCalloutInstances: [],
-      ...(expand && pkg ? { accessPackage: this.packageResource(pkg) } : {}),
+      ...(expand.includes("accessPackage") && pkg ? { accessPackage: this.packageResource(pkg) } : {}),
+      ...(expand.includes("target") ? { target: { id: randomUUID(), objectId: a.userId, subjectType: "user" } } : {}),
     };
   }
 

@@ -3,7 +3,9 @@ import { mapLimit } from "../../src/core/concurrency";
 import { extractEntities } from "../../src/core/entities";
 import { planReprocess } from "../../src/core/plan";
 import { renderComment, renderText, stableId, type RemediationSummary } from "../../src/core/report";
+import { reuseTokens } from "../../src/clients";
 import type { Assignment } from "../../src/graph";
+import { roundTrips } from "../bench/app-worker";
 
 const U1 = "7fd86a5c-d607-47e1-bdf8-d50f3d6637ce";
 const U2 = "f1f722c3-a5bd-4c3f-855f-e56601d8d5c9";
@@ -136,5 +138,50 @@ describe("mapLimit", () => {
 
   it("handles an empty list", async () => {
     expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  });
+});
+
+describe("reuseTokens", () => {
+  const token = (ms: number) => ({ token: `t${ms}`, expiresOnTimestamp: Date.now() + ms });
+
+  it("asks the credential once while the token has more than two minutes left, sharing concurrent requests", async () => {
+    let calls = 0;
+    const credential = reuseTokens({ getToken: async () => (calls++, token(3600_000)) });
+    const got = await Promise.all([credential.getToken("a/.default"), credential.getToken("a/.default")]);
+    await credential.getToken("a/.default");
+    expect(calls).toBe(1);
+    expect(got[0]).toBe(got[1]);
+    await credential.getToken(["b/.default"]);
+    expect(calls).toBe(2);
+  });
+
+  it("asks again when the token is about to expire or the last request failed", async () => {
+    let calls = 0;
+    const answers = [token(60_000), token(3600_000)];
+    const credential = reuseTokens({ getToken: async () => answers[calls++] ?? null });
+    await credential.getToken("a/.default");
+    await credential.getToken("a/.default");
+    expect(calls).toBe(2);
+
+    let fail = true;
+    const flaky = reuseTokens({
+      getToken: async () => {
+        if (fail) throw new Error("down");
+        return token(3600_000);
+      },
+    });
+    await expect(flaky.getToken("a/.default")).rejects.toThrow("down");
+    fail = false;
+    await expect(flaky.getToken("a/.default")).resolves.toMatchObject({ token: expect.any(String) });
+  });
+});
+
+describe("roundTrips", () => {
+  const r = (start: number, end: number) => ({ seq: 0, service: "graph" as const, method: "GET", path: "/", query: {}, status: 200, start, end });
+
+  it("counts a request as a new round trip only when it starts after everything before it ended", () => {
+    expect(roundTrips([])).toBe(0);
+    expect(roundTrips([r(0, 40), r(1, 41), r(45, 85), r(50, 90), r(90, 130), r(131, 170)])).toBe(4);
+    expect(roundTrips([r(0, 40), r(30, 70), r(60, 100)])).toBe(1);
   });
 });

@@ -1,0 +1,140 @@
+/**
+ * The app side of the benchmark. bench.ts bundles this file with esbuild, as the deployed app is
+ * bundled, and runs it in a plain Node process so that the memory figures are the app's own.
+ * Input: a job file (argv[2]); output: one JSON document on stdout.
+ */
+import { readFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { HttpRequest, InvocationContext } from "@azure/functions";
+import { buildDeps } from "../../src/clients";
+import { loadConfig, type WorkspaceRef } from "../../src/config";
+import { createLimiter } from "../../src/core/concurrency";
+import { createRemediateHandler } from "../../src/functions/remediateIncident";
+import type { RecordedRequest } from "../fake-tenant/server";
+
+export interface Job {
+  settings: Record<string, string>;
+  control: string;
+  warmUp: string;
+  single: { assignments: number; variant: string; incident: string }[];
+  burst: { incidents: string[]; concurrency: number; budget: number };
+}
+
+/** Sequential round trips: a request starts a new one when it began after everything before it had ended. */
+export function roundTrips(requests: RecordedRequest[]): number {
+  let waves = 0;
+  let end = -Infinity;
+  for (const r of [...requests].sort((a, b) => a.start - b.start)) {
+    if (r.start >= end) waves++;
+    end = Math.max(end, r.end);
+  }
+  return waves;
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(readFileSync(process.argv[2] ?? "", "utf8")) as Job;
+  const control = async <T>(path: string, init?: RequestInit): Promise<T> => {
+    const res = await fetch(`${job.control}${path}`, init);
+    return (res.status === 204 ? undefined : await res.json()) as T;
+  };
+  const config = loadConfig(job.settings);
+  const deps = buildDeps(config);
+  const handler = createRemediateHandler(() => deps);
+  const deliver = async (incident: string) => {
+    const started = performance.now();
+    const res = await handler(
+      new HttpRequest({ method: "POST", url: "https://bench/api/remediateIncident", headers: { "content-type": "application/json" }, body: { string: JSON.stringify(triggerBody(config.workspace, incident)) } }),
+      new InvocationContext({ invocationId: randomUUID(), functionName: "remediateIncident", logHandler: () => undefined }),
+    );
+    const r = res as { status?: number; jsonBody?: { outcome?: string; reprocessed?: unknown[] } };
+    return { status: r.status ?? 200, outcome: r.jsonBody?.outcome, reprocessed: r.jsonBody?.reprocessed?.length ?? 0, ms: performance.now() - started };
+  };
+
+  const loadedRssMB = process.memoryUsage().rss / 2 ** 20;
+  // A warm instance: token acquired, connections open.
+  await deliver(job.warmUp);
+  const warmRssMB = process.memoryUsage().rss / 2 ** 20;
+  const single = [];
+  for (const s of job.single) {
+    await control("/requests/clear", { method: "POST" });
+    const r = await deliver(s.incident);
+    const requests = (await control<RecordedRequest[]>("/requests")).filter((r) => !r.path.startsWith("/_fake/"));
+    if (process.env.BENCH_TRACE) {
+      const t0 = Math.min(...requests.map((r) => r.start));
+      process.stderr.write(`${s.assignments} ${s.variant}\n${requests.map((r) => `  ${r.service} ${r.method} ${r.path.slice(-24)} ${(r.start - t0).toFixed(0)}-${(r.end - t0).toFixed(0)}`).join("\n")}\n`);
+    }
+    single.push({ assignments: s.assignments, variant: s.variant, ms: r.ms, roundTrips: roundTrips(requests), requests: requests.length, outcome: r.outcome, reprocessed: r.reprocessed });
+  }
+
+  // Burst under the Graph budget, with the playbook's retry policy (4 retries, exponential backoff).
+  await control("/rate-limits", { method: "PUT", body: JSON.stringify([{ service: "graph", perSecond: job.burst.budget }]) });
+  await control("/requests/clear", { method: "POST" });
+  const baselineRssMB = process.memoryUsage().rss / 2 ** 20;
+  let peakRss = process.memoryUsage().rss;
+  let peakHeap = 0;
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  }, 25);
+  const slot = createLimiter(job.burst.concurrency);
+  let playbookRetries = 0;
+  const started = performance.now();
+  const results = await Promise.all(
+    job.burst.incidents.map((incident) =>
+      slot(async () => {
+        for (let attempt = 0; ; attempt++) {
+          const r = await deliver(incident);
+          if (r.status < 500 || attempt >= 4) return r;
+          playbookRetries++;
+          await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+        }
+      }),
+    ),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  await control("/rate-limits", { method: "PUT", body: "[]" });
+  const graph = (await control<RecordedRequest[]>("/requests")).filter((r) => r.service === "graph" && !r.path.startsWith("/_fake/"));
+  const served = graph.filter((r) => r.status !== 429).length;
+  const graphSpan = (Math.max(...graph.map((r) => r.end)) - Math.min(...graph.map((r) => r.start))) / 1000;
+  process.stdout.write(
+    JSON.stringify({
+      single,
+      burst: {
+        seconds,
+        answered: results.map((r) => r.status),
+        assignmentsReprocessed: results.reduce((n, r) => n + r.reprocessed, 0),
+        graphRequests: graph.length,
+        throttled429: graph.length - served,
+        playbookRetries,
+        achievedGraphRate: served / graphSpan,
+        budgetUsed: served / graphSpan / job.burst.budget,
+        loadedRssMB,
+        warmRssMB,
+        baselineRssMB,
+        peakRssMB: peakRss / 2 ** 20,
+        peakHeapMB: peakHeap / 2 ** 20,
+      },
+    }),
+  );
+}
+
+function triggerBody(w: WorkspaceRef, incident: string) {
+  return {
+    objectSchemaType: "Incident",
+    objectEventType: "Create",
+    workspaceInfo: { SubscriptionId: w.subscriptionId, ResourceGroupName: w.resourceGroup, WorkspaceName: w.name },
+    object: {
+      id: `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${w.name}/providers/Microsoft.SecurityInsights/Incidents/${incident}`,
+      name: incident,
+    },
+  };
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`app worker failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}
