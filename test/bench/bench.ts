@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     writeFileSync(jobFile, JSON.stringify(job));
     const workerFile = join(DEFAULT_CERT_DIR, "bench-app-worker.js");
     await build({ entryPoints: [join(__dirname, "app-worker.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", minify: true, external: ["@azure/functions-core"], outfile: workerFile, logLevel: "warning" });
-    const worker = spawnSync(process.execPath, [workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+    const worker = spawnSync(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
     if (worker.status !== 0) throw new Error(`app worker failed: ${worker.stderr}`);
     if (process.env.BENCH_TRACE) process.stderr.write(worker.stderr);
     const app = JSON.parse(worker.stdout) as { single: { assignments: number; variant: string; ms: number; roundTrips: number; requests: number; outcome: string; reprocessed: number }[]; burst: Record<string, any> };
