@@ -71,6 +71,9 @@ export const settingsSchema = z
 
 export type Settings = z.output<typeof settingsSchema>;
 
+/** Azure resource names and ids compare case-insensitively. */
+export const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
+
 export interface WorkspaceRef {
   subscriptionId: string;
   resourceGroup: string;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { GUID, type WorkspaceRef } from "./config";
+import { GUID, sameName as same, type WorkspaceRef } from "./config";
 import { RequestError } from "./errors";
 
 /**
@@ -59,7 +59,6 @@ export function parseIncidentTrigger(body: unknown): IncidentPointer {
     );
   }
   const [, sub, rg, ws, name] = match as unknown as [string, string, string, string, string];
-  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
   const mismatched = [
     same(sub, workspaceInfo.SubscriptionId) ? null : "workspaceInfo.SubscriptionId",
     same(rg, workspaceInfo.ResourceGroupName) ? null : "workspaceInfo.ResourceGroupName",

@@ -1,4 +1,4 @@
-import type { Config, WorkspaceRef } from "../config";
+import { sameName as same, type Config, type WorkspaceRef } from "../config";
 import { RequestError, UpstreamError } from "../errors";
 import type { GraphGateway } from "../graph";
 import type { IncidentPointer } from "../incident";
@@ -133,7 +133,6 @@ export async function remediateIncident(
 }
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
-  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
   if (
     !same(sent.subscriptionId, configured.subscriptionId) ||
     !same(sent.resourceGroup, configured.resourceGroup) ||
