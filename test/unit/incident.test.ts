@@ -24,6 +24,11 @@ describe("parseIncidentTrigger", () => {
     });
   });
 
+  it("reads an update event the same way (its entities are not read from the body)", () => {
+    const update = readFixture("incident-trigger-update-objectguid.json");
+    expect(parseIncidentTrigger(update)).toEqual(parseIncidentTrigger(fixture()));
+  });
+
   it("names each missing or wrong field", () => {
     const body = fixture();
     delete body.workspaceInfo.WorkspaceName;
