@@ -72,8 +72,10 @@ async function main(): Promise<void> {
   const baselineRssMB = process.memoryUsage().rss / 2 ** 20;
   let peakRss = process.memoryUsage().rss;
   let peakHeap = 0;
+  let atPeak = process.memoryUsage();
   const sampler = setInterval(() => {
     const m = process.memoryUsage();
+    if (m.rss > peakRss) atPeak = m;
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 25);
@@ -115,6 +117,8 @@ async function main(): Promise<void> {
         baselineRssMB,
         peakRssMB: peakRss / 2 ** 20,
         peakHeapMB: peakHeap / 2 ** 20,
+        /** process.memoryUsage() when RSS peaked, in MB. */
+        atPeakMB: Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, Math.round(v / 2 ** 20)])),
       },
     }),
   );
