@@ -68,7 +68,11 @@ class TransientFailureHandler implements Middleware {
 
   async execute(context: Context): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const attemptContext = { ...context, options: { ...context.options, signal: AbortSignal.timeout(this.timeoutMs) } };
+      // A timer of our own, cleared as soon as the answer arrives: AbortSignal.timeout would keep
+      // each request's signal (and what listens to it) alive for the full timeout.
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, "TimeoutError")), this.timeoutMs);
+      const attemptContext = { ...context, options: { ...context.options, signal: abort.signal } };
       try {
         await this.next?.execute(attemptContext);
         context.response = attemptContext.response;
@@ -76,6 +80,8 @@ class TransientFailureHandler implements Middleware {
       } catch (error) {
         if (attempt >= this.retries) throw noAnswer(error, this.timeoutMs);
         await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      } finally {
+        clearTimeout(timer);
       }
     }
   }
