@@ -72,6 +72,14 @@ export function createSentinelGateway(
     additionalPolicies: [{ position: "perRetry", policy: attemptTimeoutPolicy(timeout) }],
   });
   const { resourceGroup: rg, name: ws } = workspace;
+  // The incident as Sentinel returned it, for each state handed out: the close writes it back
+  // whole, so that what the update does not change (owner, labels, description, …) stays.
+  const asRead = new WeakMap<IncidentState, Incident>();
+  const read = (incident: Incident): IncidentState => {
+    const state = toIncidentState(incident);
+    asRead.set(state, incident);
+    return state;
+  };
 
   /** Incident-scoped calls: a 404 means the incident was deleted meanwhile, which retrying cannot fix. */
   const call = async <T>(incidentId: string, what: string, fn: () => Promise<T>): Promise<T> => {
@@ -85,7 +93,7 @@ export function createSentinelGateway(
 
   const getIncident = async (incidentId: string): Promise<IncidentState | undefined> => {
     try {
-      return toIncidentState(await client.incidents.get(rg, ws, incidentId));
+      return read(await client.incidents.get(rg, ws, incidentId));
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw upstreamError("sentinel", `read incident ${incidentId}`, error);
@@ -104,7 +112,7 @@ export function createSentinelGateway(
           top: max,
         });
         for await (const incident of pages) {
-          out.push(toIncidentState(incident));
+          out.push(read(incident));
           if (out.length >= max) break;
         }
       } catch (error) {
@@ -140,12 +148,12 @@ export function createSentinelGateway(
         if (!current) throw deleted(incidentId);
         if (current.status === "Closed") return "already-closed";
         try {
-          // title, severity and status are required by the API even on update; etag guards against
-          // overwriting a change made since we read it.
+          // The update is a PUT: send the incident back as read (the SDK leaves out read-only
+          // fields), so that title, severity, owner, labels and description are kept; the etag
+          // guards against overwriting a change made since it was read.
           await client.incidents.createOrUpdate(rg, ws, incidentId, {
+            ...(asRead.get(current) ?? { title: current.title, severity: current.severity }),
             etag: current.etag,
-            title: current.title,
-            severity: current.severity,
             status: "Closed",
             classification: "BenignPositive",
             classificationReason: "SuspiciousButExpected",

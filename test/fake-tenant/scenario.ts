@@ -52,6 +52,9 @@ export const scenarioSchema = z.object({
         severity: z.enum(["High", "Medium", "Low", "Informational"]).default("Medium"),
         status: z.enum(["New", "Active", "Closed"]).default("New"),
         ruleIds: z.array(guid).default([]),
+        description: z.string().optional(),
+        owner: z.object({ objectId: guid, email: z.string(), assignedTo: z.string(), userPrincipalName: z.string() }).partial().optional(),
+        labels: z.array(z.object({ labelName: z.string(), labelType: z.enum(["User", "AutoAssigned"]).default("User") })).default([]),
         /** How long ago the incident was created (default: just now). */
         createdMinutesAgo: z.number().min(0).default(0),
         entities: z.array(z.object({ kind: z.string(), properties: z.record(z.string(), z.unknown()) })).default([]),

@@ -47,6 +47,9 @@ interface IncidentRecord {
   classificationReason?: string;
   classificationComment?: string;
   ruleIds: string[];
+  description?: string;
+  owner?: Record<string, unknown>;
+  labels: { labelName: string; labelType: string }[];
   entities: { kind: string; properties: Record<string, unknown> }[];
   etag: string;
   createdTimeUtc: string;
@@ -517,10 +520,17 @@ export class FakeTenant {
       if (p.status === "Closed" && typeof p.classification !== "string") {
         return armError(400, "BadRequest", "Closing an incident requires properties.classification");
       }
+      // A PUT replaces the writable properties: what the caller leaves out is cleared (the real
+      // service's handling of omitted fields is a guess; clearing is the strict reading of PUT).
       Object.assign(incident, {
         title: p.title,
         severity: p.severity,
         status: p.status,
+        description: typeof p.description === "string" ? p.description : undefined,
+        owner: p.owner && typeof p.owner === "object" ? p.owner : undefined,
+        labels: Array.isArray(p.labels)
+          ? (p.labels as { labelName: string }[]).map((l) => ({ labelName: l.labelName, labelType: "User" }))
+          : [],
         classification: p.classification,
         classificationReason: p.classificationReason,
         classificationComment: p.classificationComment,
@@ -610,8 +620,9 @@ export class FakeTenant {
         severity: i.severity,
         status: i.status,
         ...(i.classification ? { classification: i.classification, classificationReason: i.classificationReason, classificationComment: i.classificationComment } : {}),
-        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null },
-        labels: [],
+        ...(i.description !== undefined ? { description: i.description } : {}),
+        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null, ...i.owner, ownerType: i.owner ? "User" : "Unknown" },
+        labels: i.labels,
         firstActivityTimeUtc: i.createdTimeUtc,
         lastActivityTimeUtc: i.createdTimeUtc,
         lastModifiedTimeUtc: i.lastModifiedTimeUtc,

@@ -215,6 +215,34 @@ describe("webhook against the fake tenant", () => {
     expect(incident.comments.size).toBe(2);
   });
 
+  it("keeps the incident's owner, labels, title, severity and description when closing it", async () => {
+    const t = new TenantBuilder();
+    const user = t.user("u");
+    t.assign(user, t.accessPackage("P", []));
+    const inc = t.incident({ accounts: [user] });
+    const record = t.scenario.incidents.find((i) => i.name === inc);
+    if (!record) throw new Error("no incident");
+    Object.assign(record, {
+      severity: "High",
+      description: "Removed during the finance re-org",
+      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", email: "soc@contoso.example", assignedTo: "SOC Tier 1", userPrincipalName: "soc@contoso.example" },
+      labels: [{ labelName: "access-review" }],
+    });
+    const f = await start(t);
+
+    const res = await callWebhook(depsFor(f), f.triggerBody(inc));
+
+    expect(res.body.closed).toBe(true);
+    expect(incidentOf(f, inc)).toMatchObject({
+      status: "Closed",
+      title: "User removed from group by another privileged user",
+      severity: "High",
+      description: "Removed during the finance re-org",
+      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", assignedTo: "SOC Tier 1" },
+      labels: [{ labelName: "access-review", labelType: "User" }],
+    });
+  });
+
   it("re-reads and retries when the close meets a stale etag", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
