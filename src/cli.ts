@@ -15,7 +15,7 @@ import { buildDeps } from "./clients";
 import { loadConfig } from "./config";
 import { remediateIncident, type Logger } from "./core/remediate";
 import { renderText, type Outcome } from "./core/report";
-import { AppError, RequestError } from "./errors";
+import { AppError, messageOf, RequestError } from "./errors";
 import { parseIncidentTriggerText } from "./incident";
 
 const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
@@ -50,7 +50,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       },
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    process.stderr.write(`${messageOf(error)}\n\n${USAGE}\n`);
     return 2;
   }
   const [command, file, ...extra] = args.positionals;
@@ -75,7 +75,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     try {
       text = readFileSync(file, "utf8");
     } catch (error) {
-      throw new RequestError("InvalidJson", `Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new RequestError("InvalidJson", `Cannot read ${file}: ${messageOf(error)}`);
     }
     const pointer = parseIncidentTriggerText(text);
     const dryRun = args.values["dry-run"] || config.dryRun;
@@ -89,7 +89,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       process.stderr.write(`${error.code}: ${error.message}\n`);
       return error.status < 500 || error.name === "ConfigError" ? 2 : 1;
     }
-    process.stderr.write(`Unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`Unexpected error: ${messageOf(error)}\n`);
     return 1;
   }
 }
@@ -101,7 +101,7 @@ function readSettingsFile(path: string): Record<string, string> {
       Object.entries(json.Values ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
     );
   } catch (error) {
-    throw new RequestError("InvalidJson", `Cannot read settings file ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RequestError("InvalidJson", `Cannot read settings file ${path}: ${messageOf(error)}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import type { Outcome, RemediationSummary } from "./core/report";
 import type { Logger } from "./core/remediate";
-import { AppError, RequestError } from "./errors";
+import { AppError, messageOf, RequestError } from "./errors";
 import { parseIncidentTriggerText, type IncidentPointer } from "./incident";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -56,7 +56,7 @@ export function errorResponse(error: unknown, log: Logger, invocationId: string)
     else log.warn(line);
     return { status: error.status, jsonBody: { error: { code: error.code, message: error.message } } };
   }
-  log.error(`Unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+  log.error(`Unexpected error: ${messageOf(error)}`);
   return {
     status: 500,
     jsonBody: { error: { code: "InternalError", message: `Unexpected error; see the function log for invocation ${invocationId}` } },

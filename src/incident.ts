@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GUID, sameName as same, type WorkspaceRef } from "./config";
-import { RequestError } from "./errors";
+import { messageOf, RequestError } from "./errors";
 
 /**
  * The body the Microsoft Sentinel incident trigger produces (what the playbook forwards).
@@ -85,7 +85,7 @@ export function parseIncidentTriggerText(text: string): IncidentPointer {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = messageOf(error);
     throw new RequestError("InvalidJson", `Request body is not valid JSON: ${detail}`);
   }
   return parseIncidentTrigger(json);

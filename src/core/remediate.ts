@@ -1,5 +1,5 @@
 import { sameName as same, type Config, type WorkspaceRef } from "../config";
-import { RequestError, UpstreamError } from "../errors";
+import { messageOf, RequestError, UpstreamError } from "../errors";
 import type { GraphGateway } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentState, SentinelGateway } from "../sentinel";
@@ -105,7 +105,7 @@ export async function remediateIncident(
     const a = plan.reprocess[i];
     if (!a) return;
     if (result.status === "rejected") {
-      const error = result.reason instanceof Error ? result.reason.message : String(result.reason);
+      const error = messageOf(result.reason);
       summary.failed.push({ ...a, error } satisfies FailedAssignment);
     } else if (result.value === "notFound") {
       summary.skipped.push({ ...a, reason: "assignment no longer exists (Graph answered 404 to reprocess)" });
@@ -189,7 +189,7 @@ async function commentUpstreamFailure(deps: Deps, log: Logger, summary: Remediat
   try {
     await comment(deps, log, finish(summary, "failed", { message: error.message }));
   } catch (commentError) {
-    const detail = commentError instanceof Error ? commentError.message : String(commentError);
+    const detail = messageOf(commentError);
     log.warn(`incident ${summary.incident.id}: could not comment the failure: ${detail}`);
   }
 }

@@ -1,6 +1,7 @@
 import type { Logger, Deps } from "./remediate";
 import { remediateIncident } from "./remediate";
 import { stableId, type Outcome } from "./report";
+import { messageOf } from "../errors";
 
 /** Outcomes that leave an incident open on purpose: the sweeper does not pick those up again. */
 const LEFT_OPEN: Outcome[] = ["no-account", "nothing-to-reprocess", "dry-run"];
@@ -59,7 +60,7 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, options: Sweep
       );
       (result.outcome === "failed" ? summary.failed : result.closed ? summary.remediated : summary.skipped).push(incident.name);
     } catch (error) {
-      log.warn(`sweep: incident ${incident.name} not remediated: ${error instanceof Error ? error.message : String(error)}`);
+      log.warn(`sweep: incident ${incident.name} not remediated: ${messageOf(error)}`);
       summary.failed.push(incident.name);
     }
   }
