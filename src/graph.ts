@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/identity";
 import {
   AuthenticationHandler,
@@ -79,7 +80,7 @@ class TransientFailureHandler implements Middleware {
         return;
       } catch (error) {
         if (attempt >= this.retries) throw noAnswer(error, this.timeoutMs);
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+        await sleep(200 * 2 ** attempt);
       } finally {
         clearTimeout(timer);
       }
@@ -101,7 +102,7 @@ class ThrottleGate implements Middleware {
 
   async execute(context: Context): Promise<void> {
     const wait = this.pausedUntil - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0) await sleep(wait);
     await this.next?.execute(context);
     if (context.response?.status === 429) {
       const seconds = Number(context.response.headers.get("retry-after"));

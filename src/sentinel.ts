@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/identity";
 import { SecurityInsights, type Incident } from "@azure/arm-securityinsight";
 import type { PipelinePolicy } from "@azure/core-rest-pipeline";
@@ -183,7 +184,7 @@ function attemptTimeoutPolicy(timeoutMs: number, retries = 2): PipelinePolicy {
           const timedOut = error instanceof Error && error.name === "AbortError" && !request.abortSignal?.aborted;
           if (!timedOut) throw error;
           if (attempt >= retries) throw new Error(`no answer within ${timeoutMs} ms`, { cause: error });
-          await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+          await sleep(200 * 2 ** attempt);
         }
       }
     },
