@@ -13,6 +13,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { sameName } from "../../src/config";
 import { ensureCertificate, type TlsMaterial } from "./cert";
 import { parseFault, parseScenario, type Fault, type FaultInput, type Scenario, type ScenarioInput } from "./scenario";
 
@@ -485,7 +486,7 @@ export class FakeTenant {
 
     const list = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/?$/i.exec(url.pathname);
     const { workspace } = this.scenario;
-    const same = (a: string | undefined, b: string) => a?.toLowerCase() === b.toLowerCase();
+    const same = (a: string | undefined, b: string) => a !== undefined && sameName(a, b);
     const inWorkspace = (sub?: string, rg?: string, ws?: string) =>
       same(sub, workspace.subscriptionId) && same(rg, workspace.resourceGroup) && same(ws, workspace.name);
     const notFound = (rg?: string, ws?: string) =>
