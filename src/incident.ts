@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 import { GUID, sameName as same, type WorkspaceRef } from "./config";
 import { messageOf, RequestError } from "./errors";
 
@@ -7,14 +7,16 @@ import { messageOf, RequestError } from "./errors";
  * Only the fields that locate the incident are read: the body is a pointer, and everything
  * else (entities, status, rule ids) is re-read from Sentinel. Unknown fields are ignored.
  */
-const nonEmpty = z.string({ error: "must be a string" }).trim().min(1, "must not be empty").max(1024, "is too long");
+const nonEmpty = z
+  .string({ error: "must be a string" })
+  .check(z.trim(), z.minLength(1, "must not be empty"), z.maxLength(1024, "is too long"));
 
 export const incidentTriggerSchema = z.object(
   {
     objectSchemaType: z.literal("Incident", { error: 'must be "Incident"' }),
     workspaceInfo: z.object(
       {
-        SubscriptionId: z.string({ error: "must be a string" }).regex(GUID, "must be a subscription id (GUID)"),
+        SubscriptionId: z.string({ error: "must be a string" }).check(z.regex(GUID, "must be a subscription id (GUID)")),
         ResourceGroupName: nonEmpty,
         WorkspaceName: nonEmpty,
       },
@@ -23,7 +25,7 @@ export const incidentTriggerSchema = z.object(
     object: z.object(
       {
         id: nonEmpty,
-        name: z.string({ error: "must be a string" }).regex(GUID, "must be the incident id (GUID)"),
+        name: z.string({ error: "must be a string" }).check(z.regex(GUID, "must be the incident id (GUID)")),
       },
       { error: "is required (object)" },
     ),
