@@ -1,6 +1,6 @@
 import { sameName as same, type Config, type WorkspaceRef } from "../config";
 import { messageOf, RequestError, UpstreamError } from "../errors";
-import type { GraphGateway } from "../graph";
+import type { Assignment, GraphGateway } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentState, SentinelGateway } from "../sentinel";
 import { mapLimit } from "./concurrency";
@@ -43,6 +43,7 @@ export async function remediateIncident(
   const dryRun = options.dryRun ?? config.dryRun;
   assertSameWorkspace(pointer.workspace, config.workspace);
 
+  const early = readAhead(pointer, deps);
   // Entities are read alongside the incident: a read, harmless even when the checks below refuse.
   const [incident, entities] = await Promise.all([
     sentinel.getIncident(pointer.incidentId),
@@ -75,7 +76,7 @@ export async function remediateIncident(
   let plan;
   try {
     const perUser = await Promise.all(
-      users.map(async (u) => ({ userId: u.objectId, assignments: await graph.listAssignments(u.objectId) })),
+      users.map(async (u) => ({ userId: u.objectId, assignments: await (early.get(u.objectId) ?? graph.listAssignments(u.objectId)) })),
     );
     const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
     const grants = new Map<string, string[]>();
@@ -130,6 +131,26 @@ export async function remediateIncident(
     log.info(`incident ${incident.name}: ${closedBy === "closed" ? "closed as BenignPositive" : "was closed meanwhile"}`);
   }
   return summary;
+}
+
+/**
+ * Starts listing the assignments of the users the body names while Sentinel is re-read, which
+ * saves a sequential round trip. These are reads only, and a result is used only for a user that
+ * Sentinel's own entities name (the caller looks it up by the re-read user's id). Nothing starts
+ * when the body names no allowed analytics rule.
+ */
+function readAhead(pointer: IncidentPointer, deps: Deps): Map<string, Promise<Assignment[]>> {
+  const claimed = pointer.claimed;
+  const allowed = deps.config.allowedRuleIds;
+  if (!claimed || (allowed.length > 0 && !claimed.ruleIds.some((r) => allowed.includes(r)))) return new Map();
+  const users = extractEntities(claimed.entities).users.slice(0, GRAPH_CONCURRENCY);
+  return new Map(
+    users.map((u) => {
+      const reading = deps.graph.listAssignments(u.objectId);
+      reading.catch(() => undefined); // an unused read may fail unobserved; a used one is awaited
+      return [u.objectId, reading] as const;
+    }),
+  );
 }
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {

@@ -172,18 +172,22 @@ export class FakeTenant {
     this.faults.length = 0;
   }
 
-  /** The incident trigger body Sentinel would send a playbook for this incident. */
+  /**
+   * The incident trigger body Sentinel would send a playbook for this incident: the incident
+   * resource plus, as Sentinel adds them, its related entities.
+   */
   triggerBody(incidentName: string): Record<string, unknown> {
     const i = this.incidents.get(incidentName.toLowerCase());
     if (!i) throw new Error(`no incident ${incidentName} in the scenario`);
     const { workspace } = this.scenario;
+    const resource = this.incidentResource(i);
     return {
       eventUniqueId: randomUUID(),
       objectSchemaType: "Incident",
       objectEventType: "Create",
       workspaceInfo: { SubscriptionId: workspace.subscriptionId, ResourceGroupName: workspace.resourceGroup, WorkspaceName: workspace.name },
       workspaceId: randomUUID(),
-      object: this.incidentResource(i),
+      object: { ...resource, properties: { ...resource.properties, relatedEntities: this.entityResources(i) } },
     };
   }
 
@@ -336,6 +340,10 @@ export class FakeTenant {
       return { status: 204, body: undefined };
     }
     if (method === "GET" && url.pathname === "/_fake/requests") return { status: 200, body: this.requests };
+    const trigger = /^\/_fake\/trigger-body\/([^/]+)$/.exec(url.pathname);
+    if (method === "GET" && trigger && this.incidents.has((trigger[1] as string).toLowerCase())) {
+      return { status: 200, body: this.triggerBody(trigger[1] as string) };
+    }
     if (method === "POST" && url.pathname === "/_fake/requests/clear") {
       this.requests.length = 0;
       return { status: 204, body: undefined };
@@ -545,13 +553,7 @@ export class FakeTenant {
       return {
         status: 200,
         body: {
-          entities: incident.entities.map((e) => ({
-            id: `${this.incidentId(incident)}/entities/${randomUUID()}`,
-            name: randomUUID(),
-            type: "Microsoft.SecurityInsights/Entities",
-            kind: e.kind,
-            properties: e.properties,
-          })),
+          entities: this.entityResources(incident),
           metaData: Object.entries(
             incident.entities.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.kind]: (acc[e.kind] ?? 0) + 1 }), {}),
           ).map(([entityKind, count]) => ({ count, entityKind })),
@@ -606,6 +608,13 @@ export class FakeTenant {
   private incidentId(i: IncidentRecord): string {
     const { workspace: w } = this.scenario;
     return `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${w.name}/providers/Microsoft.SecurityInsights/Incidents/${i.name}`;
+  }
+
+  private entityResources(i: IncidentRecord) {
+    return i.entities.map((e) => {
+      const name = randomUUID();
+      return { id: `${this.incidentId(i)}/entities/${name}`, name, type: "Microsoft.SecurityInsights/Entities", kind: e.kind, properties: e.properties };
+    });
   }
 
   private incidentResource(i: IncidentRecord) {

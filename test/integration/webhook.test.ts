@@ -359,7 +359,10 @@ describe("webhook against the fake tenant", () => {
 
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe("IncidentNotFound");
-    expect(f.requests.filter((r) => r.service === "graph")).toHaveLength(0);
+    // The body's users may have been read ahead; nothing was written anywhere.
+    expect(requestsOf(f, "graph").every((r) => r.startsWith("GET"))).toBe(true);
+    expect(f.reprocessed.size).toBe(0);
+    expect(requestsOf(f, "arm").every((r) => !r.startsWith("PUT"))).toBe(true);
   });
 
   it("uses the incident's real entities, never the ones in the body", async () => {
@@ -380,6 +383,41 @@ describe("webhook against the fake tenant", () => {
 
     expect(res.body.users.map((u: { objectId: string }) => u.objectId)).toEqual([real]);
     expect(f.reprocessed.has(otherAssignment)).toBe(false);
+    expect([...f.reprocessed.keys()]).toHaveLength(1);
+  });
+
+  it("reads the assignments of the user the body names while it re-reads the incident", async () => {
+    const t = new TenantBuilder();
+    const user = t.user("u");
+    t.assign(user, t.accessPackage("P", []));
+    const inc = t.incident({ accounts: [user] });
+    const f = await start(t, { latencyMs: 50 });
+
+    const res = await callWebhook(depsFor(f), f.triggerBody(inc));
+
+    expect(res.body.outcome).toBe("remediated");
+    const list = f.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
+    const incidentRead = f.requests.find((r) => r.service === "arm" && r.method === "GET" && /\/incidents\/[^/]+$/i.test(r.path));
+    expect(list).toHaveLength(1);
+    expect(list[0]!.start).toBeLessThan(incidentRead!.end);
+  });
+
+  it("reads nothing ahead for a body that names no allowed rule", async () => {
+    const t = new TenantBuilder();
+    const user = t.user("u");
+    t.assign(user, t.accessPackage("P", []));
+    const inc = t.incident({ accounts: [user] });
+    const f = await start(t, { latencyMs: 50 });
+    const body = f.triggerBody(inc) as { object: { properties: Record<string, unknown> } };
+    body.object.properties.relatedAnalyticRuleIds = ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"];
+
+    const res = await callWebhook(depsFor(f, { SENTINEL_RULE_IDS: RULE_ID }), body);
+
+    // Sentinel says the rule is allowed, so the incident is remediated, but the list waited for it.
+    expect(res.body.outcome).toBe("remediated");
+    const list = f.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
+    const incidentRead = f.requests.find((r) => r.service === "arm" && r.method === "GET" && /\/incidents\/[^/]+$/i.test(r.path));
+    expect(list[0]!.start).toBeGreaterThanOrEqual(incidentRead!.end);
   });
 
   it("names the missing Graph permission when Graph answers 403, comments it and leaves the incident open", async () => {
