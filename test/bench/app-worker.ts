@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { HttpRequest, InvocationContext } from "@azure/functions";
 import { buildDeps } from "../../src/clients";
-import { loadConfig, type WorkspaceRef } from "../../src/config";
+import { loadConfig } from "../../src/config";
 import { createLimiter } from "../../src/core/concurrency";
 import { createRemediateHandler } from "../../src/functions/remediateIncident";
 import type { RecordedRequest } from "../fake-tenant/server";
@@ -41,9 +41,11 @@ async function main(): Promise<void> {
   const deps = buildDeps(config);
   const handler = createRemediateHandler(() => deps);
   const deliver = async (incident: string) => {
+    // The body Sentinel's incident trigger would send, entities included (not timed).
+    const body = JSON.stringify(await control(`/trigger-body/${incident}`));
     const started = performance.now();
     const res = await handler(
-      new HttpRequest({ method: "POST", url: "https://bench/api/remediateIncident", headers: { "content-type": "application/json" }, body: { string: JSON.stringify(triggerBody(config.workspace, incident)) } }),
+      new HttpRequest({ method: "POST", url: "https://bench/api/remediateIncident", headers: { "content-type": "application/json" }, body: { string: body } }),
       new InvocationContext({ invocationId: randomUUID(), functionName: "remediateIncident", logHandler: () => undefined }),
     );
     const r = res as { status?: number; jsonBody?: { outcome?: string; reprocessed?: unknown[] } };
@@ -122,18 +124,6 @@ async function main(): Promise<void> {
       },
     }),
   );
-}
-
-function triggerBody(w: WorkspaceRef, incident: string) {
-  return {
-    objectSchemaType: "Incident",
-    objectEventType: "Create",
-    workspaceInfo: { SubscriptionId: w.subscriptionId, ResourceGroupName: w.resourceGroup, WorkspaceName: w.name },
-    object: {
-      id: `/subscriptions/${w.subscriptionId}/resourceGroups/${w.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${w.name}/providers/Microsoft.SecurityInsights/Incidents/${incident}`,
-      name: incident,
-    },
-  };
 }
 
 if (require.main === module) {

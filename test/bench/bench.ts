@@ -19,6 +19,7 @@ import { build } from "esbuild";
 import { createCredential } from "../../src/clients";
 import { loadConfig } from "../../src/config";
 import { DEFAULT_CERT_DIR, ensureCertificate } from "../fake-tenant/cert";
+import { nodeWorkerArguments } from "../infra/content";
 import { BENCH_RULE_ID, generateLargeTenant } from "../fake-tenant/generate";
 import type { Job } from "./app-worker";
 import { runbookPattern } from "./runbook-pattern";
@@ -102,7 +103,10 @@ async function main(): Promise<void> {
     writeFileSync(jobFile, JSON.stringify(job));
     const workerFile = join(DEFAULT_CERT_DIR, "bench-app-worker.js");
     await build({ entryPoints: [join(__dirname, "app-worker.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", minify: true, external: ["@azure/functions-core"], outfile: workerFile, logLevel: "warning" });
-    const worker = spawnSync(process.execPath, [...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+    // The worker runs with the Node arguments the deployment gives the Functions worker;
+    // BENCH_NODE_FLAGS replaces them (BENCH_NODE_FLAGS=" " for Node's defaults).
+    const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? nodeWorkerArguments()).split(" ").filter(Boolean);
+    const worker = spawnSync(process.execPath, [...nodeFlags, workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
     if (worker.status !== 0) throw new Error(`app worker failed: ${worker.stderr}`);
     if (process.env.BENCH_TRACE) process.stderr.write(worker.stderr);
     const app = JSON.parse(worker.stdout) as { single: { assignments: number; variant: string; ms: number; roundTrips: number; requests: number; outcome: string; reprocessed: number }[]; burst: Record<string, any> };
@@ -130,7 +134,7 @@ async function main(): Promise<void> {
     const entry = join(ROOT, "dist", "index.js");
     const loads: number[] = [];
     for (let i = 0; i < num("cold-runs"); i++) {
-      const r = spawnSync(process.execPath, ["-e", `const t=process.hrtime.bigint();require(${JSON.stringify(entry)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`], {
+      const r = spawnSync(process.execPath, [...nodeFlags, "-e", `const t=process.hrtime.bigint();require(${JSON.stringify(entry)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`], {
         env: { PATH: process.env.PATH ?? "", SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId, SENTINEL_RESOURCE_GROUP: workspace.resourceGroup, SENTINEL_WORKSPACE_NAME: workspace.name },
         encoding: "utf8",
       });
@@ -143,7 +147,7 @@ async function main(): Promise<void> {
 
     const report = {
       machine: { node: process.version, cpus: (await import("node:os")).cpus().length, platform: process.platform },
-      settings: { latencyMs: num("latency"), assignments: num("assignments"), packages: num("packages") },
+      settings: { latencyMs: num("latency"), assignments: num("assignments"), packages: num("packages"), nodeFlags: nodeFlags.join(" ") || "(Node defaults)" },
       single,
       runbook: runbook && appRun ? { ...runbook, appMs: appRun.ms, ratio: runbook.ms / appRun.ms } : undefined,
       burst,
@@ -170,7 +174,7 @@ function render(r: any): string {
   out.push("", `3. Burst: ${b.incidents} incidents, Graph budget ${b.budget} req/s`);
   out.push(`   time ${b.seconds.toFixed(1)} s; closed ${b.closed}; lost ${b.lost}; assignments reprocessed ${b.assignmentsReprocessed}`);
   out.push(`   Graph: ${b.graphRequests} requests, ${b.throttled429} answered 429; achieved ${b.achievedGraphRate.toFixed(1)} req/s = ${(b.budgetUsed * 100).toFixed(0)}% of budget; playbook retries ${b.playbookRetries}`);
-  out.push(`   app process: peak RSS ${b.peakRssMB.toFixed(0)} MB, peak heap ${b.peakHeapMB.toFixed(0)} MB (RSS ${b.loadedRssMB.toFixed(0)} MB once loaded, ${b.warmRssMB.toFixed(0)} MB after the first incident, ${b.baselineRssMB.toFixed(0)} MB before the burst)`);
+  out.push(`   app process (node ${r.settings.nodeFlags}): peak RSS ${b.peakRssMB.toFixed(0)} MB, peak heap ${b.peakHeapMB.toFixed(0)} MB (RSS ${b.loadedRssMB.toFixed(0)} MB once loaded, ${b.warmRssMB.toFixed(0)} MB after the first incident, ${b.baselineRssMB.toFixed(0)} MB before the burst)`);
   const c = r.coldStart;
   out.push("", `4. Cold start: entry point loads in ${c.medianLoadMs.toFixed(0)} ms median (min ${c.minLoadMs.toFixed(0)}, max ${c.maxLoadMs.toFixed(0)}, ${c.runs} runs)`);
   out.push(`   deployment package: ${c.packageKB.toFixed(0)} KB (${c.packageFiles.join(", ")})`, "");

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { settingsSchema } from "../../src/config";
 import { checkResourceBodies, objectProperties, parseBicep, resources, syntaxErrors, type ParsedBicep } from "./bicep";
-import { INFRA } from "./content";
+import { INFRA, nodeWorkerArguments } from "./content";
 
 const ROOT = join(INFRA, "..");
 const files = [join(INFRA, "main.bicep"), ...readdirSync(join(INFRA, "modules")).map((f) => join(INFRA, "modules", f))].filter((f) => f.endsWith(".bicep"));
@@ -95,8 +95,10 @@ describe("Bicep", () => {
     const written = new Set([...literalKeys, ...remediationKeys].filter((k): k is string => !!k));
     const appRead = [...written].filter((k) => known.includes(k));
     expect(appRead.sort()).toEqual(["AZURE_CLIENT_ID", "REMEDIATION_MODE", "SENTINEL_RESOURCE_GROUP", "SENTINEL_RULE_IDS", "SENTINEL_SUBSCRIPTION_ID", "SENTINEL_WORKSPACE_NAME"]);
-    // Everything else written is for the Functions host (storage, App Insights), never a misspelt app setting.
-    for (const k of written) if (!known.includes(k)) expect(k).toMatch(/^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_)/);
+    // Everything else written is for the Functions host (storage, App Insights, the Node worker's
+    // arguments), never a misspelt app setting.
+    for (const k of written) if (!known.includes(k)) expect(k).toMatch(/^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_|languageWorkers__node__arguments$)/);
+    expect(nodeWorkerArguments()).toMatch(/^(--[a-z-]+=\d+ ?)+$/);
     // Keyless: identity-based storage, AAD-only App Insights.
     expect(written.has("AzureWebJobsStorage__credential")).toBe(true);
     expect(written.has("AzureWebJobsStorage")).toBe(false);
