@@ -5,8 +5,9 @@ import type { IncidentEntity } from "./sentinel";
 
 /**
  * The body the Microsoft Sentinel incident trigger produces (what the playbook forwards).
- * Only the fields that locate the incident are read: the body is a pointer, and everything
- * else (entities, status, rule ids) is re-read from Sentinel. Unknown fields are ignored.
+ * Only the fields that locate the incident are validated and acted on: the body is a pointer,
+ * and everything else (entities, status, rule ids) is re-read from Sentinel. The entities and
+ * rule ids it claims are kept aside, leniently, for read-ahead only. Unknown fields are ignored.
  */
 const nonEmpty = z
   .string({ error: "must be a string" })
