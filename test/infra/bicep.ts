@@ -1,6 +1,6 @@
 /**
  * Bicep checks without the Bicep CLI: syntax with the tree-sitter-bicep grammar, resource bodies
- * against the official Bicep type definitions in ../shared/bicep-types (unknown properties,
+ * against the official Bicep type definitions in test/infra/bicep-types (unknown properties,
  * read-only properties set, string literals outside an enum). `#disable-next-line BCPxxx`
  * suppresses a finding the way the Bicep compiler would.
  */
@@ -8,7 +8,8 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { Language, Parser, type Node } from "web-tree-sitter";
 
-export const TYPES_DIR = join(__dirname, "..", "..", "..", "shared", "bicep-types");
+/** The part of the official type definitions infra/ uses (npm run vendor:bicep-types). */
+export const TYPES_DIR = join(__dirname, "bicep-types");
 
 let parser: Parser | undefined;
 

@@ -1,0 +1,81 @@
+/**
+ * npm run vendor:bicep-types
+ *
+ * Copies into test/infra/bicep-types the part of the official Bicep type definitions
+ * (../shared/bicep-types, the team's snapshot of Azure/bicep-types-az and
+ * microsoftgraph/msgraph-bicep-types) that infra/ uses: every resource type@api-version declared
+ * in infra/*.bicep, and every type those reach. The tests then need nothing outside this
+ * repository. Run it again after adding a resource type or changing an api-version (the Bicep
+ * test reports BCP081 until then).
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+const SOURCE = join(ROOT, "..", "shared", "bicep-types");
+const TARGET = join(__dirname, "bicep-types");
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function filesNamed(dir: string, name: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const full = join(dir, f);
+    return statSync(full).isDirectory() ? filesNamed(full, name) : f === name || (name === "*.bicep" && f.endsWith(".bicep")) ? [full] : [];
+  });
+}
+
+/** Every `$ref` index inside a value. */
+function refsOf(value: Json, out: number[] = []): number[] {
+  if (Array.isArray(value)) value.forEach((v) => refsOf(v, out));
+  else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === "$ref" && typeof v === "string") out.push(Number(v.split("/").pop()));
+      else refsOf(v, out);
+    }
+  }
+  return out;
+}
+
+function renumber(value: Json, map: Map<number, number>): Json {
+  if (Array.isArray(value)) return value.map((v) => renumber(v, map));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, k === "$ref" && typeof v === "string" ? `#/${map.get(Number(v.split("/").pop()))}` : renumber(v, map)]),
+    );
+  }
+  return value;
+}
+
+const used = new Set(
+  filesNamed(join(ROOT, "infra"), "*.bicep").flatMap((f) =>
+    [...readFileSync(f, "utf8").matchAll(/^resource \w+ '([^']+)'/gm)].map((m) => (m[1] as string).toLowerCase()),
+  ),
+);
+
+rmSync(TARGET, { recursive: true, force: true });
+const found = new Set<string>();
+for (const file of filesNamed(SOURCE, "types.json")) {
+  const types = JSON.parse(readFileSync(file, "utf8")) as { $type: string; name?: string }[];
+  const roots = types.flatMap((t, i) => (t.$type === "ResourceType" && used.has(String(t.name).toLowerCase()) ? [i] : []));
+  if (roots.length === 0) continue;
+  const keep = new Set<number>();
+  const queue = [...roots];
+  while (queue.length > 0) {
+    const i = queue.pop() as number;
+    if (keep.has(i)) continue;
+    keep.add(i);
+    queue.push(...refsOf(types[i] as Json));
+  }
+  const order = [...keep].sort((a, b) => a - b);
+  const map = new Map(order.map((old, i) => [old, i]));
+  const out = join(TARGET, relative(SOURCE, file));
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(order.map((i) => renumber(types[i] as Json, map)))}\n`);
+  roots.forEach((i) => found.add(String(types[i]?.name).toLowerCase()));
+  process.stdout.write(`${relative(ROOT, out)}: ${order.length} of ${types.length} types\n`);
+}
+const missing = [...used].filter((u) => !found.has(u));
+if (missing.length > 0) {
+  process.stderr.write(`not in ${SOURCE}: ${missing.join(", ")}\n`);
+  process.exit(1);
+}
