@@ -55,22 +55,21 @@ interface TypeRef {
   index: number;
 }
 
+/** Every file under `dir` (recursively) whose name passes `wanted`. */
+export function filesUnder(dir: string, wanted: (name: string) => boolean): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const full = join(dir, f);
+    return statSync(full).isDirectory() ? filesUnder(full, wanted) : wanted(f) ? [full] : [];
+  });
+}
+
 let resourceTypes: Map<string, TypeRef> | undefined;
 
 /** Every ResourceType in the type files, by "Namespace/type@version" (lower case). */
 export function loadResourceTypes(): Map<string, TypeRef> {
   if (resourceTypes) return resourceTypes;
   resourceTypes = new Map();
-  const files: string[] = [];
-  const find = (dir: string) => {
-    for (const f of readdirSync(dir)) {
-      const full = join(dir, f);
-      if (statSync(full).isDirectory()) find(full);
-      else if (f === "types.json") files.push(full);
-    }
-  };
-  find(TYPES_DIR);
-  for (const file of files) {
+  for (const file of filesUnder(TYPES_DIR, (name) => name === "types.json")) {
     const types = JSON.parse(readFileSync(file, "utf8")) as TypeEntry[];
     types.forEach((t) => {
       if (t.$type === "ResourceType") resourceTypes?.set(String(t.name).toLowerCase(), { types, index: refIndex(t.body) });

@@ -8,21 +8,15 @@
  * repository. Run it again after adding a resource type or changing an api-version (the Bicep
  * test reports BCP081 until then).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import { filesUnder } from "./bicep";
 
 const ROOT = join(__dirname, "..", "..");
 const SOURCE = join(ROOT, "..", "shared", "bicep-types");
 const TARGET = join(__dirname, "bicep-types");
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-function filesNamed(dir: string, name: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const full = join(dir, f);
-    return statSync(full).isDirectory() ? filesNamed(full, name) : f === name || (name === "*.bicep" && f.endsWith(".bicep")) ? [full] : [];
-  });
-}
 
 /** Every `$ref` index inside a value. */
 function refsOf(value: Json, out: number[] = []): number[] {
@@ -47,14 +41,15 @@ function renumber(value: Json, map: Map<number, number>): Json {
 }
 
 const used = new Set(
-  filesNamed(join(ROOT, "infra"), "*.bicep").flatMap((f) =>
+  filesUnder(join(ROOT, "infra"), (name) => name.endsWith(".bicep")).flatMap((f) =>
     [...readFileSync(f, "utf8").matchAll(/^resource \w+ '([^']+)'/gm)].map((m) => (m[1] as string).toLowerCase()),
   ),
 );
 
-rmSync(TARGET, { recursive: true, force: true });
+// Start from nothing but the README, so that api-versions no longer used go away.
+for (const f of existsSync(TARGET) ? readdirSync(TARGET) : []) if (f !== "README.md") rmSync(join(TARGET, f), { recursive: true });
 const found = new Set<string>();
-for (const file of filesNamed(SOURCE, "types.json")) {
+for (const file of filesUnder(SOURCE, (name) => name === "types.json")) {
   const types = JSON.parse(readFileSync(file, "utf8")) as { $type: string; name?: string }[];
   const roots = types.flatMap((t, i) => (t.$type === "ResourceType" && used.has(String(t.name).toLowerCase()) ? [i] : []));
   if (roots.length === 0) continue;
