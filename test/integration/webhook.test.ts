@@ -23,6 +23,13 @@ const incidentOf = (f: FakeTenant, name: string) => {
   return i;
 };
 
+/** The Graph assignment listings and the ARM read of the incident, from the fake's request log. */
+const listingAndIncidentRead = (f: FakeTenant) => {
+  const incidentRead = f.requests.find((r) => r.service === "arm" && r.method === "GET" && /\/incidents\/[^/]+$/i.test(r.path));
+  if (!incidentRead) throw new Error("the incident was not read");
+  return { list: f.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")), incidentRead };
+};
+
 describe("webhook against the fake tenant", () => {
   it("reprocesses the one user's assignment granting the lost group, comments and closes", async () => {
     const t = new TenantBuilder();
@@ -396,10 +403,9 @@ describe("webhook against the fake tenant", () => {
     const res = await callWebhook(depsFor(f), f.triggerBody(inc));
 
     expect(res.body.outcome).toBe("remediated");
-    const list = f.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
-    const incidentRead = f.requests.find((r) => r.service === "arm" && r.method === "GET" && /\/incidents\/[^/]+$/i.test(r.path));
+    const { list, incidentRead } = listingAndIncidentRead(f);
     expect(list).toHaveLength(1);
-    expect(list[0]!.start).toBeLessThan(incidentRead!.end);
+    expect(list[0]!.start).toBeLessThan(incidentRead.end);
   });
 
   it("reads nothing ahead for a body that names no allowed rule", async () => {
@@ -415,9 +421,8 @@ describe("webhook against the fake tenant", () => {
 
     // Sentinel says the rule is allowed, so the incident is remediated, but the list waited for it.
     expect(res.body.outcome).toBe("remediated");
-    const list = f.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
-    const incidentRead = f.requests.find((r) => r.service === "arm" && r.method === "GET" && /\/incidents\/[^/]+$/i.test(r.path));
-    expect(list[0]!.start).toBeGreaterThanOrEqual(incidentRead!.end);
+    const { list, incidentRead } = listingAndIncidentRead(f);
+    expect(list[0]!.start).toBeGreaterThanOrEqual(incidentRead.end);
   });
 
   it("names the missing Graph permission when Graph answers 403, comments it and leaves the incident open", async () => {
