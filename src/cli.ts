@@ -1,39 +1,48 @@
 #!/usr/bin/env node
 /**
- * Runs the remediation pipeline outside the Functions host:
+ * Runs the app outside the Functions host:
  *
  *   access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <local.settings.json>]
+ *   access-package-remediation sweep [--dry-run] [--json] [--settings <local.settings.json>]
  *
  * Settings come from the environment; --settings also reads the Values of a local.settings.json
- * (the environment wins). Exit codes: 0 remediated and closed (or already closed);
- * 1 failed (retry); 2 bad usage, input or settings; 3 handled but left open (dry run, no account,
- * nothing to reprocess).
+ * (the environment wins).
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { buildDeps } from "./clients";
 import { loadConfig } from "./config";
-import { remediateIncident, type Logger } from "./core/remediate";
+import { remediateIncident } from "./core/remediate";
 import { renderText, type Outcome } from "./core/report";
-import { AppError, messageOf, RequestError } from "./errors";
+import { sweepOpenIncidents, SWEEP_DEADLINE_MS, SWEEP_DEFAULTS } from "./core/sweep";
+import { deadline, WEBHOOK_DEADLINE_MS, type Logger } from "./deps";
+import { AppError, DeadlineError, messageOf, printable, RequestError } from "./errors";
 import { parseIncidentTriggerText } from "./incident";
 
 const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
+       access-package-remediation sweep [--dry-run] [--json] [--settings <file>]
 
   replay      Run the remediation for a Sentinel incident trigger body saved as JSON
+  sweep       Run the sweeper once now (the incidents the timer would pick up), with the same settings
   --dry-run   Comment what would be done; reprocess nothing, close nothing
   --json      Print the JSON summary instead of the readable one
   --settings  Read settings from a local.settings.json (its Values); the environment wins
 
-Exit codes: 0 remediated and closed, 1 failed, 2 bad usage/input/settings, 3 left open.`;
+Exit codes (replay): 0 remediated and closed (or already closed); 1 failed, retry; 2 bad usage,
+input or settings; 3 handled and left open (held by a safety check, waiting, dry run, nothing to do).
+Exit codes (sweep): 0 no incident failed; 1 some failed; 2 bad usage or settings.`;
 
 const EXIT: Record<Outcome, number> = {
   remediated: 0,
   "already-closed": 0,
   failed: 1,
   "dry-run": 3,
+  held: 3,
   "no-account": 3,
   "nothing-to-reprocess": 3,
+  "awaiting-delivery": 3,
+  capped: 3,
+  "delivery-not-seen": 3,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -58,7 +67,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (command !== "replay" || !file || extra.length > 0) {
+  const valid = (command === "replay" && file && extra.length === 0) || (command === "sweep" && !file);
+  if (!valid) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
@@ -68,28 +78,46 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     warn: (m) => process.stderr.write(`  warning: ${m}\n`),
     error: (m) => process.stderr.write(`  error: ${m}\n`),
   };
+  const print = (value: unknown, text: string) => process.stdout.write(args.values.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
   try {
     const settings = args.values.settings ? readSettingsFile(args.values.settings) : {};
     const config = loadConfig({ ...settings, ...env });
+    const dryRun = args.values["dry-run"] || config.dryRun;
+    const deps = buildDeps(config);
+    if (command === "sweep") {
+      const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
+      try {
+        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun });
+        const ran = Object.entries(summary.ran).map(([o, ids]) => `  ${o}: ${ids.join(", ")}`);
+        print(summary, [`Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`, ...ran, `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`].join("\n"));
+        return summary.failed.length > 0 ? 1 : 0;
+      } finally {
+        run.clear();
+      }
+    }
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = readFileSync(file as string, "utf8");
     } catch (error) {
       throw new RequestError("InvalidJson", `Cannot read ${file}: ${messageOf(error)}`);
     }
     const pointer = parseIncidentTriggerText(text);
-    const dryRun = args.values["dry-run"] || config.dryRun;
     log.info(`replaying incident ${pointer.incidentId}${dryRun ? " (dry run)" : ""}`);
-    const summary = await remediateIncident(pointer, buildDeps(config), log, { dryRun });
-    process.stdout.write(args.values.json ? `${JSON.stringify(summary, null, 2)}\n` : `${renderText(summary)}\n`);
-    return EXIT[summary.outcome];
+    const run = deadline(WEBHOOK_DEADLINE_MS, () => new DeadlineError(WEBHOOK_DEADLINE_MS / 1000));
+    try {
+      const summary = await remediateIncident(pointer, deps, log, run.signal, { dryRun });
+      print(summary, renderText(summary));
+      return EXIT[summary.outcome];
+    } finally {
+      run.clear();
+    }
   } catch (error) {
     if (error instanceof AppError) {
       if (args.values.json) process.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message } }, null, 2)}\n`);
-      process.stderr.write(`${error.code}: ${error.message}\n`);
+      process.stderr.write(`${error.code}: ${printable(error.message, 2000)}\n`);
       return error.status < 500 || error.name === "ConfigError" ? 2 : 1;
     }
-    process.stderr.write(`Unexpected error: ${messageOf(error)}\n`);
+    process.stderr.write(`Unexpected error: ${printable(messageOf(error), 2000)}\n`);
     return 1;
   }
 }

@@ -1,8 +1,9 @@
-import { ClientSecretCredential, DefaultAzureCredential, type AccessToken, type TokenCredential } from "@azure/identity";
+import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { loadConfig, PUBLIC_AUTHORITY_HOST, type Config } from "./config";
-import type { Deps } from "./core/remediate";
+import type { Deps } from "./deps";
 import { createGraphGateway } from "./graph";
 import { createSentinelGateway } from "./sentinel";
+import { createTableClient, createTableStore } from "./store";
 
 /**
  * The one place that builds credentials and clients.
@@ -10,6 +11,7 @@ import { createSentinelGateway } from "./sentinel";
  * With AZURE_CLIENT_SECRET (plus AZURE_TENANT_ID and AZURE_CLIENT_ID) the app uses that app
  * registration; otherwise DefaultAzureCredential, which on Azure is the managed identity
  * (AZURE_CLIENT_ID selects a user-assigned one) and on a workstation the Azure CLI login.
+ * Both cache tokens themselves (by scope and claims), so nothing here caches on top.
  */
 export function createCredential(identity: Config["identity"]): TokenCredential {
   const { clientId, tenantId, clientSecret, authorityHost } = identity;
@@ -25,43 +27,31 @@ export function createCredential(identity: Config["identity"]): TokenCredential 
   return new DefaultAzureCredential(clientId !== undefined ? { managedIdentityClientId: clientId } : {});
 }
 
-/**
- * Reuses each access token until two minutes before it expires. The Graph client asks the
- * credential for a token on every request; without this, every Graph call goes through the
- * identity library's token lookup. Concurrent callers share one request for a new token.
- */
-export function reuseTokens(credential: TokenCredential): TokenCredential {
-  const entries = new Map<string, { promise: Promise<AccessToken | null>; expires?: number }>();
-  return {
-    getToken(scopes, options) {
-      const key = ([] as string[]).concat(scopes).join(" ");
-      const known = entries.get(key);
-      // In flight (no expiry yet) or still valid for two minutes: share it.
-      if (known && (known.expires === undefined || known.expires - Date.now() > 120_000)) return known.promise;
-      const entry: { promise: Promise<AccessToken | null>; expires?: number } = { promise: credential.getToken(scopes, options) };
-      entry.promise.then(
-        (token) => (token ? (entry.expires = token.expiresOnTimestamp) : entries.delete(key)),
-        () => entries.delete(key),
-      );
-      entries.set(key, entry);
-      return entry.promise;
-    },
-  };
-}
-
 /** Timings that tests and benchmarks shorten; production uses the defaults. */
 export interface Tuning {
   requestTimeoutMs?: number;
+  attempts?: number;
   packageCacheTtlMs?: number;
   maxInFlight?: number;
 }
 
-export function buildDeps(config: Config, identity: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
-  const credential = reuseTokens(identity);
+export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
+  const { requestTimeoutMs, attempts, maxInFlight, packageCacheTtlMs } = tuning;
+  const common = {
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+    ...(attempts !== undefined ? { attempts } : {}),
+    ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+  };
   return {
     config,
-    graph: createGraphGateway(credential, config.graphEndpoint, tuning),
-    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, tuning),
+    graph: createGraphGateway(credential, config.graphEndpoint, {
+      ...common,
+      ...(packageCacheTtlMs !== undefined ? { packageCacheTtlMs } : {}),
+      limits: config.limits,
+    }),
+    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, common),
+    store: createTableStore(createTableClient(config.state, credential), requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+    now: Date.now,
   };
 }
 

@@ -24,17 +24,29 @@ const httpsOrigin = (fallback: string) =>
     z.transform((v) => new URL(v ?? fallback).origin),
   );
 
+/** A whole number setting between min and max, with a default. */
+const count = (fallback: number, min: number, max: number) =>
+  z.pipe(
+    optional(z.string().check(z.trim(), z.regex(/^\d+$/, `must be a whole number from ${min} to ${max}`))),
+    z.pipe(
+      z.transform((v: string | undefined) => (v === undefined ? fallback : Number(v))),
+      z.number().check(z.gte(min, `must be a whole number from ${min} to ${max}`), z.lte(max, `must be a whole number from ${min} to ${max}`)),
+    ),
+  );
+
 /** Comma-separated analytics rule ids, each a GUID or a full alertRules ARM id. */
-const ruleIdList = (v: string | undefined) =>
-  (v ?? "")
+const ruleIdList = (v: string) =>
+  v
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean)
     .map(ruleGuid);
 
+const required = () => z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required"));
+
 /**
  * Every setting the app reads. The names are the same in app settings, local.settings.json
- * Values and the process environment; infra/ writes exactly these.
+ * Values and the process environment; infra/ writes exactly these. docs/settings.md explains each.
  *
  * zod/mini (the tree-shakable form of zod) keeps the bundle small: the full zod API adds
  * about 440 KB to the deployment file and 35 ms to every cold start.
@@ -44,18 +56,19 @@ export const settingsSchema = z
     SENTINEL_SUBSCRIPTION_ID: z
       .string({ error: "is required" })
       .check(z.trim(), z.regex(GUID, "must be a subscription id (GUID)")),
-    SENTINEL_RESOURCE_GROUP: z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required")),
-    SENTINEL_WORKSPACE_NAME: z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required")),
+    SENTINEL_RESOURCE_GROUP: required(),
+    SENTINEL_WORKSPACE_NAME: required(),
+    // Required: the app acts only on incidents whose every alert comes from these rules.
     SENTINEL_RULE_IDS: z.pipe(
-      optional(
-        z.string().check(
-          z.superRefine((v, ctx) => {
-            for (const id of ruleIdList(v)) {
-              if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id}" is not an analytics rule id (GUID)` });
-            }
-          }),
-        ),
-      ),
+      z.pipe(z.transform((v: unknown) => (typeof v === "string" ? v : "")), z.string().check(
+        z.superRefine((v, ctx) => {
+          const ids = ruleIdList(v);
+          if (ids.length === 0) ctx.addIssue({ code: "custom", message: "is required: the analytics rule id(s) of the removal detection, comma-separated" });
+          for (const id of ids) {
+            if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not an analytics rule id (GUID)` });
+          }
+        }),
+      )),
       z.transform(ruleIdList),
     ),
     GRAPH_ENDPOINT: httpsOrigin(PUBLIC_GRAPH_ENDPOINT),
@@ -68,6 +81,25 @@ export const settingsSchema = z
           .check(z.trim(), z.regex(/^\S+( \S+){5}$/, 'must be a six-field NCRONTAB expression such as "0 */5 * * * *"')),
       ),
       DEFAULT_SWEEP_SCHEDULE,
+    ),
+    // Guards (docs/safety.md).
+    NO_AUTO_REMEDIATION_LABEL: z._default(optional(z.string().check(z.trim(), z.maxLength(256, "is too long"))), "no-auto-remediation"),
+    IDENTITY_PROTECTION_CHECK: z._default(optional(z.enum(["on", "off"], { error: 'must be "on" or "off"' })), "on"),
+    MAX_USERS_PER_INCIDENT: count(5, 1, 500),
+    MAX_USERS_RESTORED_PER_HOUR: count(50, 1, 100_000),
+    DELIVERY_TIMEOUT_MINUTES: count(120, 5, 7 * 24 * 60),
+    // Bounds (docs/reliability.md).
+    GRAPH_MAX_PAGES: count(20, 1, 1000),
+    MAX_ASSIGNMENTS_PER_USER: count(500, 1, 100_000),
+    MAX_REPROCESS_PER_INCIDENT: count(50, 1, 10_000),
+    SWEEP_MAX_AGE_HOURS: count(72, 1, 90 * 24),
+    SWEEP_MAX_ATTEMPTS: count(5, 1, 100),
+    // Shared state (hourly cap, per-incident progress): a table in the app's storage account.
+    STATE_TABLE_ENDPOINT: optional(z.string().check(z.trim(), z.refine(isHttpsUrl, "must be an https:// URL (the storage account's table endpoint)"))),
+    STATE_TABLE_CONNECTION: optional(z.string().check(z.trim())),
+    STATE_TABLE_NAME: z._default(
+      optional(z.string().check(z.trim(), z.regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a table name (3–63 letters or digits, starting with a letter)"))),
+      "remediationstate",
     ),
     AZURE_CLIENT_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be a client id (GUID)"))),
     AZURE_TENANT_ID: optional(z.string().check(z.trim())),
@@ -83,6 +115,15 @@ export const settingsSchema = z
           }
         }
       }
+      if ((s.STATE_TABLE_ENDPOINT === undefined) === (s.STATE_TABLE_CONNECTION === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["STATE_TABLE_ENDPOINT"],
+          message:
+            "or STATE_TABLE_CONNECTION is required (exactly one): the table endpoint of the app's storage account " +
+            '(https://<account>.table.core.windows.net, used with the managed identity), or "UseDevelopmentStorage=true" for Azurite',
+        });
+      }
     }),
   );
 
@@ -97,13 +138,35 @@ export interface WorkspaceRef {
   name: string;
 }
 
+export interface Limits {
+  /** Pages read per Graph listing. */
+  maxPages: number;
+  /** Assignments read per user. */
+  maxAssignmentsPerUser: number;
+  /** Reprocess calls per incident. */
+  maxReprocessPerIncident: number;
+  /** Users (Account entities) one incident may name. */
+  maxUsersPerIncident: number;
+  /** Users restored per hour across the tenant (every instance). */
+  maxUsersRestoredPerHour: number;
+  /** How long the app waits for Entra ID to deliver the membership before it gives up. */
+  deliveryTimeoutMs: number;
+}
+
 export interface Config {
   workspace: WorkspaceRef;
-  /** Allowed analytics rule ids (lower-case GUIDs); empty = any rule. */
+  /** Allowed analytics rule ids (lower-case GUIDs); never empty. */
   allowedRuleIds: string[];
   graphEndpoint: string;
   armEndpoint: string;
   dryRun: boolean;
+  /** Label that keeps the app off an incident. */
+  holdLabel: string;
+  /** Identity Protection risk check per user. */
+  riskCheck: boolean;
+  limits: Limits;
+  sweep: { schedule: string; maxAgeMs: number; maxAttempts: number };
+  state: { tableName: string } & ({ endpoint: string } | { connectionString: string });
   identity: {
     clientId?: string;
     tenantId?: string;
@@ -130,6 +193,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     graphEndpoint: s.GRAPH_ENDPOINT,
     armEndpoint: s.ARM_ENDPOINT,
     dryRun: s.REMEDIATION_MODE === "dry-run",
+    holdLabel: s.NO_AUTO_REMEDIATION_LABEL,
+    riskCheck: s.IDENTITY_PROTECTION_CHECK === "on",
+    limits: {
+      maxPages: s.GRAPH_MAX_PAGES,
+      maxAssignmentsPerUser: s.MAX_ASSIGNMENTS_PER_USER,
+      maxReprocessPerIncident: s.MAX_REPROCESS_PER_INCIDENT,
+      maxUsersPerIncident: s.MAX_USERS_PER_INCIDENT,
+      maxUsersRestoredPerHour: s.MAX_USERS_RESTORED_PER_HOUR,
+      deliveryTimeoutMs: s.DELIVERY_TIMEOUT_MINUTES * 60_000,
+    },
+    sweep: { schedule: s.SWEEP_SCHEDULE, maxAgeMs: s.SWEEP_MAX_AGE_HOURS * 3_600_000, maxAttempts: s.SWEEP_MAX_ATTEMPTS },
+    state: {
+      tableName: s.STATE_TABLE_NAME,
+      ...(s.STATE_TABLE_ENDPOINT !== undefined ? { endpoint: s.STATE_TABLE_ENDPOINT } : { connectionString: s.STATE_TABLE_CONNECTION ?? "" }),
+    },
     identity: {
       clientId: s.AZURE_CLIENT_ID,
       tenantId: s.AZURE_TENANT_ID,

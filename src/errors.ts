@@ -1,10 +1,12 @@
 /**
  * The few error types the app raises. Each carries the HTTP status it maps to and a stable
- * `code`; `toErrorBody` in src/http.ts is the one place that turns them into responses.
+ * `code`; `errorResponse` in src/http.ts is the one place that turns them into responses.
  *
  * - RequestError: the caller sent something we will not act on (4xx). Nothing was changed.
  * - ConfigError: the app's settings are missing or invalid (500). Fix the app settings.
- * - UpstreamError: Graph or Sentinel failed or refused (502/503). Safe to retry.
+ * - UpstreamError: Graph or Sentinel failed, refused or answered something undocumented (502/503).
+ * - DeadlineError: the invocation's deadline passed; the work was stopped (503). Safe to retry.
+ * - LimitError: a bound was reached (pages, assignments, reprocess calls); nothing was changed.
  */
 
 export abstract class AppError extends Error {
@@ -23,7 +25,6 @@ export type RequestErrorCode =
   | "InvalidJson"
   | "InvalidIncident"
   | "WorkspaceMismatch"
-  | "RuleNotAllowed"
   | "IncidentNotFound";
 
 const requestStatus: Record<RequestErrorCode, number> = {
@@ -32,7 +33,6 @@ const requestStatus: Record<RequestErrorCode, number> = {
   InvalidJson: 400,
   InvalidIncident: 400,
   WorkspaceMismatch: 403,
-  RuleNotAllowed: 403,
   IncidentNotFound: 404,
 };
 
@@ -53,34 +53,45 @@ export class ConfigError extends AppError {
   }
 }
 
-/** The invocation ran out of time (slow services); nothing is lost, the caller should retry. */
+/** The invocation ran out of time; every call in flight was aborted and nothing more was changed. */
 export class DeadlineError extends AppError {
   override readonly name = "DeadlineError";
   readonly status = 503;
   constructor(seconds: number) {
-    super("DeadlineExceeded", `Remediation did not finish within ${seconds} s because Graph or Sentinel answered slowly; retry later`);
+    super("DeadlineExceeded", `Remediation was stopped after ${seconds} s because Graph or Sentinel answered slowly; retry later`);
   }
 }
 
-export type Upstream = "graph" | "sentinel";
+/** A configured bound was reached; the incident is left open with this message. */
+export class LimitError extends AppError {
+  override readonly name = "LimitError";
+  readonly status = 422;
+  constructor(message: string) {
+    super("LimitReached", message);
+  }
+}
+
+export type Upstream = "graph" | "sentinel" | "state";
+
+const LABEL: Record<Upstream, string> = { graph: "Graph", sentinel: "Sentinel", state: "The state table" };
 
 export class UpstreamError extends AppError {
   override readonly name = "UpstreamError";
   readonly status: number;
   constructor(
     readonly service: Upstream,
-    /** HTTP status the service answered, or undefined when no answer came (network error). */
+    /** HTTP status the service answered, or undefined when no answer came (network error, timeout). */
     readonly upstreamStatus: number | undefined,
     message: string,
   ) {
     super(upstreamCode(service, upstreamStatus), message);
     // 503 tells the caller to retry later (throttled, unavailable, no answer); every other upstream fault is 502.
-    this.status = upstreamStatus === undefined || upstreamStatus === 429 || upstreamStatus === 503 ? 503 : 502;
+    this.status = upstreamStatus === undefined || upstreamStatus === 429 || upstreamStatus >= 503 ? 503 : 502;
   }
 }
 
 function upstreamCode(service: Upstream, status: number | undefined): string {
-  const prefix = service === "graph" ? "Graph" : "Sentinel";
+  const prefix = service === "graph" ? "Graph" : service === "sentinel" ? "Sentinel" : "State";
   if (status === 401 || status === 403) return `${prefix}AccessDenied`;
   if (status === 429) return `${prefix}Throttled`;
   return `${prefix}Failure`;
@@ -103,18 +114,20 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
-const ACCESS_HINT: Record<Upstream, string> = {
-  graph:
-    "the app's identity needs the Microsoft Graph application permission EntitlementManagement.ReadWrite.All " +
-    "(or the entitlement management role Access package assignment manager)",
-  sentinel: "the app's identity needs the Microsoft Sentinel Responder role on the workspace",
-};
-
-/** Wraps a failure of a Graph or Sentinel call, saying what we tried and, on 401/403, what permission is missing. */
-export function upstreamError(service: Upstream, what: string, error: unknown): UpstreamError {
-  if (error instanceof UpstreamError) return error;
+/**
+ * Wraps a failure of a Graph, Sentinel or state-table call, saying what we tried and, on
+ * 401/403, which permission the app's identity needs for it.
+ */
+export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string): UpstreamError {
+  if (error instanceof AppError) return error as UpstreamError;
   const status = statusOf(error);
-  const hint = status === 401 || status === 403 ? ` — ${ACCESS_HINT[service]}` : "";
-  const label = service === "graph" ? "Graph" : "Sentinel";
-  return new UpstreamError(service, status, `${label} could not ${what}: ${status ?? "no response"} ${messageOf(error)}${hint}`);
+  const hint = (status === 401 || status === 403) && permission ? ` — the app's identity needs ${permission}` : "";
+  return new UpstreamError(service, status, `${LABEL[service]} could not ${what}: ${status ?? "no answer"} ${messageOf(error)}${hint}`);
+}
+
+/** Caller-supplied text made safe for one log line or message: no control characters, bounded length. */
+export function printable(text: string, max = 120): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, "?");
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

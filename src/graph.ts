@@ -1,21 +1,22 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/identity";
-import {
-  AuthenticationHandler,
-  Client,
-  HTTPMessageHandler,
-  ResponseType,
-  RetryHandler,
-  RetryHandlerOptions,
-  TelemetryHandler,
-  type Context,
-  type Middleware,
-} from "@microsoft/microsoft-graph-client";
+import { AuthenticationHandler, Client, HTTPMessageHandler, ResponseType } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
-import { createLimiter } from "./core/concurrency";
-import { upstreamError, UpstreamError } from "./errors";
+import * as z from "zod/mini";
+import type { Limits } from "./config";
+import { LimitError, upstreamError, UpstreamError } from "./errors";
+import { createPolicy, type CallPolicy } from "./policy";
 
 const EM = "/identityGovernance/entitlementManagement";
+
+/** The application permission each Graph call needs (named in 403 messages and in the README). */
+export const GRAPH_PERMISSIONS = {
+  listAssignments: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
+  groupsGrantedBy: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
+  reprocess: "EntitlementManagement.ReadWrite.All",
+  getUser: "User.Read.All",
+  getRisk: "IdentityRiskyUser.Read.All (Microsoft Entra ID P2)",
+  memberGroups: "GroupMember.Read.All",
+} as const;
 
 /** delivering | partiallyDelivered | delivered | expired | deliveryFailed | unknownFutureValue */
 export type AssignmentState = string;
@@ -29,25 +30,44 @@ export interface Assignment {
   accessPackageName?: string;
 }
 
+export interface UserAccount {
+  accountEnabled: boolean;
+  userPrincipalName?: string;
+}
+
+export interface UserRisk {
+  riskLevel: string;
+  riskState: string;
+}
+
 export type ReprocessResult = "accepted" | "notFound";
 
-/** What the core needs from Microsoft Graph entitlement management. */
+/** What the core needs from Microsoft Graph. Every call stops when `signal` aborts. */
 export interface GraphGateway {
-  /** Every access package assignment targeting the user (all pages, any state). */
-  listAssignments(userId: string): Promise<Assignment[]>;
+  /** Every access package assignment targeting the user (all pages, any state), within the limits. */
+  listAssignments(userId: string, signal: AbortSignal): Promise<Assignment[]>;
   /** Object ids (lower case) of the Entra groups the access package grants membership of. */
-  groupsGrantedBy(accessPackageId: string): Promise<string[]>;
+  groupsGrantedBy(accessPackageId: string, signal: AbortSignal): Promise<string[]>;
   /** Asks Entra to re-evaluate and re-apply the assignment (202 accepted; 404 → "notFound"). */
-  reprocess(assignmentId: string): Promise<ReprocessResult>;
+  reprocess(assignmentId: string, signal: AbortSignal): Promise<ReprocessResult>;
+  /** The account, or undefined when no such user exists. */
+  getUser(userId: string, signal: AbortSignal): Promise<UserAccount | undefined>;
+  /** Identity Protection's risk for the user, or undefined when the user was never flagged. */
+  getRisk(userId: string, signal: AbortSignal): Promise<UserRisk | undefined>;
+  /** Of `groupIds`, those the user is a member of (transitively), lower case. */
+  memberGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
 }
 
 export interface GraphGatewayOptions {
+  limits: Pick<Limits, "maxPages" | "maxAssignmentsPerUser">;
   /** How long an access package → groups answer is reused. Packages rarely change. */
   packageCacheTtlMs?: number;
-  /** Each attempt of each request is abandoned after this long. */
+  /** Each attempt of each request is abandoned after this long, body included. */
   requestTimeoutMs?: number;
   /** Graph requests in flight at once for this instance, across all incidents. */
   maxInFlight?: number;
+  /** Tries per request (first one included). */
+  attempts?: number;
   now?: () => number;
 }
 
@@ -58,188 +78,227 @@ export const GRAPH_REQUEST_TIMEOUT_MS = 20_000;
  */
 export const GRAPH_MAX_IN_FLIGHT = 20;
 
-/**
- * Gives every attempt its own timeout and retries attempts that got no answer at all (timeout,
- * connection reset) twice with a short backoff. Status-code retries (429 with Retry-After,
- * 503, 504) stay with the client's RetryHandler, which runs before this.
- */
-class TransientFailureHandler implements Middleware {
-  private next: Middleware | undefined;
-  constructor(private readonly timeoutMs: number, private readonly retries = 2) {}
+// The documented answers, checked strictly: anything else is a failure, never "nothing to do".
+const assignmentPage = z.object({
+  value: z.array(
+    z.object({
+      id: z.string().check(z.minLength(1)),
+      state: z.optional(z.nullable(z.string())),
+      status: z.optional(z.nullable(z.string())),
+      accessPackageId: z.optional(z.nullable(z.string())),
+      accessPackage: z.optional(z.nullable(z.object({ id: z.string(), displayName: z.optional(z.nullable(z.string())) }))),
+    }),
+  ),
+  "@odata.nextLink": z.optional(z.string()),
+});
+const accessPackage = z.object({
+  id: z.string(),
+  resourceRoleScopes: z.array(
+    z.object({ scope: z.optional(z.nullable(z.object({ originId: z.optional(z.nullable(z.string())), originSystem: z.optional(z.nullable(z.string())) }))) }),
+  ),
+});
+const user = z.object({ id: z.string(), accountEnabled: z.boolean(), userPrincipalName: z.optional(z.nullable(z.string())) });
+const risk = z.object({ id: z.string(), riskLevel: z.string(), riskState: z.string() });
+const stringList = z.object({ value: z.array(z.string()) });
 
-  async execute(context: Context): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      // A timer of our own, cleared as soon as the answer arrives: AbortSignal.timeout would keep
-      // each request's signal (and what listens to it) alive for the full timeout.
-      const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, "TimeoutError")), this.timeoutMs);
-      const attemptContext = { ...context, options: { ...context.options, signal: abort.signal } };
-      try {
-        await this.next?.execute(attemptContext);
-        context.response = attemptContext.response;
-        return;
-      } catch (error) {
-        if (attempt >= this.retries) throw noAnswer(error, this.timeoutMs);
-        await sleep(200 * 2 ** attempt);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  }
-
-  setNext(next: Middleware): void {
-    this.next = next;
-  }
-}
-
-/**
- * One Retry-After for the whole instance: when Graph throttles one request, every other request
- * of this instance waits out the same Retry-After instead of running into its own 429.
- */
-class ThrottleGate implements Middleware {
-  private next: Middleware | undefined;
-  private pausedUntil = 0;
-
-  async execute(context: Context): Promise<void> {
-    const wait = this.pausedUntil - Date.now();
-    if (wait > 0) await sleep(wait);
-    await this.next?.execute(context);
-    if (context.response?.status === 429) {
-      const seconds = Number(context.response.headers.get("retry-after"));
-      this.pausedUntil = Math.max(this.pausedUntil, Date.now() + (Number.isFinite(seconds) && seconds >= 0 ? seconds : 1) * 1000);
-    }
-  }
-
-  setNext(next: Middleware): void {
-    this.next = next;
+/** A failed Graph answer, with what the policy needs to decide on a retry. */
+class GraphHttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly headers: Headers,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
-function noAnswer(error: unknown, timeoutMs: number): Error {
-  const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-  return new Error(timedOut ? `no answer within ${timeoutMs} ms` : `connection failed (${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)})`);
-}
-
-interface Page<T> {
-  value?: T[];
-  "@odata.nextLink"?: string;
-}
-
-interface RawAssignment {
-  id?: string;
-  state?: string;
-  status?: string;
-  accessPackageId?: string;
-  accessPackage?: { id?: string; displayName?: string } | null;
-}
-
-interface RawAccessPackage {
-  resourceRoleScopes?: { scope?: { originId?: string; originSystem?: string } | null }[];
-}
-
-export function createGraphGateway(
-  credential: TokenCredential,
-  graphEndpoint: string,
-  options: GraphGatewayOptions = {},
-): GraphGateway {
+export function createGraphGateway(credential: TokenCredential, graphEndpoint: string, options: GraphGatewayOptions): GraphGateway {
   const origin = new URL(graphEndpoint).origin;
   const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] });
+  // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the client's.
   const client = Client.initWithMiddleware({
-    middleware: [
-      new AuthenticationHandler(authProvider),
-      new RetryHandler(new RetryHandlerOptions()),
-      new ThrottleGate(),
-      new TransientFailureHandler(options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS),
-      new TelemetryHandler(),
-      new HTTPMessageHandler(),
-    ],
+    middleware: [new AuthenticationHandler(authProvider), new HTTPMessageHandler()],
     baseUrl: origin,
     defaultVersion: "v1.0",
     // The Graph client only sends the token to graph.microsoft.com and to hosts listed here.
     customHosts: new Set([new URL(origin).hostname]),
   });
+  const policy: CallPolicy = createPolicy({
+    timeoutMs: options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS,
+    attempts: options.attempts ?? 4,
+    maxInFlight: options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT,
+  });
   const ttl = options.packageCacheTtlMs ?? 5 * 60_000;
-  const slot = createLimiter(options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT);
   const now = options.now ?? Date.now;
-  const packageCache = new Map<string, { at: number; groups: Promise<string[]> }>();
+  const { maxPages, maxAssignmentsPerUser } = options.limits;
+  const packageCache = new Map<string, { at: number; groups: string[] }>();
+
+  /**
+   * One request under the policy. The answer is read whole inside the attempt (so the timeout
+   * covers the body) and must be JSON matching `schema`, or exactly `expect` when it has no body.
+   */
+  async function call<T>(
+    signal: AbortSignal,
+    what: string,
+    permission: string,
+    request: { method: "GET" | "POST"; path: string; body?: unknown },
+    schema: z.ZodMiniType<T> | undefined,
+    accept: (status: number) => boolean = (s) => s === 200,
+  ): Promise<{ status: number; body: T | undefined }> {
+    try {
+      return await policy.run(signal, async (attemptSignal) => {
+        const api = client.api(request.path).option("signal", attemptSignal).responseType(ResponseType.RAW);
+        const response = (await (request.method === "GET" ? api.get() : api.post(request.body))) as Response;
+        const text = await response.text();
+        if (!accept(response.status)) throw new GraphHttpError(response.status, response.headers, errorText(text) || response.statusText);
+        if (!schema) return { status: response.status, body: undefined };
+        const type = response.headers.get("content-type") ?? "";
+        if (!/^application\/json\b/i.test(type)) {
+          throw new UpstreamError("graph", response.status, `Graph could not ${what}: answered ${response.status} with ${type || "no content type"}, not JSON`);
+        }
+        let json: unknown;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          throw new UpstreamError("graph", response.status, `Graph could not ${what}: answered ${response.status} with malformed JSON`);
+        }
+        const parsed = schema.safeParse(json);
+        if (!parsed.success) {
+          const where = parsed.error.issues[0]?.path.join(".") || "body";
+          throw new UpstreamError("graph", response.status, `Graph could not ${what}: the answer is not the documented shape (${where})`);
+        }
+        return { status: response.status, body: parsed.data };
+      });
+    } catch (error) {
+      throw upstreamError("graph", what, error, `the Microsoft Graph application permission ${permission}`);
+    }
+  }
 
   /** An @odata.nextLink is absolute; the client wants a path under the version segment. */
   const nextPath = (link: string): string => {
-    const url = new URL(link);
-    if (url.origin !== origin) {
-      throw new UpstreamError("graph", undefined, `Graph returned a next page link on another host (${url.origin}); not following it`);
+    const url = URL.canParse(link) ? new URL(link) : undefined;
+    if (url?.origin !== origin) {
+      throw new UpstreamError("graph", 200, `Graph returned a next page link on another host or not a URL; not following it`);
     }
     return url.pathname.replace(/^\/v1\.0/, "") + url.search;
   };
 
-  const get = async <T>(what: string, path: string): Promise<T> => {
-    try {
-      return (await slot(() => client.api(path).get())) as T;
-    } catch (error) {
-      throw upstreamError("graph", what, error);
-    }
-  };
-
   return {
-    async listAssignments(userId) {
+    async listAssignments(userId, signal) {
       const what = `list access package assignments of user ${userId}`;
-      const first =
-        `${EM}/assignments?$filter=${encodeURIComponent(`target/objectId eq '${userId}'`)}` + `&$expand=accessPackage`;
+      const first = `${EM}/assignments?$filter=${encodeURIComponent(`target/objectId eq '${userId}'`)}&$expand=accessPackage`;
       const out: Assignment[] = [];
-      for (let path: string | undefined = first; path !== undefined; ) {
-        const page: Page<RawAssignment> = await get(what, path);
-        for (const raw of page.value ?? []) {
+      const seen = new Set<string>();
+      let path: string | undefined = first;
+      for (let pages = 0; path !== undefined; pages++) {
+        if (pages >= maxPages) throw new LimitError(`user ${userId} has more than ${maxPages} pages of access package assignments (GRAPH_MAX_PAGES)`);
+        seen.add(path);
+        const { body }: { body: z.output<typeof assignmentPage> | undefined } = await call(
+          signal,
+          what,
+          GRAPH_PERMISSIONS.listAssignments,
+          { method: "GET", path },
+          assignmentPage,
+        );
+        for (const raw of body?.value ?? []) {
           const packageId = raw.accessPackage?.id ?? raw.accessPackageId;
-          if (!raw.id || !packageId) continue;
+          if (!packageId) throw new UpstreamError("graph", 200, `Graph could not ${what}: assignment ${raw.id} names no access package`);
           out.push({
             id: raw.id,
             state: raw.state ?? "unknownFutureValue",
-            status: raw.status,
+            ...(raw.status ? { status: raw.status } : {}),
             accessPackageId: packageId.toLowerCase(),
-            accessPackageName: raw.accessPackage?.displayName,
+            ...(raw.accessPackage?.displayName ? { accessPackageName: raw.accessPackage.displayName } : {}),
           });
         }
-        const link = page["@odata.nextLink"];
+        if (out.length > maxAssignmentsPerUser) {
+          throw new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
+        }
+        const link: string | undefined = body?.["@odata.nextLink"];
         path = link ? nextPath(link) : undefined;
+        if (path !== undefined && seen.has(path)) {
+          throw new UpstreamError("graph", 200, `Graph could not ${what}: a next page link repeats an earlier page`);
+        }
       }
       return out;
     },
 
-    groupsGrantedBy(accessPackageId) {
+    async groupsGrantedBy(accessPackageId, signal) {
       const cached = packageCache.get(accessPackageId);
       if (cached && now() - cached.at < ttl) return cached.groups;
-      const groups = get<RawAccessPackage>(
+      const { body } = await call(
+        signal,
         `read access package ${accessPackageId}`,
-        `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
-      ).then((pkg) =>
-        (pkg.resourceRoleScopes ?? [])
-          .map((rrs) => rrs.scope)
-          .filter((scope) => scope?.originSystem === "AadGroup" && typeof scope.originId === "string")
-          .map((scope) => (scope?.originId ?? "").toLowerCase()),
+        GRAPH_PERMISSIONS.groupsGrantedBy,
+        { method: "GET", path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)` },
+        accessPackage,
+      );
+      const groups = (body?.resourceRoleScopes ?? []).flatMap(({ scope }) =>
+        scope?.originSystem === "AadGroup" && scope.originId ? [scope.originId.toLowerCase()] : [],
       );
       packageCache.set(accessPackageId, { at: now(), groups });
-      groups.catch(() => packageCache.delete(accessPackageId));
       return groups;
     },
 
-    async reprocess(assignmentId) {
-      const what = `reprocess assignment ${assignmentId}`;
-      let response: Response;
-      try {
-        // RAW: the answer is 202 with an empty body, which the client cannot parse as JSON.
-        response = (await slot(() =>
-          client.api(`${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`).responseType(ResponseType.RAW).post(undefined),
-        )) as Response;
-      } catch (error) {
-        throw upstreamError("graph", what, error);
-      }
-      if (response.ok) return "accepted";
-      if (response.status === 404) return "notFound";
-      const body = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-      throw upstreamError("graph", what, {
-        statusCode: response.status,
-        message: [body.error?.code, body.error?.message].filter(Boolean).join(": ") || response.statusText,
-      });
+    async reprocess(assignmentId, signal) {
+      // Documented answer: 202 Accepted with no body. 404: the assignment is gone.
+      const { status } = await call(
+        signal,
+        `reprocess assignment ${assignmentId}`,
+        GRAPH_PERMISSIONS.reprocess,
+        { method: "POST", path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess` },
+        undefined,
+        (s) => s === 202 || s === 404,
+      );
+      return status === 202 ? "accepted" : "notFound";
+    },
+
+    async getUser(userId, signal) {
+      const { status, body } = await call(
+        signal,
+        `read user ${userId}`,
+        GRAPH_PERMISSIONS.getUser,
+        { method: "GET", path: `/users/${encodeURIComponent(userId)}?$select=id,accountEnabled,userPrincipalName` },
+        z.union([user, z.object({ error: z.unknown() })]),
+        (s) => s === 200 || s === 404,
+      );
+      if (status === 404 || !body || !("accountEnabled" in body)) return undefined;
+      return { accountEnabled: body.accountEnabled, ...(body.userPrincipalName ? { userPrincipalName: body.userPrincipalName } : {}) };
+    },
+
+    async getRisk(userId, signal) {
+      // A user Identity Protection never flagged has no riskyUser object: 404 means no risk.
+      const { status, body } = await call(
+        signal,
+        `read the risk of user ${userId}`,
+        GRAPH_PERMISSIONS.getRisk,
+        { method: "GET", path: `/identityProtection/riskyUsers/${encodeURIComponent(userId)}` },
+        z.union([risk, z.object({ error: z.unknown() })]),
+        (s) => s === 200 || s === 404,
+      );
+      if (status === 404 || !body || !("riskLevel" in body)) return undefined;
+      return { riskLevel: body.riskLevel, riskState: body.riskState };
+    },
+
+    async memberGroups(userId, groupIds, signal) {
+      const { body } = await call(
+        signal,
+        `check the group memberships of user ${userId}`,
+        GRAPH_PERMISSIONS.memberGroups,
+        { method: "POST", path: `/users/${encodeURIComponent(userId)}/checkMemberGroups`, body: { groupIds } },
+        stringList,
+      );
+      return (body?.value ?? []).map((g) => g.toLowerCase());
     },
   };
+}
+
+/** The error code and message of a Graph error body, if it has one. */
+function errorText(text: string): string {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    return [body.error?.code, body.error?.message].filter(Boolean).join(": ");
+  } catch {
+    return "";
+  }
 }

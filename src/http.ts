@@ -1,7 +1,7 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
 import type { Outcome, RemediationSummary } from "./core/report";
-import type { Logger } from "./core/remediate";
-import { AppError, messageOf, RequestError } from "./errors";
+import type { Logger } from "./deps";
+import { AppError, messageOf, printable, RequestError } from "./errors";
 import { parseIncidentTriggerText, type IncidentPointer } from "./incident";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -10,17 +10,17 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
 /**
  * Reads the webhook request as a Sentinel incident pointer. Every check happens before any
- * call to Graph or Sentinel: 415 wrong content type, 413 over 1 MB, 400 not JSON or not an incident.
+ * call to Graph or Sentinel: 415 wrong content type, 413 over 1 MB (stopped while it streams,
+ * with or without Content-Length), 400 not JSON or not an incident.
  */
 export async function readIncidentRequest(request: HttpRequest): Promise<IncidentPointer> {
   const type = request.headers.get("content-type") ?? "";
   if (!JSON_TYPE.test(type)) {
-    throw new RequestError("UnsupportedMediaType", `Content-Type must be application/json, got ${type ? `"${type.slice(0, 100)}"` : "none"}`);
+    throw new RequestError("UnsupportedMediaType", `Content-Type must be application/json, got ${type ? `"${printable(type, 100)}"` : "none"}`);
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = await readCapped(request.body, MAX_BODY_BYTES);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -30,6 +30,31 @@ export async function readIncidentRequest(request: HttpRequest): Promise<Inciden
   return parseIncidentTriggerText(text);
 }
 
+/** Reads a body stream, stopping (and cancelling the stream) as soon as it passes `max` bytes. */
+async function readCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<Uint8Array> {
+  if (!body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 const tooLarge = () =>
   new RequestError("PayloadTooLarge", `Request body exceeds ${MAX_BODY_BYTES} bytes; a Sentinel incident trigger body is far smaller`);
 
@@ -37,10 +62,16 @@ const OUTCOME_STATUS: Record<Outcome, number> = {
   remediated: 200,
   "already-closed": 200,
   "dry-run": 200,
+  // Decisions: the incident was handled and left open for an analyst; retrying changes nothing.
+  held: 200,
   "nothing-to-reprocess": 200,
-  // The webhook was fine but the incident cannot be acted on; retrying will not help.
-  "no-account": 422,
-  // Some reprocess calls failed: 5xx so the playbook's retry policy calls again.
+  "no-account": 200,
+  // Reprocess requested; Entra ID has not delivered yet. The sweeper checks again.
+  "awaiting-delivery": 202,
+  // The hourly cap was reached; the sweeper resumes the incident when the window allows.
+  capped: 202,
+  "delivery-not-seen": 200,
+  // Some reprocess calls failed, or the close did: 5xx so the playbook's retry policy calls again.
   failed: 502,
 };
 
@@ -51,12 +82,12 @@ export function summaryResponse(summary: RemediationSummary): HttpResponseInit {
 /** The one place that maps errors to responses. Unknown errors are logged and answered 500 without detail. */
 export function errorResponse(error: unknown, log: Logger, invocationId: string): HttpResponseInit {
   if (error instanceof AppError) {
-    const line = `${error.name} ${error.code}: ${error.message}`;
+    const line = `${error.name} ${error.code}: ${printable(error.message, 1000)}`;
     if (error.status >= 500) log.error(line);
     else log.warn(line);
     return { status: error.status, jsonBody: { error: { code: error.code, message: error.message } } };
   }
-  log.error(`Unexpected error: ${messageOf(error)}`);
+  log.error(`Unexpected error: ${printable(messageOf(error), 1000)}`);
   return {
     status: 500,
     jsonBody: { error: { code: "InternalError", message: `Unexpected error; see the function log for invocation ${invocationId}` } },

@@ -1,13 +1,12 @@
 import * as z from "zod/mini";
-import { GUID, ruleGuid, sameName as same, type WorkspaceRef } from "./config";
-import { messageOf, RequestError } from "./errors";
-import type { IncidentEntity } from "./sentinel";
+import { GUID, sameName as same, type WorkspaceRef } from "./config";
+import { messageOf, printable, RequestError } from "./errors";
 
 /**
  * The body the Microsoft Sentinel incident trigger produces (what the playbook forwards).
- * Only the fields that locate the incident are validated and acted on: the body is a pointer,
- * and everything else (entities, status, rule ids) is re-read from Sentinel. The entities and
- * rule ids it claims are kept aside, leniently, for read-ahead only. Unknown fields are ignored.
+ * Only the fields that locate the incident are validated and used: the body is a pointer, and
+ * everything else (entities, status, rule ids, alerts) is re-read from Sentinel. Other fields are
+ * ignored.
  */
 const nonEmpty = z
   .string({ error: "must be a string" })
@@ -41,29 +40,6 @@ export interface IncidentPointer {
   /** Full ARM resource id as sent. */
   armId: string;
   workspace: WorkspaceRef;
-  /**
-   * What the body says the incident holds (`object.properties.relatedEntities` and
-   * `relatedAnalyticRuleIds`). Never acted on: it only lets reads start early, and only what
-   * Sentinel's own copy of the incident confirms is used (see core/remediate.ts).
-   */
-  claimed?: { entities: IncidentEntity[]; ruleIds: string[] };
-}
-
-/** At most this many claimed entities are looked at; Sentinel's own list is read in full. */
-const MAX_CLAIMED = 50;
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** The body's own entities and rule ids, leniently: a malformed or missing list is just empty. */
-function claimedContent(object: unknown): NonNullable<IncidentPointer["claimed"]> {
-  const properties = isRecord(object) && isRecord(object.properties) ? object.properties : {};
-  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v.slice(0, MAX_CLAIMED) : []);
-  return {
-    entities: list(properties.relatedEntities).flatMap((e) =>
-      isRecord(e) && typeof e.kind === "string" && isRecord(e.properties) ? [{ kind: e.kind, properties: e.properties }] : [],
-    ),
-    ruleIds: list(properties.relatedAnalyticRuleIds).flatMap((r) => (typeof r === "string" ? [ruleGuid(r)] : [])),
-  };
 }
 
 const INCIDENT_ARM_ID =
@@ -103,7 +79,6 @@ export function parseIncidentTrigger(body: unknown): IncidentPointer {
       resourceGroup: workspaceInfo.ResourceGroupName,
       name: workspaceInfo.WorkspaceName,
     },
-    claimed: claimedContent((body as { object?: unknown }).object),
   };
 }
 
@@ -113,7 +88,7 @@ export function parseIncidentTriggerText(text: string): IncidentPointer {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    const detail = messageOf(error);
+    const detail = printable(messageOf(error));
     throw new RequestError("InvalidJson", `Request body is not valid JSON: ${detail}`);
   }
   return parseIncidentTrigger(json);

@@ -1,9 +1,12 @@
 /**
  * Entry point the Functions host loads (package.json "main"). Settings are validated here, at
- * start-up, so a missing or bad setting stops the host with a message naming each one.
+ * start-up, so a missing or bad setting stops the host with a message naming each one; then the
+ * two functions are registered.
  */
 import { loadConfig } from "./config";
-import "./functions/remediateIncident";
-import "./functions/sweepIncidents";
+import { registerRemediate } from "./functions/remediateIncident";
+import { registerSweep } from "./functions/sweepIncidents";
 
-loadConfig(process.env);
+const config = loadConfig(process.env);
+registerRemediate();
+registerSweep(config.sweep.schedule);

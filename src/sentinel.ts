@@ -1,24 +1,44 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { TokenCredential } from "@azure/identity";
-import { SecurityInsights, type Incident } from "@azure/arm-securityinsight";
-import type { PipelinePolicy } from "@azure/core-rest-pipeline";
+import { getContinuationToken, SecurityInsights, type Incident } from "@azure/arm-securityinsight";
+import * as z from "zod/mini";
 import { ruleGuid, type WorkspaceRef } from "./config";
-import { RequestError, statusOf, upstreamError } from "./errors";
+import { RequestError, statusOf, upstreamError, UpstreamError } from "./errors";
+import { createPolicy, type CallPolicy } from "./policy";
 
 /** Stable Sentinel REST api-version (the SDK pins a preview one by default). */
 export const SENTINEL_API_VERSION = "2024-09-01";
 
+const RESPONDER = "the Microsoft Sentinel Responder role on the workspace";
+
+export interface IncidentOwner {
+  objectId?: string;
+  email?: string;
+  assignedTo?: string;
+  userPrincipalName?: string;
+}
+
+/** An incident as read from Sentinel: what the guards look at and what a close writes back. */
 export interface IncidentState {
   id: string;
   name: string;
-  etag?: string;
+  etag: string;
   title: string;
   severity: string;
   status: string;
+  description?: string;
+  owner?: IncidentOwner;
+  labels: string[];
+  firstActivityTimeUtc?: Date;
+  lastActivityTimeUtc?: Date;
+  createdTimeUtc?: Date;
+  lastModifiedTimeUtc?: Date;
   incidentNumber?: number;
   incidentUrl?: string;
   /** Analytics rule GUIDs (lower case), from relatedAnalyticRuleIds. */
   ruleIds: string[];
+  /** additionalData.alertProductNames: the products whose alerts the incident holds. */
+  alertProductNames: string[];
+  alertsCount?: number;
 }
 
 /** An incident entity as Sentinel returns it: its kind and its (flattened) properties. */
@@ -29,181 +49,246 @@ export interface IncidentEntity {
 
 export interface CloseRequest {
   classificationComment: string;
+  /** Label added to the incident's labels. */
+  label: string;
 }
 
-export type CloseResult = "closed" | "already-closed";
+/** closed; already-closed (someone closed it first); changed (no longer New: left alone). */
+export type CloseResult = "closed" | "already-closed" | "changed";
 
-/** What the core needs from Sentinel. One incident workspace, fixed by configuration. */
+export interface CandidateQuery {
+  createdAfter: Date;
+  createdBefore: Date;
+  maxPages: number;
+  pageSize: number;
+}
+
+/** What the core needs from Sentinel. One workspace, fixed by configuration. Every call stops when `signal` aborts. */
 export interface SentinelGateway {
   /** Returns undefined when the incident does not exist. */
-  getIncident(incidentId: string): Promise<IncidentState | undefined>;
-  listEntities(incidentId: string): Promise<IncidentEntity[]>;
-  /** Open incidents created before `createdBefore`, oldest first, at most `max`. */
-  listOpenIncidents(createdBefore: Date, max: number): Promise<IncidentState[]>;
-  /** Ids (lower case) of the incident's comments. */
-  listCommentIds(incidentId: string): Promise<string[]>;
+  getIncident(incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined>;
+  listEntities(incidentId: string, signal: AbortSignal): Promise<IncidentEntity[]>;
+  /** Incidents in status New created in the window, newest first, read page by page within `maxPages`. */
+  listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<IncidentState[]>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
-  upsertComment(incidentId: string, commentId: string, message: string): Promise<void>;
+  upsertComment(incidentId: string, commentId: string, message: string, signal: AbortSignal): Promise<void>;
   /**
-   * Closes as BenignPositive / SuspiciousButExpected. Starts from `known` (a state read
-   * earlier) when given, and re-reads the incident on etag conflicts.
+   * Closes as BenignPositive / SuspiciousButExpected with a label, writing back only the
+   * writable properties as read. On an etag conflict it re-reads and closes only if the incident
+   * is still New.
    */
-  closeIncident(incidentId: string, request: CloseRequest, known?: IncidentState): Promise<CloseResult>;
+  closeIncident(incident: IncidentState, request: CloseRequest, signal: AbortSignal): Promise<CloseResult>;
 }
 
 const CLOSE_ATTEMPTS = 4;
 
 export const ARM_REQUEST_TIMEOUT_MS = 20_000;
 
+// What the documented incident resource must carry for the app to act on it.
+const incidentShape = z.object({
+  id: z.string(),
+  name: z.string().check(z.minLength(1)),
+  etag: z.string().check(z.minLength(1)),
+  title: z.string(),
+  severity: z.string(),
+  status: z.string(),
+  relatedAnalyticRuleIds: z.optional(z.array(z.string())),
+  additionalData: z.object({ alertProductNames: z.array(z.string()), alertsCount: z.optional(z.number()) }),
+  labels: z.optional(z.array(z.object({ labelName: z.string() }))),
+});
+const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
+
+export interface SentinelGatewayOptions {
+  requestTimeoutMs?: number;
+  attempts?: number;
+  maxInFlight?: number;
+}
+
 export function createSentinelGateway(
   credential: TokenCredential,
   workspace: WorkspaceRef,
   armEndpoint: string,
-  options: { requestTimeoutMs?: number } = {},
+  options: SentinelGatewayOptions = {},
 ): SentinelGateway {
-  const timeout = options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS;
   const client = new SecurityInsights(credential, workspace.subscriptionId, {
     endpoint: armEndpoint,
     $host: armEndpoint,
     apiVersion: SENTINEL_API_VERSION,
     credentialScopes: [`${armEndpoint}/.default`],
-    // Each attempt gets its own timeout, and an attempt that times out is tried again twice:
-    // the SDK's own retry policy covers resets, 429 (honouring Retry-After) and 5xx, but
-    // treats a timeout as the caller giving up.
-    additionalPolicies: [{ position: "perRetry", policy: attemptTimeoutPolicy(timeout) }],
+    // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the SDK's.
+    retryOptions: { maxRetries: 0 },
+  });
+  const policy: CallPolicy = createPolicy({
+    timeoutMs: options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS,
+    attempts: options.attempts ?? 4,
+    maxInFlight: options.maxInFlight ?? 10,
   });
   const { resourceGroup: rg, name: ws } = workspace;
-  // The incident as Sentinel returned it, for each state handed out: the close writes it back
-  // whole, so that what the update does not change (owner, labels, description, …) stays.
-  const asRead = new WeakMap<IncidentState, Incident>();
-  const read = (incident: Incident): IncidentState => {
-    const state = toIncidentState(incident);
-    asRead.set(state, incident);
-    return state;
-  };
 
-  /** Incident-scoped calls: a 404 means the incident was deleted meanwhile, which retrying cannot fix. */
-  const call = async <T>(incidentId: string, what: string, fn: () => Promise<T>): Promise<T> => {
+  /** One call under the policy; 404 on an incident-scoped call means the incident is gone. */
+  const call = async <T>(signal: AbortSignal, what: string, fn: (abortSignal: AbortSignal) => Promise<T>, incidentId?: string): Promise<T> => {
     try {
-      return await fn();
+      return await policy.run(signal, fn);
     } catch (error) {
-      if (statusOf(error) === 404) throw deleted(incidentId);
-      throw upstreamError("sentinel", what, error);
+      if (incidentId !== undefined && statusOf(error) === 404) throw deleted(incidentId);
+      throw upstreamError("sentinel", what, error, RESPONDER);
     }
   };
 
-  const getIncident = async (incidentId: string): Promise<IncidentState | undefined> => {
+  const read = (incident: unknown, what: string): IncidentState => {
+    const parsed = incidentShape.safeParse(incident);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]?.path.join(".") || "body";
+      throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented incident (${where})`);
+    }
+    return toIncidentState(incident as Incident, parsed.data);
+  };
+
+  const getIncident = async (incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined> => {
+    const what = `read incident ${incidentId}`;
     try {
-      return read(await client.incidents.get(rg, ws, incidentId));
+      const incident = await policy.run(signal, (abortSignal) => client.incidents.get(rg, ws, incidentId, { abortSignal }));
+      return read(incident, what);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
-      throw upstreamError("sentinel", `read incident ${incidentId}`, error);
+      throw upstreamError("sentinel", what, error, RESPONDER);
     }
   };
 
   return {
     getIncident,
 
-    async listOpenIncidents(createdBefore, max) {
+    async listNewIncidents(query, signal) {
+      const what = "list new incidents";
+      const filter =
+        `properties/status eq 'New' and properties/createdTimeUtc ge ${query.createdAfter.toISOString()} ` +
+        `and properties/createdTimeUtc le ${query.createdBefore.toISOString()}`;
       const out: IncidentState[] = [];
-      try {
-        const pages = client.incidents.list(rg, ws, {
-          filter: `properties/status ne 'Closed' and properties/createdTimeUtc le ${createdBefore.toISOString()}`,
-          orderby: "properties/createdTimeUtc asc",
-          top: max,
+      const seen = new Set<string>();
+      let token: string | undefined;
+      for (let page = 0; page < query.maxPages; page++) {
+        const result = await call(signal, what, async (abortSignal) => {
+          const pages = client.incidents
+            .list(rg, ws, { filter, orderby: "properties/createdTimeUtc desc", top: query.pageSize, abortSignal })
+            .byPage(token !== undefined ? { continuationToken: token } : undefined);
+          const next = await pages.next();
+          return next.done ? undefined : { items: next.value, token: getContinuationToken(next.value) };
         });
-        for await (const incident of pages) {
-          out.push(read(incident));
-          if (out.length >= max) break;
-        }
-      } catch (error) {
-        throw upstreamError("sentinel", "list open incidents", error);
+        if (!result) break;
+        out.push(...result.items.map((i) => read(i, what)));
+        token = result.token;
+        if (token === undefined) break;
+        if (seen.has(token)) throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: a next page link repeats an earlier page`);
+        seen.add(token);
       }
       return out;
     },
 
-    listCommentIds: (incidentId) =>
-      call(incidentId, `list comments of incident ${incidentId}`, async () => {
-        const ids: string[] = [];
-        for await (const comment of client.incidentComments.list(rg, ws, incidentId)) ids.push((comment.name ?? "").toLowerCase());
-        return ids;
-      }),
-
-    listEntities: (incidentId) =>
-      call(incidentId, `list entities of incident ${incidentId}`, async () => {
-        const response = await client.incidents.listEntities(rg, ws, incidentId);
-        return (response.entities ?? []).map((entity) => {
-          const { kind, ...properties } = entity as unknown as Record<string, unknown>;
-          return { kind: String(kind), properties };
-        });
-      }),
-
-    upsertComment: (incidentId, commentId, message) =>
-      call(incidentId, `comment on incident ${incidentId}`, async () => {
-        await client.incidentComments.createOrUpdate(rg, ws, incidentId, commentId, { message });
-      }),
-
-    async closeIncident(incidentId, request, known) {
-      for (let attempt = 1; ; attempt++) {
-        const current = attempt === 1 && known ? known : await getIncident(incidentId);
-        if (!current) throw deleted(incidentId);
-        if (current.status === "Closed") return "already-closed";
-        try {
-          // The update is a PUT: send the incident back as read (the SDK leaves out read-only
-          // fields), so that title, severity, owner, labels and description are kept; the etag
-          // guards against overwriting a change made since it was read.
-          await client.incidents.createOrUpdate(rg, ws, incidentId, {
-            ...(asRead.get(current) ?? { title: current.title, severity: current.severity }),
-            etag: current.etag,
-            status: "Closed",
-            classification: "BenignPositive",
-            classificationReason: "SuspiciousButExpected",
-            classificationComment: request.classificationComment,
+    listEntities: (incidentId, signal) =>
+      call(
+        signal,
+        `list entities of incident ${incidentId}`,
+        async (abortSignal) => {
+          const response = await client.incidents.listEntities(rg, ws, incidentId, { abortSignal });
+          if (!entitiesShape.safeParse(response).success) {
+            throw new UpstreamError("sentinel", 200, `Sentinel could not list entities of incident ${incidentId}: the answer has no entities list`);
+          }
+          return (response.entities ?? []).map((entity) => {
+            const { kind, ...properties } = entity as unknown as Record<string, unknown>;
+            return { kind: String(kind), properties };
           });
+        },
+        incidentId,
+      ),
+
+    upsertComment: (incidentId, commentId, message, signal) =>
+      call(
+        signal,
+        `comment on incident ${incidentId}`,
+        async (abortSignal) => {
+          await client.incidentComments.createOrUpdate(rg, ws, incidentId, commentId, { message }, { abortSignal });
+        },
+        incidentId,
+      ),
+
+    async closeIncident(incident, request, signal) {
+      let current: IncidentState | undefined = incident;
+      for (let attempt = 1; ; attempt++) {
+        if (current.status === "Closed") return "already-closed";
+        if (current.status !== "New") return "changed";
+        const body = closeBody(current, request);
+        try {
+          await policy.run(signal, (abortSignal) => client.incidents.createOrUpdate(rg, ws, current!.name, body, { abortSignal }));
           return "closed";
         } catch (error) {
           const status = statusOf(error);
-          if (status === 404) throw deleted(incidentId);
-          const conflict = status === 409 || status === 412;
-          if (!conflict || attempt >= CLOSE_ATTEMPTS) throw upstreamError("sentinel", `close incident ${incidentId}`, error);
+          if (status === 404) throw deleted(incident.name);
+          // Someone changed the incident since it was read: look again, and close only if it is still New.
+          if ((status !== 409 && status !== 412) || attempt >= CLOSE_ATTEMPTS) {
+            throw upstreamError("sentinel", `close incident ${incident.name}`, error, RESPONDER);
+          }
         }
+        current = await getIncident(incident.name, signal);
+        if (!current) throw deleted(incident.name);
       }
     },
   };
 }
 
-function attemptTimeoutPolicy(timeoutMs: number, retries = 2): PipelinePolicy {
+/**
+ * The PUT body for the close: the writable properties of the 2024-09-01 incident as read (so
+ * title, severity, description, owner, labels and activity times stay), the classification,
+ * and the etag that guards against overwriting a change made since. Read-only properties
+ * (additionalData, providerName, …) and empty owner fields are left out.
+ */
+export function closeBody(current: IncidentState, request: CloseRequest): Incident {
+  const owner = Object.fromEntries(Object.entries(current.owner ?? {}).filter(([, v]) => typeof v === "string" && v !== ""));
+  const labels = [...new Set([...current.labels, request.label])];
   return {
-    name: "attemptTimeout",
-    async sendRequest(request, next) {
-      for (let attempt = 0; ; attempt++) {
-        request.timeout = timeoutMs;
-        try {
-          return await next(request);
-        } catch (error) {
-          const timedOut = error instanceof Error && error.name === "AbortError" && !request.abortSignal?.aborted;
-          if (!timedOut) throw error;
-          if (attempt >= retries) throw new Error(`no answer within ${timeoutMs} ms`, { cause: error });
-          await sleep(200 * 2 ** attempt);
-        }
-      }
-    },
-  };
+    etag: current.etag,
+    title: current.title,
+    severity: current.severity,
+    status: "Closed",
+    classification: "BenignPositive",
+    classificationReason: "SuspiciousButExpected",
+    classificationComment: request.classificationComment,
+    labels: labels.map((labelName) => ({ labelName })),
+    ...(current.description !== undefined ? { description: current.description } : {}),
+    ...(Object.keys(owner).length > 0 ? { owner } : {}),
+    ...(current.firstActivityTimeUtc ? { firstActivityTimeUtc: current.firstActivityTimeUtc } : {}),
+    ...(current.lastActivityTimeUtc ? { lastActivityTimeUtc: current.lastActivityTimeUtc } : {}),
+  } as Incident;
 }
 
 const deleted = (incidentId: string) =>
   new RequestError("IncidentNotFound", `Incident ${incidentId} was deleted while it was being remediated; nothing more to do`);
 
-function toIncidentState(incident: Incident): IncidentState {
+function toIncidentState(incident: Incident, checked: z.output<typeof incidentShape>): IncidentState {
+  const owner = incident.owner;
   return {
-    id: incident.id ?? "",
-    name: incident.name ?? "",
-    etag: incident.etag,
-    title: incident.title ?? "",
-    severity: incident.severity ?? "Medium",
-    status: incident.status ?? "New",
-    incidentNumber: incident.incidentNumber,
-    incidentUrl: incident.incidentUrl,
-    ruleIds: (incident.relatedAnalyticRuleIds ?? []).map(ruleGuid),
+    id: checked.id,
+    name: checked.name.toLowerCase(),
+    etag: checked.etag,
+    title: checked.title,
+    severity: checked.severity,
+    status: checked.status,
+    ...(incident.description !== undefined ? { description: incident.description } : {}),
+    ...(owner
+      ? {
+          owner: Object.fromEntries(
+            (["objectId", "email", "assignedTo", "userPrincipalName"] as const).flatMap((k) => (typeof owner[k] === "string" ? [[k, owner[k]]] : [])),
+          ) as IncidentOwner,
+        }
+      : {}),
+    labels: (checked.labels ?? []).map((l) => l.labelName),
+    ...(incident.firstActivityTimeUtc ? { firstActivityTimeUtc: incident.firstActivityTimeUtc } : {}),
+    ...(incident.lastActivityTimeUtc ? { lastActivityTimeUtc: incident.lastActivityTimeUtc } : {}),
+    ...(incident.createdTimeUtc ? { createdTimeUtc: incident.createdTimeUtc } : {}),
+    ...(incident.lastModifiedTimeUtc ? { lastModifiedTimeUtc: incident.lastModifiedTimeUtc } : {}),
+    ...(incident.incidentNumber !== undefined ? { incidentNumber: incident.incidentNumber } : {}),
+    ...(incident.incidentUrl ? { incidentUrl: incident.incidentUrl } : {}),
+    ruleIds: (checked.relatedAnalyticRuleIds ?? []).map(ruleGuid),
+    alertProductNames: checked.additionalData.alertProductNames,
+    ...(checked.additionalData.alertsCount !== undefined ? { alertsCount: checked.additionalData.alertsCount } : {}),
   };
 }

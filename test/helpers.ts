@@ -2,9 +2,10 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
+import { inject } from "vitest";
 import { buildDeps, type Tuning } from "../src/clients";
 import { loadConfig } from "../src/config";
-import type { Deps, Logger } from "../src/core/remediate";
+import type { Deps, Logger } from "../src/deps";
 import { createRemediateHandler } from "../src/functions/remediateIncident";
 import { FakeTenant } from "./fake-tenant/server";
 import type { ScenarioInput } from "./fake-tenant/scenario";
@@ -33,9 +34,10 @@ export class TenantBuilder {
     incidents: [],
   };
 
-  user(name: string): string {
+  user(name: string, options: { accountEnabled?: boolean; risk?: { riskLevel: "low" | "medium" | "high" | "none"; riskState: "atRisk" | "confirmedCompromised" | "dismissed" | "remediated" | "none" } } = {}): string {
     const id = randomUUID();
-    this.scenario.users.push({ id, userPrincipalName: `${name}@contoso.example`, displayName: name });
+    this.scenario.users.push({ id, userPrincipalName: `${name}@contoso.example`, displayName: name, accountEnabled: options.accountEnabled ?? true });
+    if (options.risk) (this.scenario.riskyUsers ??= []).push({ id, ...options.risk });
     return id;
   }
 
@@ -63,6 +65,10 @@ export class TenantBuilder {
     groups?: string[];
     status?: "New" | "Active" | "Closed";
     ruleIds?: string[];
+    productNames?: string[];
+    labels?: string[];
+    createdMinutesAgo?: number;
+    modifiedMinutesAgo?: number;
   }): string {
     const name = randomUUID();
     const accounts = (options.accounts ?? []).map((a) => ({
@@ -76,6 +82,10 @@ export class TenantBuilder {
       title: "User removed from group by another privileged user",
       status: options.status ?? "New",
       ruleIds: options.ruleIds ?? [RULE_ID],
+      ...(options.productNames ? { productNames: options.productNames } : {}),
+      labels: (options.labels ?? []).map((labelName) => ({ labelName, labelType: "User" as const })),
+      createdMinutesAgo: options.createdMinutesAgo ?? 0,
+      ...(options.modifiedMinutesAgo !== undefined ? { modifiedMinutesAgo: options.modifiedMinutesAgo } : {}),
       entities: [...accounts, ...groups, { kind: "Ip", properties: { address: "203.0.113.24" } }],
     });
     return name;
@@ -98,9 +108,25 @@ export function captureLog(): CapturedLog {
   };
 }
 
-export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}, tuning: Tuning = {}): Deps {
-  const config = loadConfig({ ...fake.settings(), ...extra });
-  return buildDeps(config, undefined, tuning);
+/**
+ * The app settings for a fake tenant: its endpoints and credentials, the removal rule, and a
+ * table of its own in the shared Azurite (so tests never see each other's state).
+ */
+export function settingsFor(fake: FakeTenant, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...fake.settings(),
+    SENTINEL_RULE_IDS: RULE_ID,
+    STATE_TABLE_CONNECTION: inject("stateConnection"),
+    STATE_TABLE_NAME: `t${randomUUID().replace(/-/g, "")}`,
+    ...extra,
+  };
+}
+
+/** Short timeouts and few attempts, so that fault tests finish quickly. */
+export const FAST: Tuning = { requestTimeoutMs: 2_000, attempts: 3 };
+
+export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}, tuning: Tuning = FAST): Deps {
+  return buildDeps(loadConfig(settingsFor(fake, extra)), undefined, tuning);
 }
 
 export interface Called {
@@ -139,22 +165,37 @@ export function requestsOf(fake: FakeTenant, service: "graph" | "arm" | "login")
     .map((r) => `${r.method} ${r.path.replace(/^.*\/(identityGovernance|providers\/Microsoft\.SecurityInsights)/, "")} ${r.status}`);
 }
 
-/** Deps whose every Graph or Sentinel call is recorded in `calls` and fails: for input that must reach neither. */
+/** Deps whose every Graph, Sentinel or state call is recorded in `calls` and fails: for input that must reach none. */
 export function trapDeps(calls: string[]): Deps {
   const trap = (name: string) => async () => {
     calls.push(name);
     throw new Error(`${name} must not be called`);
   };
+  const config = loadConfig({
+    SENTINEL_SUBSCRIPTION_ID: WORKSPACE.subscriptionId,
+    SENTINEL_RESOURCE_GROUP: WORKSPACE.resourceGroup,
+    SENTINEL_WORKSPACE_NAME: WORKSPACE.name,
+    SENTINEL_RULE_IDS: RULE_ID,
+    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+  });
   return {
-    config: { workspace: WORKSPACE, allowedRuleIds: [], dryRun: false },
-    graph: { listAssignments: trap("graph.listAssignments"), groupsGrantedBy: trap("graph.groupsGrantedBy"), reprocess: trap("graph.reprocess") },
+    config,
+    graph: {
+      listAssignments: trap("graph.listAssignments"),
+      groupsGrantedBy: trap("graph.groupsGrantedBy"),
+      reprocess: trap("graph.reprocess"),
+      getUser: trap("graph.getUser"),
+      getRisk: trap("graph.getRisk"),
+      memberGroups: trap("graph.memberGroups"),
+    },
     sentinel: {
       getIncident: trap("sentinel.getIncident"),
       listEntities: trap("sentinel.listEntities"),
-      listOpenIncidents: trap("sentinel.listOpenIncidents"),
-      listCommentIds: trap("sentinel.listCommentIds"),
+      listNewIncidents: trap("sentinel.listNewIncidents"),
       upsertComment: trap("sentinel.upsertComment"),
       closeIncident: trap("sentinel.closeIncident"),
     },
+    store: { getIncident: trap("store.getIncident"), putIncident: trap("store.putIncident"), reserveRestores: trap("store.reserveRestores") },
+    now: Date.now,
   };
 }

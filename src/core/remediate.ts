@@ -1,156 +1,323 @@
-import { sameName as same, type Config, type WorkspaceRef } from "../config";
-import { messageOf, RequestError, UpstreamError } from "../errors";
-import type { Assignment, GraphGateway } from "../graph";
+import { setTimeout as sleep } from "node:timers/promises";
+import { sameName as same, type WorkspaceRef } from "../config";
+import type { Deps, Logger } from "../deps";
+import { AppError, DeadlineError, LimitError, messageOf, RequestError } from "../errors";
 import type { IncidentPointer } from "../incident";
-import type { IncidentState, SentinelGateway } from "../sentinel";
-import { mapLimit } from "./concurrency";
-import { extractEntities } from "./entities";
-import { planReprocess } from "./plan";
-import { headline, renderComment, stableId, type FailedAssignment, type Outcome, type RemediationSummary } from "./report";
-
-export interface Logger {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
-
-/** Long-lived dependencies, built once per instance (src/clients.ts). */
-export interface Deps {
-  config: Pick<Config, "workspace" | "allowedRuleIds" | "dryRun">;
-  graph: GraphGateway;
-  sentinel: SentinelGateway;
-}
+import type { IncidentEntity, IncidentState } from "../sentinel";
+import type { IncidentRecord } from "../store";
+import { extractEntities, type UserRef } from "./entities";
+import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
+import { planReprocess, type AssignmentRef, type Plan } from "./plan";
+import { headline, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type RemediationSummary } from "./report";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
- * reprocessed in one wave (20 is also Graph's JSON batch size). The Graph gateway caps the
- * whole instance's requests in flight on top of this.
+ * reprocessed in one wave. The Graph gateway caps the whole instance's requests on top of this.
  */
 export const GRAPH_CONCURRENCY = 20;
 
+export interface RunOptions {
+  dryRun?: boolean;
+  /** How long to poll Graph for the restored membership before leaving the incident waiting. */
+  verifyWithinMs?: number;
+}
+
+/** What a user should be a member of again once Entra ID delivers. */
+type Target = NonNullable<IncidentRecord["verify"]>[number];
+
+/** An earlier wave whose delivery is awaited. */
+type Waiting = Pick<IncidentRecord, "verify"> & { waitingSince: number };
+
+type Report = (outcome: Outcome, f: Facts, message?: string, waiting?: Waiting) => Promise<RemediationSummary>;
+
+/** What the steps learn, passed along: each step returns the facts it adds. */
+type Facts = Omit<RemediationSummary, "outcome" | "message" | "closed" | "commentId">;
+
 /**
- * The whole remediation for one incident pointer. Throws RequestError for pointers we refuse
- * (before anything is changed) and UpstreamError when Graph or Sentinel fail; every other
- * result, including reprocess failures, is reported in the returned summary.
+ * The whole remediation for one incident pointer, top to bottom:
+ *
+ *   read → incident checks → users → (waiting? verify) → user checks → plan → cap → reprocess → verify → report
+ *
+ * Every call carries `signal`, the invocation's deadline: when it aborts, the call in flight is
+ * abandoned and nothing after it runs. Throws RequestError for pointers it refuses (nothing read
+ * or changed), UpstreamError/LimitError when Graph, Sentinel or a bound stop it (the incident gets
+ * a comment saying so) and DeadlineError. Every decision is in the returned summary.
  */
 export async function remediateIncident(
   pointer: IncidentPointer,
   deps: Deps,
   log: Logger,
-  options: { dryRun?: boolean } = {},
+  signal: AbortSignal,
+  options: RunOptions = {},
 ): Promise<RemediationSummary> {
-  const { config, graph, sentinel } = deps;
-  const dryRun = options.dryRun ?? config.dryRun;
-  assertSameWorkspace(pointer.workspace, config.workspace);
-
-  const early = readAhead(pointer, deps);
-  // Entities are read alongside the incident: a read, harmless even when the checks below refuse.
-  const [incident, entities] = await Promise.all([
-    sentinel.getIncident(pointer.incidentId),
-    sentinel.listEntities(pointer.incidentId).catch((error: unknown) => error as Error),
-  ]);
-  if (!incident) {
-    throw new RequestError("IncidentNotFound", `Incident ${pointer.incidentId} does not exist in workspace ${config.workspace.name}`);
-  }
-  if (config.allowedRuleIds.length > 0 && !incident.ruleIds.some((r) => config.allowedRuleIds.includes(r))) {
-    throw new RequestError(
-      "RuleNotAllowed",
-      `Incident ${pointer.incidentId} was not created by an analytics rule listed in SENTINEL_RULE_IDS; nothing was done`,
-    );
-  }
-  const summary = emptySummary(incident, dryRun);
+  assertSameWorkspace(pointer.workspace, deps.config.workspace);
+  const dryRun = options.dryRun ?? deps.config.dryRun;
+  const { incident, entities } = await readIncident(pointer.incidentId, deps, signal);
   if (incident.status === "Closed") {
     log.info(`incident ${incident.name}: already closed, nothing to do`);
-    return finish(summary, "already-closed", { closed: true });
+    return { ...facts(incident, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
   }
-
-  if (entities instanceof Error) throw entities;
-  const { users, groups, unusableAccounts } = extractEntities(entities);
-  summary.users = users;
-  summary.groups = groups;
-  log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${unusableAccounts.length} account(s) without an Entra id`);
-  if (users.length === 0) {
-    return comment(deps, log, finish(summary, "no-account"));
-  }
-
-  let plan;
+  const record = await deps.store.getIncident(incident.name, signal);
   try {
-    const perUser = await Promise.all(
-      users.map(async (u) => ({ userId: u.objectId, assignments: await (early.get(u.objectId) ?? graph.listAssignments(u.objectId)) })),
-    );
-    const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
-    const grants = new Map<string, string[]>();
-    if (groups.length > 0) {
-      const answers = await mapLimit(packageIds, GRAPH_CONCURRENCY, (id) => graph.groupsGrantedBy(id));
-      answers.forEach((answer, i) => {
-        if (answer.status === "rejected") throw answer.reason;
-        grants.set(packageIds[i] as string, answer.value);
-      });
-    }
-    plan = planReprocess(perUser, groups, grants);
+    return await decideAndAct(incident, entities, record, deps, log, signal, { dryRun, verifyWithinMs: options.verifyWithinMs ?? 30_000 });
   } catch (error) {
-    if (error instanceof UpstreamError) await commentUpstreamFailure(deps, log, summary, error);
+    if (error instanceof AppError && !(error instanceof DeadlineError) && !(error instanceof RequestError) && !signal.aborted) {
+      await recordFailure(incident, record, error, deps, log, signal);
+    }
     throw error;
   }
-  summary.skipped = plan.skipped;
-  summary.needsAttention = plan.attention;
-  log.info(`incident ${incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped`);
+}
 
-  if (dryRun) {
-    summary.wouldReprocess = plan.reprocess;
-    return comment(deps, log, finish(summary, "dry-run"));
+async function decideAndAct(
+  incident: IncidentState,
+  entities: IncidentEntity[],
+  record: IncidentRecord | undefined,
+  deps: Deps,
+  log: Logger,
+  signal: AbortSignal,
+  options: Required<RunOptions>,
+): Promise<RemediationSummary> {
+  const { config } = deps;
+  const { users, groups, unusableAccounts } = extractEntities(entities);
+  const base: Facts = { ...facts(incident, options.dryRun), users, groups };
+  log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${unusableAccounts.length} account(s) without an Entra id`);
+  const report: Report = (outcome, f, message, waiting) => finish(incident, record, f, outcome, message, waiting, deps, log, signal);
+
+  // Incident-wide checks, then the users it names.
+  const scope = [...checkIncident(incident, config), ...(users.length ? [checkUserCount(users, config.limits.maxUsersPerIncident)] : [])];
+  if (holds(scope).length > 0 && !options.dryRun) return report("held", { ...base, decisions: scope }, holdMessage(scope));
+  if (users.length === 0) return report("no-account", { ...base, decisions: scope });
+
+  // An earlier run requested reprocess: only look for the delivery (never a second wave).
+  if (record?.waitingSince !== undefined && !options.dryRun) {
+    return verifyEarlierWave({ ...record, waitingSince: record.waitingSince }, { ...base, decisions: scope }, deps, signal, options, report);
   }
 
-  const results = await mapLimit(plan.reprocess, GRAPH_CONCURRENCY, (a) => graph.reprocess(a.assignmentId));
-  results.forEach((result, i) => {
-    const a = plan.reprocess[i];
-    if (!a) return;
-    if (result.status === "rejected") {
-      const error = messageOf(result.reason);
-      summary.failed.push({ ...a, error } satisfies FailedAssignment);
-    } else if (result.value === "notFound") {
-      summary.skipped.push({ ...a, reason: "assignment no longer exists (Graph answered 404 to reprocess)" });
-    } else {
-      summary.reprocessed.push(a);
+  const decisions = [...scope, ...(await checkUsers(users, deps, signal))];
+  const cleared = holds(scope).length > 0 ? [] : usersCleared(users, decisions);
+  let planned: { plan: Plan; targets: Target[] };
+  try {
+    planned = await planFor(cleared, groups, deps, signal);
+  } catch (error) {
+    if (error instanceof LimitError) return report("held", { ...base, decisions }, error.message);
+    throw error;
+  }
+  const { plan, targets } = planned;
+  const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention };
+  log.info(`incident ${incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
+
+  if (options.dryRun) return report("dry-run", { ...planFacts, wouldReprocess: plan.reprocess });
+  if (plan.reprocess.length > config.limits.maxReprocessPerIncident) {
+    return report("held", planFacts, `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${config.limits.maxReprocessPerIncident}); nothing was reprocessed`);
+  }
+  if (plan.reprocess.length === 0) {
+    return holds(decisions).length > 0 ? report("held", planFacts, holdMessage(decisions)) : report("nothing-to-reprocess", planFacts);
+  }
+
+  // The tenant-wide hourly cap, counted in the shared table before anything changes.
+  const restoring = [...new Set(plan.reprocess.map((a) => a.userId))];
+  const cap = config.limits.maxUsersRestoredPerHour;
+  const reservation = await deps.store.reserveRestores(restoring.length, cap, deps.now(), signal);
+  if (!reservation.granted) {
+    const capDecision: Decision = { guard: "hourly-cap", result: "hold", reason: `${reservation.used} of ${cap} users already restored this hour` };
+    return report("capped", { ...planFacts, decisions: [...decisions, capDecision] });
+  }
+
+  // Recorded before the wave: a retry (after a deadline, a playbook retry) verifies instead of reprocessing again.
+  const waiting: Waiting = { waitingSince: deps.now(), verify: targets };
+  await deps.store.putIncident(incident.name, { ...nextRecord(record, "awaiting-delivery", false, deps), ...waiting }, signal);
+  const wave = await reprocessAll(plan.reprocess, deps, signal);
+  const waveFacts: Facts = { ...planFacts, reprocessed: wave.reprocessed, failed: wave.failed, skipped: [...plan.skipped, ...wave.gone] };
+  log.info(`incident ${incident.name}: reprocessed ${wave.reprocessed.length}, failed ${wave.failed.length}`);
+  if (wave.failed.length > 0) return report("failed", waveFacts, `${wave.failed.length} reprocess call(s) failed; nothing is closed`);
+
+  const delivered = groups.length === 0 ? null : await waitForDelivery(targets.filter((t) => wave.reprocessed.some((a) => a.userId === t.userId)), deps, signal, options.verifyWithinMs);
+  const verified: Facts = { ...waveFacts, deliveryVerified: delivered };
+  if (holds(decisions).length > 0) return report("held", verified, holdMessage(decisions));
+  return delivered === false ? report("awaiting-delivery", verified, undefined, waiting) : report("remediated", verified);
+}
+
+/** Step: read the incident and its entities from Sentinel (the body was only a pointer). */
+async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal): Promise<{ incident: IncidentState; entities: IncidentEntity[] }> {
+  const [incident, entities] = await Promise.all([
+    deps.sentinel.getIncident(incidentId, signal),
+    deps.sentinel.listEntities(incidentId, signal).catch((error: unknown) => error as Error),
+  ]);
+  if (!incident) {
+    throw new RequestError("IncidentNotFound", `Incident ${incidentId} does not exist in the configured workspace`);
+  }
+  if (entities instanceof Error) throw entities;
+  return { incident, entities };
+}
+
+/** Step: list the cleared users' assignments, learn which groups their packages grant, choose what to reprocess. */
+async function planFor(users: UserRef[], groups: string[], deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
+  const perUser = await Promise.all(users.map(async (u) => ({ userId: u.objectId, assignments: await deps.graph.listAssignments(u.objectId, signal) })));
+  const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
+  const grants = new Map<string, string[]>();
+  if (groups.length > 0) {
+    for (let i = 0; i < packageIds.length; i += GRAPH_CONCURRENCY) {
+      const batch = packageIds.slice(i, i + GRAPH_CONCURRENCY);
+      const answers = await Promise.all(batch.map((id) => deps.graph.groupsGrantedBy(id, signal)));
+      batch.forEach((id, n) => grants.set(id, answers[n] ?? []));
     }
-  });
-  log.info(
-    `incident ${incident.name}: reprocessed ${summary.reprocessed.length}, failed ${summary.failed.length}, skipped ${summary.skipped.length}`,
-  );
-
-  const outcome: Outcome =
-    summary.failed.length > 0 ? "failed" : summary.reprocessed.length > 0 ? "remediated" : "nothing-to-reprocess";
-  await comment(deps, log, finish(summary, outcome));
-  if (outcome === "remediated") {
-    const closedBy = await sentinel.closeIncident(
-      incident.name,
-      { classificationComment: `Access restored automatically: reprocessed ${summary.reprocessed.length} access package assignment(s).` },
-      incident,
-    );
-    summary.closed = true;
-    log.info(`incident ${incident.name}: ${closedBy === "closed" ? "closed as BenignPositive" : "was closed meanwhile"}`);
   }
-  return summary;
+  const plan = planReprocess(perUser, groups, grants);
+  const targets = [...new Set(plan.reprocess.map((a) => a.userId))].map((userId) => ({
+    userId,
+    groups: groups.filter((g) => plan.reprocess.some((a) => a.userId === userId && (grants.get(a.accessPackageId) ?? []).includes(g))),
+  }));
+  return { plan, targets };
+}
+
+/** Step: reprocess each planned assignment, GRAPH_CONCURRENCY at a time. */
+async function reprocessAll(planned: AssignmentRef[], deps: Deps, signal: AbortSignal) {
+  const reprocessed: AssignmentRef[] = [];
+  const failed: FailedAssignment[] = [];
+  const gone: RemediationSummary["skipped"] = [];
+  for (let i = 0; i < planned.length; i += GRAPH_CONCURRENCY) {
+    const batch = planned.slice(i, i + GRAPH_CONCURRENCY);
+    const results = await Promise.allSettled(batch.map((a) => deps.graph.reprocess(a.assignmentId, signal)));
+    signal.throwIfAborted();
+    results.forEach((r, n) => {
+      const a = batch[n] as AssignmentRef;
+      if (r.status === "rejected") failed.push({ ...a, error: messageOf(r.reason) });
+      else if (r.value === "notFound") gone.push({ ...a, reason: "assignment no longer exists (Graph answered 404 to reprocess)" });
+      else reprocessed.push(a);
+    });
+  }
+  return { reprocessed, failed, gone };
 }
 
 /**
- * Starts listing the assignments of the users the body names while Sentinel is re-read, which
- * saves a sequential round trip. These are reads only, and a result is used only for a user that
- * Sentinel's own entities name (the caller looks it up by the re-read user's id). Nothing starts
- * when the body names no allowed analytics rule.
+ * Step: poll Graph until every restored user is a member of the lost group(s) again, with a
+ * growing wait, for at most `withinMs`. True when seen, false when not yet.
  */
-function readAhead(pointer: IncidentPointer, deps: Deps): Map<string, Promise<Assignment[]>> {
-  const claimed = pointer.claimed;
-  const allowed = deps.config.allowedRuleIds;
-  if (!claimed || (allowed.length > 0 && !claimed.ruleIds.some((r) => allowed.includes(r)))) return new Map();
-  const users = extractEntities(claimed.entities).users.slice(0, GRAPH_CONCURRENCY);
-  return new Map(
-    users.map((u) => {
-      const reading = deps.graph.listAssignments(u.objectId);
-      reading.catch(() => undefined); // an unused read may fail unobserved; a used one is awaited
-      return [u.objectId, reading] as const;
-    }),
-  );
+async function waitForDelivery(targets: Target[], deps: Deps, signal: AbortSignal, withinMs: number): Promise<boolean> {
+  const checkable = targets.filter((t) => t.groups.length > 0);
+  const until = deps.now() + withinMs;
+  for (let round = 0, wait = 1000; round < 20; round++, wait = Math.min(wait * 2, 8000)) {
+    const members = await Promise.all(checkable.map((t) => deps.graph.memberGroups(t.userId, t.groups, signal)));
+    if (checkable.every((t, i) => t.groups.every((g) => members[i]?.includes(g)))) return true;
+    if (deps.now() + wait > until) return false;
+    await sleep(wait, undefined, { signal });
+  }
+  return false;
+}
+
+/** Step for a later run: reprocess was requested earlier; close once the membership shows, give up after the limit. */
+async function verifyEarlierWave(
+  record: IncidentRecord & { waitingSince: number },
+  f: Facts,
+  deps: Deps,
+  signal: AbortSignal,
+  options: Required<RunOptions>,
+  report: Report,
+): Promise<RemediationSummary> {
+  const since = new Date(record.waitingSince).toISOString();
+  const delivered = (record.verify ?? []).length === 0 ? null : await waitForDelivery(record.verify ?? [], deps, signal, options.verifyWithinMs);
+  const verified = { ...f, deliveryVerified: delivered };
+  if (delivered !== false) return report("remediated", verified, `Reprocess was requested at ${since}; the membership shows now.`);
+  if (deps.now() - record.waitingSince > deps.config.limits.deliveryTimeoutMs) {
+    return report("delivery-not-seen", verified, `Reprocess was requested at ${since}; the membership still does not show.`);
+  }
+  return report("awaiting-delivery", verified, `Reprocess was requested at ${since}; still waiting for Entra ID to deliver.`, record);
+}
+
+/**
+ * Step: report. A remediated incident is closed first (BenignPositive, label auto-remediated);
+ * the comment then says what really happened, and the record tells later runs where things stand.
+ */
+async function finish(
+  incident: IncidentState,
+  record: IncidentRecord | undefined,
+  f: Facts,
+  outcome: Outcome,
+  message: string | undefined,
+  waiting: Waiting | undefined,
+  deps: Deps,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<RemediationSummary> {
+  let final: Outcome = outcome;
+  let text = message ?? headline(outcome);
+  let closed = false;
+  if (outcome === "remediated") {
+    const result = await deps.sentinel.closeIncident(
+      incident,
+      { classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s); see the comment.`, label: AUTO_LABEL },
+      signal,
+    );
+    closed = result !== "changed";
+    if (result === "changed") {
+      final = "held";
+      text = "Access was restored, but the incident changed status meanwhile (an analyst is on it), so it was not closed.";
+    }
+    log.info(`incident ${incident.name}: ${result === "closed" ? "closed as BenignPositive" : result === "already-closed" ? "was closed meanwhile" : "changed meanwhile, left open"}`);
+  }
+  const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome: final, message: text, closed };
+  if (final !== "already-closed") {
+    const commentId = stableId(incident.name, final);
+    await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
+    summary.commentId = commentId;
+  }
+  // A dry run changes nothing, state included: after the switch to enforce the sweeper finds no record and acts.
+  if (!summary.dryRun) {
+    const stillWaiting = final === "awaiting-delivery" && waiting ? { waitingSince: waiting.waitingSince, verify: waiting.verify } : {};
+    await deps.store.putIncident(incident.name, { ...nextRecord(record, final, false, deps), ...stillWaiting }, signal);
+  }
+  log.info(`incident ${incident.name}: ${final}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
+  return summary;
+}
+
+/** A run that failed (Graph, Sentinel, a bound): count it, and say so on the incident without claiming anything happened. */
+export async function recordFailure(incident: IncidentState, record: IncidentRecord | undefined, error: AppError, deps: Deps, log: Logger, signal: AbortSignal): Promise<void> {
+  const next = nextRecord(record, "failed", false, deps);
+  const max = deps.config.sweep.maxAttempts;
+  const message =
+    next.failures >= max
+      ? `Remediation failed ${next.failures} times; the app has stopped trying and the incident needs an admin. Last error: ${error.message}`
+      : `Attempt ${next.failures} of ${max} failed; nothing was closed and the app will try again. ${error.message}`;
+  try {
+    const summary: RemediationSummary = { ...facts(incident, false), outcome: "failed", message, closed: false };
+    await deps.sentinel.upsertComment(incident.name, stableId(incident.name, "failed"), renderComment(summary), signal);
+    // Keep an earlier wave's waiting state: the next run must verify, not reprocess again.
+    await deps.store.putIncident(incident.name, { ...next, ...(record?.waitingSince !== undefined ? { waitingSince: record.waitingSince, verify: record.verify } : {}) }, signal);
+  } catch (commentError) {
+    log.warn(`incident ${incident.name}: could not record the failure: ${messageOf(commentError)}`);
+  }
+}
+
+function nextRecord(record: IncidentRecord | undefined, outcome: Outcome, dryRun: boolean, deps: Deps): IncidentRecord {
+  return { outcome, dryRun, failures: outcome === "failed" ? (record?.failures ?? 0) + 1 : 0, updatedAt: deps.now() };
+}
+
+function facts(incident: IncidentState, dryRun: boolean): Facts {
+  return {
+    incident: {
+      id: incident.name,
+      ...(incident.incidentNumber !== undefined ? { number: incident.incidentNumber } : {}),
+      title: incident.title,
+      ...(incident.incidentUrl ? { url: incident.incidentUrl } : {}),
+    },
+    dryRun,
+    users: [],
+    groups: [],
+    decisions: [],
+    reprocessed: [],
+    wouldReprocess: [],
+    skipped: [],
+    failed: [],
+    needsAttention: [],
+    deliveryVerified: null,
+  };
+}
+
+const sortDecisions = (d: Decision[]) => [...holds(d), ...d.filter((x) => x.result === "pass")];
+
+function holdMessage(decisions: Decision[]): string {
+  const h = holds(decisions);
+  return `Held: ${h.map((d) => d.reason).join("; ")}.`;
 }
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
@@ -159,58 +326,7 @@ function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void
     !same(sent.resourceGroup, configured.resourceGroup) ||
     !same(sent.name, configured.name)
   ) {
-    throw new RequestError(
-      "WorkspaceMismatch",
-      `The incident belongs to workspace ${sent.subscriptionId}/${sent.resourceGroup}/${sent.name}, ` +
-        `not the configured workspace (SENTINEL_SUBSCRIPTION_ID / SENTINEL_RESOURCE_GROUP / SENTINEL_WORKSPACE_NAME)`,
-    );
-  }
-}
-
-function emptySummary(incident: IncidentState, dryRun: boolean): RemediationSummary {
-  return {
-    incident: {
-      id: incident.name,
-      ...(incident.incidentNumber !== undefined ? { number: incident.incidentNumber } : {}),
-      title: incident.title,
-      ...(incident.incidentUrl ? { url: incident.incidentUrl } : {}),
-    },
-    outcome: "nothing-to-reprocess",
-    dryRun,
-    users: [],
-    groups: [],
-    reprocessed: [],
-    wouldReprocess: [],
-    skipped: [],
-    failed: [],
-    needsAttention: [],
-    closed: false,
-    message: "",
-  };
-}
-
-function finish(summary: RemediationSummary, outcome: Outcome, extra: Partial<RemediationSummary> = {}): RemediationSummary {
-  return Object.assign(summary, { outcome, message: headline(outcome) }, extra);
-}
-
-/**
- * Writes the summary as an incident comment. The comment id is derived from the incident and
- * the outcome, so a repeated delivery replaces its own comment instead of adding another.
- */
-async function comment(deps: Deps, log: Logger, summary: RemediationSummary): Promise<RemediationSummary> {
-  const commentId = stableId(summary.incident.id, summary.outcome);
-  await deps.sentinel.upsertComment(summary.incident.id, commentId, renderComment(summary));
-  summary.commentId = commentId;
-  log.info(`incident ${summary.incident.id}: comment ${commentId} written (${summary.outcome})`);
-  return summary;
-}
-
-/** Graph refused or failed: say so on the incident (what failed, which permission) before answering 5xx. */
-async function commentUpstreamFailure(deps: Deps, log: Logger, summary: RemediationSummary, error: UpstreamError): Promise<void> {
-  try {
-    await comment(deps, log, finish(summary, "failed", { message: error.message }));
-  } catch (commentError) {
-    const detail = messageOf(commentError);
-    log.warn(`incident ${summary.incident.id}: could not comment the failure: ${detail}`);
+    // Neither workspace is echoed: the caller learns only that it is not the configured one.
+    throw new RequestError("WorkspaceMismatch", "The incident belongs to another workspace than the one this app is configured for");
   }
 }

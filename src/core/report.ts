@@ -1,20 +1,47 @@
-import { createHash } from "node:crypto";
+import { v5 as uuidv5 } from "uuid";
 import type { UserRef } from "./entities";
 import type { AssignmentRef, SkippedAssignment } from "./plan";
 
 export type Outcome =
-  /** Reprocessed and closed. */
+  /** Reprocessed, delivery seen (or the group unknown), closed with the auto-remediated label. */
   | "remediated"
   /** The incident was already closed: nothing done (replayed webhook). */
   | "already-closed"
-  /** Dry-run mode: commented what would be done, nothing changed. */
+  /** Dry-run mode: every decision shown in a comment, nothing changed. */
   | "dry-run"
+  /** A guard kept the app off the incident or off some of its users: left open for an analyst. */
+  | "held"
   /** No assignment to reprocess (none, none granting the group, none delivered): left open for review. */
   | "nothing-to-reprocess"
   /** No Account entity with an Entra object id: left open. */
   | "no-account"
-  /** At least one reprocess call failed: left open, the caller should retry. */
+  /** Reprocess requested; Entra ID has not delivered the membership yet. Left open; the sweeper checks again. */
+  | "awaiting-delivery"
+  /** The tenant-wide hourly cap on restored users was reached: left open; the sweeper resumes it. */
+  | "capped"
+  /** Delivery was not seen within DELIVERY_TIMEOUT_MINUTES: left open for an admin; the app stops. */
+  | "delivery-not-seen"
+  /** Some reprocess calls or the close failed: left open, the caller (or the sweeper) retries. */
   | "failed";
+
+/** One guard's decision about the incident or one user. */
+export interface Decision {
+  guard: Guard;
+  /** The user it is about; absent for incident-wide guards. */
+  userId?: string;
+  result: "pass" | "hold";
+  reason: string;
+}
+
+export type Guard =
+  | "alerts"
+  | "status"
+  | "hold-label"
+  | "reopened"
+  | "users-per-incident"
+  | "account"
+  | "risk"
+  | "hourly-cap";
 
 export interface FailedAssignment extends AssignmentRef {
   error: string;
@@ -28,6 +55,8 @@ export interface RemediationSummary {
   users: UserRef[];
   /** Group object ids from SecurityGroup entities; empty = unknown, every assignment considered. */
   groups: string[];
+  /** Every guard's decision (holds first). */
+  decisions: Decision[];
   reprocessed: AssignmentRef[];
   /** Dry run only: what would have been reprocessed. */
   wouldReprocess: AssignmentRef[];
@@ -35,17 +64,21 @@ export interface RemediationSummary {
   failed: FailedAssignment[];
   /** Partially delivered assignments an admin should look at. */
   needsAttention: AssignmentRef[];
+  /** Membership seen again in Graph: true, false (not yet), or null (group unknown, not checked). */
+  deliveryVerified: boolean | null;
   closed: boolean;
   /** Id of the comment written on the incident, if any. */
   commentId?: string;
-  /** One readable sentence. */
+  /** One readable sentence: what happened and why. */
   message: string;
 }
 
-/** A GUID derived from its inputs, so that a repeated delivery upserts the same comment. */
+/** The project's namespace for name-based (v5) UUIDs. */
+const NAMESPACE = "4f5d3a8e-2c1b-4e7a-9d6f-0b8c7a5e3d21";
+
+/** A v5 UUID derived from its inputs, so that a repeated run upserts the same comment. */
 export function stableId(...parts: string[]): string {
-  const h = createHash("sha256").update(parts.join("\u0000")).digest("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`;
+  return uuidv5(parts.join("\u0000"), NAMESPACE);
 }
 
 const esc = (s: string) =>
@@ -57,22 +90,37 @@ export const assignmentLabel = (a: AssignmentRef) =>
   `${a.accessPackageName ? `"${a.accessPackageName}"` : `access package ${a.accessPackageId}`} (assignment ${a.assignmentId})`;
 
 const HEADLINE: Record<Outcome, string> = {
-  remediated: "Access restored: the user's access package assignments were reprocessed and the incident is closed.",
+  remediated: "Access restored: the assignments were reprocessed and the incident is closed as BenignPositive.",
   "already-closed": "The incident was already closed; nothing was done.",
-  "dry-run": "Dry run: nothing was reprocessed and the incident was not closed. This is what would happen.",
+  "dry-run": "Dry run: nothing was reprocessed and the incident was not closed. These are the decisions the app would act on.",
+  held: "Not acted on for some or all users: a safety check held them. The incident is left open for an analyst.",
   "nothing-to-reprocess":
     "No access package assignment needed reprocessing, so access was not restored by automation. The incident is left open for review.",
   "no-account":
     "No Account entity with an Entra object id (aadUserId or objectGuid) was found in the incident, so nothing was reprocessed. The incident is left open.",
-  failed: "Some reprocess calls failed; the incident is left open and the remediation will be retried.",
+  "awaiting-delivery":
+    "Reprocess requested, waiting for Entra ID to deliver the membership. The incident is left open; the app checks again and closes it once the membership shows.",
+  capped:
+    "The hourly limit on users restored by automation (MAX_USERS_RESTORED_PER_HOUR) is reached. Nothing was reprocessed; the incident waits open and the app resumes it when the limit allows.",
+  "delivery-not-seen":
+    "Reprocess was requested but Entra ID did not deliver the membership within the time allowed. The app has stopped; an admin should check the assignment.",
+  failed: "Remediation did not complete; the incident is left open and the app will try again.",
 };
 
 /** Sentinel renders incident comments as HTML; they are limited to 30,000 characters. */
 const COMMENT_LIMIT = 30_000;
 
+const decisionLabel = (d: Decision, users: UserRef[]) => {
+  const user = d.userId ? users.find((u) => u.objectId === d.userId) : undefined;
+  const who = d.userId ? `${user ? userLabel(user) : d.userId}: ` : "";
+  return `${who}${d.reason} [${d.guard}]`;
+};
+
 /** The lists both renderings show, in order. */
 function sections(s: RemediationSummary): [title: string, items: string[]][] {
+  const holds = s.decisions.filter((d) => d.result === "hold");
   return [
+    ["Held by safety checks", holds.map((d) => decisionLabel(d, s.users))],
     ["Users", s.users.map(userLabel)],
     ["Groups the user was removed from", s.groups],
     ["Reprocessed", s.reprocessed.map(assignmentLabel)],
@@ -80,16 +128,22 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
     ["Failed", s.failed.map((f) => `${assignmentLabel(f)}: ${f.error}`)],
     ["Needs an admin (partially delivered)", s.needsAttention.map(assignmentLabel)],
     ["Skipped", s.skipped.map((k) => `${assignmentLabel(k)}: ${k.reason}`)],
+    // A dry run shows every check, passed ones included.
+    ["Checks", s.dryRun ? s.decisions.filter((d) => d.result === "pass").map((d) => decisionLabel(d, s.users)) : []],
   ];
 }
 
-const NO_GROUP = "Group not identified: every assignment of the user was considered.";
+function verificationNote(s: RemediationSummary): string {
+  if (s.reprocessed.length === 0) return "";
+  if (s.deliveryVerified === null) return "The group was not identified in the incident, so membership was not verified after reprocess.";
+  return s.deliveryVerified ? "Membership verified: the user is a member of the group again." : "";
+}
 
 export function renderComment(s: RemediationSummary): string {
   const html = [
     `<p><b>Access package remediation</b>: ${esc(HEADLINE[s.outcome])}</p>`,
     s.message && s.message !== HEADLINE[s.outcome] ? `<p>${esc(s.message)}</p>` : "",
-    s.groups.length || s.outcome === "already-closed" ? "" : `<p>${esc(NO_GROUP)}</p>`,
+    verificationNote(s) ? `<p>${esc(verificationNote(s))}</p>` : "",
     ...sections(s)
       .filter(([, items]) => items.length > 0)
       .map(([title, items]) => `<p><b>${esc(title)}</b></p><ul>${items.map((i) => `<li>${esc(i)}</li>`).join("")}</ul>`),
@@ -109,6 +163,7 @@ export function renderText(s: RemediationSummary): string {
     `Outcome: ${s.outcome}${s.dryRun ? " (dry run)" : ""}; closed: ${s.closed ? "yes" : "no"}`,
     s.message,
   ];
+  if (verificationNote(s)) lines.push(verificationNote(s));
   for (const [title, items] of sections(s)) {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  - ${i}`));
   }

@@ -1,72 +1,136 @@
-import type { Logger, Deps } from "./remediate";
-import { remediateIncident } from "./remediate";
-import { stableId, type Outcome } from "./report";
-import { messageOf } from "../errors";
-
-/** Outcomes that leave an incident open on purpose: the sweeper does not pick those up again. */
-const LEFT_OPEN: Outcome[] = ["no-account", "nothing-to-reprocess", "dry-run"];
+import type { Deps, Logger } from "../deps";
+import { DeadlineError, messageOf, printable } from "../errors";
+import type { IncidentState } from "../sentinel";
+import type { IncidentRecord } from "../store";
+import { recordFailure, remediateIncident } from "./remediate";
+import type { Outcome } from "./report";
 
 export interface SweepOptions {
   /** Incidents younger than this are left to their webhook. */
   graceMs: number;
-  /** At most this many incidents are remediated per run. */
+  /** At most this many incidents are run per sweep. */
   maxPerRun: number;
-  now?: () => number;
+  /** Incidents listed per page, and pages read per sweep. */
+  pageSize: number;
+  maxPages: number;
+  /** Each incident's own deadline within the sweep. */
+  perIncidentMs: number;
+  dryRun?: boolean;
 }
 
-export const SWEEP_DEFAULTS: SweepOptions = { graceMs: 10 * 60_000, maxPerRun: 20 };
+export const SWEEP_DEFAULTS: SweepOptions = { graceMs: 10 * 60_000, maxPerRun: 20, pageSize: 50, maxPages: 10, perIncidentMs: 60_000 };
+
+/** The whole sweep stops within this long: under host.json's 5-minute functionTimeout and the 5-minute schedule. */
+export const SWEEP_DEADLINE_MS = 4 * 60_000;
+
+/** A change to the incident this long after the app's last run is someone else's. */
+const CHANGE_SLACK_MS = 60_000;
 
 export interface SweepSummary {
-  /** Open incidents older than the grace period, from any rule. */
-  candidates: number;
-  remediated: string[];
-  /** Open on purpose (a comment says why) or from another rule. */
+  /** New incidents in the window (any rule), and of those, the configured rules'. */
+  listed: number;
+  ours: number;
+  /** Incidents run, by the outcome they reached. */
+  ran: Partial<Record<Outcome, string[]>>;
+  /** Not due (decided earlier, nothing changed), or not readable this time. */
   skipped: string[];
-  /** Still not remediated; the next run tries again. */
+  /** Runs that threw (Graph, Sentinel, deadline); each is counted against SWEEP_MAX_ATTEMPTS. */
   failed: string[];
+  /** Due but left for the next sweep (maxPerRun or the sweep's deadline). */
+  deferred: string[];
 }
 
 /**
- * Finds incidents of the configured rules that are still open after the grace period (their
- * webhook never arrived or failed for good) and runs the same pipeline on them.
+ * Finds the configured rules' New incidents that need the app (webhook never arrived, delivery
+ * awaited, hourly cap, failed and under the attempt limit, handled in dry run before the switch
+ * to enforce, or changed by an analyst since) and runs the pipeline on each. Newest first; an
+ * incident tried before waits behind those never tried, so failing ones cannot block new ones.
  */
-export async function sweepOpenIncidents(deps: Deps, log: Logger, options: SweepOptions = SWEEP_DEFAULTS): Promise<SweepSummary> {
-  const summary: SweepSummary = { candidates: 0, remediated: [], skipped: [], failed: [] };
-  const { config, sentinel } = deps;
-  if (config.allowedRuleIds.length === 0) {
-    log.warn("sweep skipped: SENTINEL_RULE_IDS is empty, and the sweeper only acts on incidents of listed rules");
-    return summary;
+export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortSignal, options: SweepOptions = SWEEP_DEFAULTS): Promise<SweepSummary> {
+  const { config, sentinel, store } = deps;
+  const dryRun = options.dryRun ?? config.dryRun;
+  const now = deps.now();
+  const listed = await sentinel.listNewIncidents(
+    {
+      createdAfter: new Date(now - config.sweep.maxAgeMs),
+      createdBefore: new Date(now - options.graceMs),
+      maxPages: options.maxPages,
+      pageSize: options.pageSize,
+    },
+    signal,
+  );
+  // Rule ids are matched here: the incidents list documents no filter on relatedAnalyticRuleIds.
+  const ours = listed.filter((i) => i.ruleIds.some((r) => config.allowedRuleIds.includes(r)));
+  const summary: SweepSummary = { listed: listed.length, ours: ours.length, ran: {}, skipped: [], failed: [], deferred: [] };
+
+  const due: { incident: IncidentState; record: IncidentRecord | undefined; why: string }[] = [];
+  for (const incident of ours) {
+    if (signal.aborted) break;
+    let record: IncidentRecord | undefined;
+    try {
+      record = await store.getIncident(incident.name, signal);
+    } catch (error) {
+      log.warn(`sweep: incident ${incident.name} skipped, its state could not be read: ${printable(messageOf(error), 300)}`);
+      summary.skipped.push(incident.name);
+      continue;
+    }
+    const why = dueReason(incident, record, config.sweep.maxAttempts, dryRun);
+    if (why) due.push({ incident, record, why });
+    else summary.skipped.push(incident.name);
   }
-  const now = options.now ?? Date.now;
-  // Incidents of other rules are filtered here, so read a few pages' worth beyond the bound.
-  const open = await sentinel.listOpenIncidents(new Date(now() - options.graceMs), options.maxPerRun * 5);
-  summary.candidates = open.length;
-  for (const incident of open) {
-    if (summary.remediated.length + summary.failed.length >= options.maxPerRun) break;
-    if (!incident.ruleIds.some((r) => config.allowedRuleIds.includes(r))) {
-      summary.skipped.push(incident.name);
+  // Never tried first (newest first, as listed), then the least recently tried.
+  due.sort((a, b) => (a.record?.updatedAt ?? -1) - (b.record?.updatedAt ?? -1));
+
+  for (const [n, { incident, record, why }] of due.entries()) {
+    if (n >= options.maxPerRun || signal.aborted) {
+      summary.deferred.push(incident.name);
       continue;
     }
-    const comments = new Set(await sentinel.listCommentIds(incident.name).catch(() => []));
-    if (LEFT_OPEN.some((outcome) => comments.has(stableId(incident.name, outcome)))) {
-      summary.skipped.push(incident.name);
-      continue;
-    }
+    log.info(`sweep: incident ${incident.name}: ${why}`);
+    const own = new AbortController();
+    const timer = setTimeout(() => own.abort(new DeadlineError(Math.round(options.perIncidentMs / 1000))), options.perIncidentMs);
+    const stop = AbortSignal.any([signal, own.signal]);
     try {
       const result = await remediateIncident(
         { incidentId: incident.name, armId: incident.id, workspace: config.workspace },
         deps,
         log,
+        stop,
+        { dryRun, verifyWithinMs: 0 },
       );
-      (result.outcome === "failed" ? summary.failed : result.closed ? summary.remediated : summary.skipped).push(incident.name);
+      (summary.ran[result.outcome] ??= []).push(incident.name);
     } catch (error) {
-      log.warn(`sweep: incident ${incident.name} not remediated: ${messageOf(error)}`);
+      log.warn(`sweep: incident ${incident.name} not remediated: ${printable(messageOf(error), 300)}`);
       summary.failed.push(incident.name);
+      // The incident's own deadline passed (the sweep's has not): count the attempt.
+      if (own.signal.aborted && !signal.aborted) await recordFailure(incident, record, own.signal.reason as DeadlineError, deps, log, signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
+  const ran = Object.entries(summary.ran).map(([o, ids]) => `${o} ${ids.length}`);
   log.info(
-    `sweep: ${summary.candidates} open incident(s) past the grace period; remediated ${summary.remediated.length}, ` +
-      `skipped ${summary.skipped.length}, failed ${summary.failed.length}`,
+    `sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules; ` +
+      `ran ${ran.length ? ran.join(", ") : "none"}; failed ${summary.failed.length}, skipped ${summary.skipped.length}, deferred ${summary.deferred.length}`,
   );
   return summary;
+}
+
+/** Why the sweeper should run this incident now, or undefined when it should leave it alone. */
+export function dueReason(incident: IncidentState, record: IncidentRecord | undefined, maxAttempts: number, dryRun: boolean): string | undefined {
+  if (!record) return "no run recorded (its webhook never arrived or was a dry run)";
+  const changed = incident.lastModifiedTimeUtc !== undefined && incident.lastModifiedTimeUtc.getTime() > record.updatedAt + CHANGE_SLACK_MS;
+  switch (record.outcome) {
+    case "awaiting-delivery":
+      return "reprocess requested earlier; checking delivery";
+    case "capped":
+      return "waited for the hourly cap";
+    case "failed":
+      if (record.waitingSince !== undefined) return "reprocess requested earlier; checking delivery";
+      return record.failures < maxAttempts ? `attempt ${record.failures + 1} of ${maxAttempts}` : undefined;
+    case "dry-run":
+      return dryRun ? undefined : "handled in dry run; now enforcing";
+    default:
+      return changed ? "changed since the app's last run" : undefined;
+  }
 }

@@ -1,17 +1,20 @@
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import { depsFromEnvironment } from "../clients";
-import { DEFAULT_SWEEP_SCHEDULE } from "../config";
-import { sweepOpenIncidents } from "../core/sweep";
-import { contextLogger } from "./remediateIncident";
+import { sweepOpenIncidents, SWEEP_DEADLINE_MS } from "../core/sweep";
+import { contextLogger, deadline } from "../deps";
+import { DeadlineError } from "../errors";
 
-/** Timer: remediates incidents whose webhook never arrived (see src/core/sweep.ts). */
-export async function sweepIncidents(_timer: Timer, context: InvocationContext): Promise<void> {
-  await sweepOpenIncidents(depsFromEnvironment(), contextLogger(context));
+/** Timer: runs the incidents whose webhook never arrived or that wait for something (see src/core/sweep.ts). */
+export async function sweepIncidents(_timer: Timer, context: InvocationContext, getDeps = depsFromEnvironment): Promise<void> {
+  const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
+  try {
+    await sweepOpenIncidents(getDeps(), contextLogger(context), run.signal);
+  } finally {
+    run.clear();
+  }
 }
 
-app.timer("sweepIncidents", {
-  // Read here rather than as a %SWEEP_SCHEDULE% binding expression so that the default applies
-  // when the setting is absent; src/config.ts validates it at start-up.
-  schedule: process.env.SWEEP_SCHEDULE?.trim() || DEFAULT_SWEEP_SCHEDULE,
-  handler: sweepIncidents,
-});
+/** Registers the timer with the validated schedule (src/index.ts calls this at start-up). */
+export function registerSweep(schedule: string): void {
+  app.timer("sweepIncidents", { schedule, handler: (timer, context) => sweepIncidents(timer, context) });
+}

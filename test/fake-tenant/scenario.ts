@@ -25,12 +25,28 @@ const faultSchema = z.object({
   etagConflict: z.boolean().optional(),
   /** Drop the connection without answering (a connection reset). */
   reset: z.boolean().optional(),
+  /** Answer with this raw body (and status, default 200) instead of serving the request. */
+  body: z.string().optional(),
+  /** Content type of `body` (default application/json). */
+  contentType: z.string().optional(),
+  /** Send half of the body, then stall this long before the rest. */
+  stallMs: z.number().min(0).optional(),
 });
 
 export const scenarioSchema = z.object({
   tenantId: guid,
   workspace: z.object({ subscriptionId: guid, resourceGroup: z.string().min(1), name: z.string().min(1) }),
-  users: z.array(z.object({ id: guid, userPrincipalName: z.string(), displayName: z.string() })).default([]),
+  users: z.array(z.object({ id: guid, userPrincipalName: z.string(), displayName: z.string(), accountEnabled: z.boolean().default(true) })).default([]),
+  /** Identity Protection's risky users; a user not listed was never flagged (404). */
+  riskyUsers: z
+    .array(
+      z.object({
+        id: guid,
+        riskLevel: z.enum(["low", "medium", "high", "hidden", "none"]),
+        riskState: z.enum(["none", "confirmedSafe", "remediated", "dismissed", "atRisk", "confirmedCompromised"]),
+      }),
+    )
+    .default([]),
   groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
   accessPackages: z.array(z.object({ id: guid, displayName: z.string(), groups: z.array(guid).default([]) })).default([]),
   assignments: z
@@ -52,17 +68,23 @@ export const scenarioSchema = z.object({
         severity: z.enum(["High", "Medium", "Low", "Informational"]).default("Medium"),
         status: z.enum(["New", "Active", "Closed"]).default("New"),
         ruleIds: z.array(guid).default([]),
+        /** Products whose alerts the incident holds (additionalData.alertProductNames). */
+        productNames: z.array(z.string()).default(["Azure Sentinel"]),
         description: z.string().optional(),
         owner: z.object({ objectId: guid, email: z.string(), assignedTo: z.string(), userPrincipalName: z.string() }).partial().optional(),
         labels: z.array(z.object({ labelName: z.string(), labelType: z.enum(["User", "AutoAssigned"]).default("User") })).default([]),
         /** How long ago the incident was created (default: just now). */
         createdMinutesAgo: z.number().min(0).default(0),
+        /** How long ago it was last changed (default: when created). */
+        modifiedMinutesAgo: z.number().min(0).optional(),
         entities: z.array(z.object({ kind: z.string(), properties: z.record(z.string(), z.unknown()) })).default([]),
       }),
     )
     .default([]),
   /** Graph page size for assignment lists (the real service decides its own; 100 is a guess). */
   pageSize: z.number().int().min(1).default(100),
+  /** How long after a reprocess Entra ID delivers the membership (negative: never). */
+  deliveryDelayMs: z.number().default(0),
   /** Delay added to every Graph and ARM answer, in milliseconds. */
   latencyMs: z.number().min(0).default(0),
   faults: z.array(faultSchema).default([]),

@@ -13,7 +13,6 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { sameName } from "../../src/config";
 import { ensureCertificate, type TlsMaterial } from "./cert";
 import { parseFault, parseScenario, type Fault, type FaultInput, type Scenario, type ScenarioInput } from "./scenario";
 
@@ -48,6 +47,8 @@ interface IncidentRecord {
   classificationReason?: string;
   classificationComment?: string;
   ruleIds: string[];
+  /** additionalData.alertProductNames: the products of the incident's alerts. */
+  productNames: string[];
   description?: string;
   owner?: Record<string, unknown>;
   labels: { labelName: string; labelType: string }[];
@@ -57,6 +58,9 @@ interface IncidentRecord {
   lastModifiedTimeUtc: string;
   comments: Map<string, { message: string; createdTimeUtc: string; lastModifiedTimeUtc: string; etag: string }>;
 }
+
+/** Azure resource names compare case-insensitively. */
+const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
 
 const ARM_API_VERSIONS = new Set(["2024-09-01", "2025-06-01", "2025-09-01", "2022-09-01-preview", "2025-10-01-preview"]);
 
@@ -107,7 +111,7 @@ export class FakeTenant {
         ...i,
         etag: `"${randomUUID()}"`,
         createdTimeUtc: created,
-        lastModifiedTimeUtc: created,
+        lastModifiedTimeUtc: i.modifiedMinutesAgo !== undefined ? new Date(Date.now() - i.modifiedMinutesAgo * 60_000).toISOString() : created,
         comments: new Map(),
       });
     }
@@ -213,6 +217,16 @@ export class FakeTenant {
         // Over budget. Retry-After is whole seconds, as HTTP and Graph give it.
         status = 429;
         send(res, 429, this.errorBody(service, 429, "Too many requests"), { "retry-after": String(Math.ceil(wait / 1000)) });
+      } else if (fault?.body !== undefined || fault?.stallMs !== undefined) {
+        // An answer that is not what the docs describe: a raw body, or one that stalls mid-way.
+        status = fault.status ?? 200;
+        const text = fault.body ?? JSON.stringify({ value: [] });
+        res.writeHead(status, { "content-type": fault.contentType ?? "application/json", "content-length": Buffer.byteLength(text) });
+        if (fault.stallMs !== undefined) {
+          res.write(text.slice(0, Math.floor(text.length / 2)));
+          await sleep(fault.stallMs);
+          if (!res.destroyed) res.end(text.slice(Math.floor(text.length / 2)));
+        } else res.end(text);
       } else if (fault?.status !== undefined) {
         status = fault.status;
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { "retry-after": String(fault.retryAfter) } : {};
@@ -221,7 +235,7 @@ export class FakeTenant {
         const answer =
           service === "login"
             ? this.login(method, url, body)
-            : (this.authorize(service, req) ?? (service === "graph" ? this.graph(method, url) : this.arm(method, url, body, fault)));
+            : (this.authorize(service, req) ?? (service === "graph" ? this.graph(method, url, body) : this.arm(method, url, body, fault)));
         status = answer.status;
         send(res, answer.status, answer.body, answer.headers);
       }
@@ -372,7 +386,7 @@ export class FakeTenant {
 
   // ───────────────────────────── graph ─────────────────────────────
 
-  private graph(method: string, url: URL): Answer {
+  private graph(method: string, url: URL, requestBody: string): Answer {
     const EM = "/v1.0/identityGovernance/entitlementManagement";
     const path = url.pathname;
     const graphError = (status: number, code: string, message: string): Answer => ({
@@ -419,14 +433,51 @@ export class FakeTenant {
       // Documented precondition: the assignment must be delivered. The real error code is a guess.
       if (a.state !== "delivered") return graphError(400, "BadRequest", `Assignment '${id}' is ${a.state}, not delivered`);
       this.reprocessed.set(id, (this.reprocessed.get(id) ?? 0) + 1);
-      // Reprocess re-applies the package's resources: put the user back in its groups.
+      // Reprocess re-applies the package's resources: put the user back in its groups, after
+      // the scenario's delivery delay (Entra ID delivers asynchronously; negative = never).
       const pkg = this.packagesById.get(a.accessPackageId.toLowerCase());
-      for (const g of pkg?.groups ?? []) {
-        const set = this.members.get(g.toLowerCase()) ?? new Set<string>();
-        set.add(a.userId.toLowerCase());
-        this.members.set(g.toLowerCase(), set);
-      }
+      const deliver = () => {
+        for (const g of pkg?.groups ?? []) {
+          const set = this.members.get(g.toLowerCase()) ?? new Set<string>();
+          set.add(a.userId.toLowerCase());
+          this.members.set(g.toLowerCase(), set);
+        }
+      };
+      const delay = this.scenario.deliveryDelayMs;
+      if (delay === 0) deliver();
+      else if (delay > 0) setTimeout(deliver, delay).unref();
       return { status: 202, body: undefined };
+    }
+
+    const userMatch = /^\/v1\.0\/users\/([^/]+)$/.exec(path);
+    if (method === "GET" && userMatch) {
+      const id = decodeURIComponent(userMatch[1] ?? "").toLowerCase();
+      const u = this.scenario.users.find((x) => x.id.toLowerCase() === id);
+      if (!u) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,accountEnabled,userPrincipalName)/$entity", id: u.id, accountEnabled: u.accountEnabled, userPrincipalName: u.userPrincipalName } };
+    }
+
+    const riskMatch = /^\/v1\.0\/identityProtection\/riskyUsers\/([^/]+)$/.exec(path);
+    if (method === "GET" && riskMatch) {
+      const id = decodeURIComponent(riskMatch[1] ?? "").toLowerCase();
+      const r = this.scenario.riskyUsers.find((x) => x.id.toLowerCase() === id);
+      // A user Identity Protection never flagged has no riskyUser object.
+      if (!r) return graphError(404, "NotFound", `riskyUser '${id}' was not found`);
+      const u = this.scenario.users.find((x) => x.id.toLowerCase() === id);
+      return {
+        status: 200,
+        body: { id: r.id, isDeleted: false, isProcessing: false, riskLastUpdatedDateTime: "2026-11-20T08:00:00Z", riskLevel: r.riskLevel, riskState: r.riskState, riskDetail: "none", userDisplayName: u?.displayName ?? null, userPrincipalName: u?.userPrincipalName ?? null },
+      };
+    }
+
+    const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
+    if (method === "POST" && checkMatch) {
+      const id = decodeURIComponent(checkMatch[1] ?? "").toLowerCase();
+      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id)) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+      const groupIds = (JSON.parse(requestBody || "{}") as { groupIds?: unknown }).groupIds;
+      if (!Array.isArray(groupIds) || groupIds.length === 0 || groupIds.length > 20) return graphError(400, "Request_BadRequest", "groupIds must list 1 to 20 group ids");
+      const value = groupIds.filter((g): g is string => typeof g === "string" && (this.members.get(g.toLowerCase())?.has(id) ?? false));
+      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", value } };
     }
 
     const pkgMatch = new RegExp(`^${EM}/accessPackages/([^/]+)$`).exec(path);
@@ -529,6 +580,16 @@ export class FakeTenant {
       if (p.status === "Closed" && typeof p.classification !== "string") {
         return armError(400, "BadRequest", "Closing an incident requires properties.classification");
       }
+      // The 2024-09-01 spec: read-only properties and null strings are not accepted in a PUT.
+      const readOnly = ["additionalData", "providerName", "providerIncidentId", "incidentNumber", "incidentUrl", "createdTimeUtc", "lastModifiedTimeUtc", "relatedAnalyticRuleIds", "teamInformation"];
+      const sentReadOnly = readOnly.filter((k) => k in p);
+      if (sentReadOnly.length) return armError(400, "BadRequest", `Read-only properties cannot be set: ${sentReadOnly.join(", ")}`);
+      const owner = (p.owner ?? {}) as Record<string, unknown>;
+      const nullOwner = Object.entries(owner).filter(([k, v]) => v === null || (k !== "ownerType" && typeof v !== "string"));
+      if (nullOwner.length) return armError(400, "BadRequest", `properties.owner.${nullOwner[0]?.[0]} must be a string`);
+      if (Array.isArray(p.labels) && (p.labels as Record<string, unknown>[]).some((l) => typeof l.labelName !== "string" || "labelType" in l)) {
+        return armError(400, "BadRequest", "properties.labels[].labelName is required and labelType is read-only");
+      }
       // A PUT replaces the writable properties: what the caller leaves out is cleared (the real
       // service's handling of omitted fields is a guess; clearing is the strict reading of PUT).
       Object.assign(incident, {
@@ -582,27 +643,46 @@ export class FakeTenant {
   }
 
   /**
-   * Incident list with the OData the app uses: $filter on status and createdTimeUtc, $orderby
-   * createdTimeUtc, $top. The real service supports more; other filters are refused here.
+   * Incident list with OData as ARM serves it: $filter on properties/status (eq, ne) and
+   * properties/createdTimeUtc (ge, gt, le, lt) joined by "and", $orderby on createdTimeUtc,
+   * $top (default 50), and an absolute nextLink with a $skipToken. The real service supports
+   * more; other clauses are refused here so that a query the app depends on cannot go unnoticed.
    */
   private listIncidents(url: URL): Answer {
     const filter = url.searchParams.get("$filter") ?? "";
     const clauses = filter ? filter.split(/\s+and\s+/i) : [];
     const tests: ((i: IncidentRecord) => boolean)[] = [];
     for (const clause of clauses) {
-      const status = /^properties\/status ne '(\w+)'$/i.exec(clause.trim());
-      const created = /^properties\/createdTimeUtc (lt|le) (\S+)$/i.exec(clause.trim());
-      if (status) tests.push((i) => i.status !== status[1]);
-      else if (created) tests.push((i) => Date.parse(i.createdTimeUtc) <= Date.parse(created[2] ?? ""));
-      else return { status: 400, body: { error: { code: "BadRequest", message: `Unsupported filter clause: ${clause}` } } };
+      const status = /^properties\/status (eq|ne) '(\w+)'$/i.exec(clause.trim());
+      const created = /^properties\/createdTimeUtc (ge|gt|le|lt) (\S+)$/i.exec(clause.trim());
+      if (status) tests.push((i) => (status[1]?.toLowerCase() === "eq") === (i.status === status[2]));
+      else if (created && !Number.isNaN(Date.parse(created[2] ?? ""))) {
+        const at = Date.parse(created[2] ?? "");
+        const op = created[1]?.toLowerCase();
+        tests.push((i) => {
+          const t = Date.parse(i.createdTimeUtc);
+          return op === "ge" ? t >= at : op === "gt" ? t > at : op === "le" ? t <= at : t < at;
+        });
+      } else return { status: 400, body: { error: { code: "BadRequest", message: `Unsupported filter clause: ${clause}` } } };
     }
+    const orderby = (url.searchParams.get("$orderby") ?? "properties/createdTimeUtc asc").trim();
+    const order = /^properties\/createdTimeUtc( (asc|desc))?$/i.exec(orderby);
+    if (!order) return { status: 400, body: { error: { code: "BadRequest", message: `Unsupported $orderby: ${orderby}` } } };
+    const desc = order[2]?.toLowerCase() === "desc";
     const top = Number(url.searchParams.get("$top") ?? "50");
-    const value = [...this.incidents.values()]
+    const skip = Number(url.searchParams.get("$skipToken") ?? "0");
+    const all = [...this.incidents.values()]
       .filter((i) => tests.every((t) => t(i)))
-      .sort((a, b) => a.createdTimeUtc.localeCompare(b.createdTimeUtc))
-      .slice(0, top)
-      .map((i) => this.incidentResource(i));
-    return { status: 200, body: { value } };
+      .sort((a, b) => (desc ? -1 : 1) * a.createdTimeUtc.localeCompare(b.createdTimeUtc));
+    const value = all.slice(skip, skip + top).map((i) => this.incidentResource(i));
+    const body: Record<string, unknown> = { value };
+    if (skip + top < all.length) {
+      const next = new URL(`${this.urls.arm}${url.pathname}`);
+      for (const [k, v] of url.searchParams) if (k !== "$skipToken") next.searchParams.set(k, v);
+      next.searchParams.set("$skipToken", String(skip + top));
+      body.nextLink = next.toString();
+    }
+    return { status: 200, body };
   }
 
   private incidentId(i: IncidentRecord): string {
@@ -638,7 +718,7 @@ export class FakeTenant {
         lastModifiedTimeUtc: i.lastModifiedTimeUtc,
         createdTimeUtc: i.createdTimeUtc,
         incidentNumber: i.number,
-        additionalData: { alertsCount: 1, bookmarksCount: 0, commentsCount: i.comments.size, alertProductNames: ["Azure Sentinel"], tactics: ["Impact"], techniques: [] },
+        additionalData: { alertsCount: Math.max(1, i.productNames.length), bookmarksCount: 0, commentsCount: i.comments.size, alertProductNames: i.productNames, tactics: ["Impact"], techniques: [] },
         relatedAnalyticRuleIds: i.ruleIds.map((r) => ruleBase + r),
         incidentUrl: `https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident${this.incidentId(i)}`,
         providerName: "Azure Sentinel",

@@ -1,0 +1,42 @@
+import type { Config } from "./config";
+import type { GraphGateway } from "./graph";
+import type { SentinelGateway } from "./sentinel";
+import type { StateStore } from "./store";
+
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Long-lived dependencies, built once per instance (src/clients.ts). */
+export interface Deps {
+  config: Config;
+  graph: GraphGateway;
+  sentinel: SentinelGateway;
+  store: StateStore;
+  now: () => number;
+}
+
+/** A Logger that writes through a Functions invocation context. */
+export function contextLogger(context: { info(m: string): void; warn(m: string): void; error(m: string): void }): Logger {
+  return {
+    info: (m) => context.info(m),
+    warn: (m) => context.warn(m),
+    error: (m) => context.error(m),
+  };
+}
+
+/**
+ * The webhook answers within this long, safely inside the ~120 s a Logic Apps HTTP action waits
+ * for a synchronous response. At the deadline every call in flight is aborted and nothing more
+ * is done; the caller gets 503 and retries. The CLI's replay uses the same deadline.
+ */
+export const WEBHOOK_DEADLINE_MS = 100_000;
+
+/** An AbortSignal that aborts with `reason()` after `ms`, and a function that cancels the timer. */
+export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(reason()), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}

@@ -1,0 +1,142 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { statusOf } from "./errors";
+
+/**
+ * The one timeout, retry and throttle policy for every Graph and Sentinel call.
+ *
+ * - Each attempt has its own timeout covering the whole answer, body included: the attempt runs
+ *   under a signal that aborts when the timeout passes or the invocation's deadline does, and
+ *   the attempt is abandoned then even if the client underneath ignored the signal.
+ * - Retries: no answer (timeout, reset), 408, 429, 500, 502, 503, 504; at most `attempts` tries.
+ *   429/503 honour Retry-After; without it the wait grows exponentially (with jitter).
+ * - One Retry-After for the service: after a 429 every call of this instance waits it out.
+ * - At most `maxInFlight` calls at once per instance; waiting for a slot also stops at the deadline.
+ * - The invocation's signal stops everything: no new attempt, no wait, no call after it aborts.
+ */
+export interface CallPolicy {
+  run<T>(signal: AbortSignal, attempt: (signal: AbortSignal) => Promise<T>): Promise<T>;
+}
+
+export interface PolicyOptions {
+  timeoutMs: number;
+  attempts: number;
+  maxInFlight: number;
+  /** First backoff step; doubles on each retry. */
+  baseDelayMs?: number;
+  /** Longest single wait, Retry-After included; a longer Retry-After fails the call instead. */
+  maxDelayMs?: number;
+}
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Raised when an attempt got no complete answer within its timeout. */
+export class AttemptTimeout extends Error {
+  override readonly name = "AttemptTimeout";
+}
+
+export function createPolicy(options: PolicyOptions): CallPolicy {
+  const { timeoutMs, attempts, maxInFlight } = options;
+  const baseDelay = options.baseDelayMs ?? 500;
+  const maxDelay = options.maxDelayMs ?? 30_000;
+  let pausedUntil = 0;
+  let active = 0;
+  const waiting: (() => void)[] = [];
+
+  const acquire = async (signal: AbortSignal): Promise<void> => {
+    if (active < maxInFlight) {
+      active++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        waiting.splice(waiting.indexOf(go), 1);
+        reject(signal.reason as Error);
+      };
+      const go = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      waiting.push(go);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  };
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next(); // the slot passes straight to the next caller
+    else active--;
+  };
+
+  const once = async <T>(signal: AbortSignal, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const controller = new AbortController();
+    const timedOut = new AttemptTimeout(`no complete answer within ${timeoutMs} ms`);
+    const timer = setTimeout(() => controller.abort(timedOut), timeoutMs);
+    const onAbort = () => controller.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    // Settles when the attempt's signal aborts, whether or not the client underneath notices.
+    let stop: (() => void) | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = () => reject(controller.signal.reason as Error);
+      controller.signal.addEventListener("abort", stop, { once: true });
+    });
+    try {
+      const work = attempt(controller.signal);
+      work.catch(() => undefined); // once abandoned, its late failure is not ours to report
+      return await Promise.race([work, stopped]);
+    } catch (error) {
+      if (controller.signal.aborted) throw controller.signal.reason as Error;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      if (stop) controller.signal.removeEventListener("abort", stop);
+    }
+  };
+
+  return {
+    async run(signal, attempt) {
+      for (let n = 1; ; n++) {
+        signal.throwIfAborted();
+        const pause = pausedUntil - Date.now();
+        if (pause > 0) await sleep(pause, undefined, { signal });
+        await acquire(signal);
+        let error: unknown;
+        try {
+          return await once(signal, attempt);
+        } catch (e) {
+          error = e;
+        } finally {
+          release();
+        }
+        if (signal.aborted) throw signal.reason as Error;
+        const status = statusOf(error);
+        const retryable = status === undefined ? isNoAnswer(error) : RETRYABLE.has(status);
+        if (!retryable || n >= attempts) throw error;
+        const retryAfter = retryAfterMs(error);
+        if (retryAfter !== undefined && retryAfter > maxDelay) throw error;
+        const backoff = Math.min(maxDelay, baseDelay * 2 ** (n - 1)) * (0.8 + Math.random() * 0.4);
+        const wait = retryAfter ?? (status === 429 ? Math.max(1000, backoff) : backoff);
+        if (status === 429) pausedUntil = Math.max(pausedUntil, Date.now() + wait);
+        await sleep(wait, undefined, { signal });
+      }
+    },
+  };
+}
+
+/** A timeout or a connection-level failure: no HTTP answer at all. */
+function isNoAnswer(error: unknown): boolean {
+  if (error instanceof AttemptTimeout) return true;
+  const e = error as { name?: string; code?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? "";
+  return e.name === "AbortError" || e.name === "TimeoutError" || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_|REQUEST_SEND_ERROR)/.test(code) || e.name === "TypeError";
+}
+
+/** Retry-After of a failed answer, in milliseconds (seconds or an HTTP date), when it has one. */
+export function retryAfterMs(error: unknown): number | undefined {
+  const e = error as { headers?: { get?(name: string): string | null | undefined }; response?: { headers?: { get?(name: string): string | null | undefined } } };
+  const value = e?.headers?.get?.("retry-after") ?? e?.response?.headers?.get?.("retry-after");
+  if (value === undefined || value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
