@@ -88,6 +88,7 @@ export const settingsSchema = z
     MAX_USERS_PER_INCIDENT: count(5, 1, 500),
     MAX_USERS_RESTORED_PER_HOUR: count(50, 1, 100_000),
     DELIVERY_TIMEOUT_MINUTES: count(120, 5, 7 * 24 * 60),
+    DELIVERY_CHECK_SECONDS: count(30, 0, 80),
     // Bounds (docs/reliability.md).
     GRAPH_MAX_PAGES: count(20, 1, 1000),
     MAX_ASSIGNMENTS_PER_USER: count(500, 1, 100_000),
@@ -114,15 +115,6 @@ export const settingsSchema = z
             ctx.addIssue({ code: "custom", path: [key], message: "is required when AZURE_CLIENT_SECRET is set" });
           }
         }
-      }
-      if ((s.STATE_TABLE_ENDPOINT === undefined) === (s.STATE_TABLE_CONNECTION === undefined)) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["STATE_TABLE_ENDPOINT"],
-          message:
-            "or STATE_TABLE_CONNECTION is required (exactly one): the table endpoint of the app's storage account " +
-            '(https://<account>.table.core.windows.net, used with the managed identity), or "UseDevelopmentStorage=true" for Azurite',
-        });
       }
     }),
   );
@@ -151,6 +143,8 @@ export interface Limits {
   maxUsersRestoredPerHour: number;
   /** How long the app waits for Entra ID to deliver the membership before it gives up. */
   deliveryTimeoutMs: number;
+  /** How long one webhook run polls for the delivery before leaving the incident waiting. */
+  deliveryCheckMs: number;
 }
 
 export interface Config {
@@ -178,8 +172,17 @@ export interface Config {
 /** Validates the settings once; throws ConfigError naming every missing or bad setting. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "settings"} ${i.message}`);
+  // Checked apart from the schema so that it is named even when other settings are wrong too.
+  const set = (name: string) => (env[name] ?? "").trim() !== "";
+  const stateProblem =
+    set("STATE_TABLE_ENDPOINT") === set("STATE_TABLE_CONNECTION")
+      ? [
+          "STATE_TABLE_ENDPOINT or STATE_TABLE_CONNECTION is required (exactly one): the table endpoint of the app's storage account " +
+            '(https://<account>.table.core.windows.net, used with the managed identity), or "UseDevelopmentStorage=true" for Azurite',
+        ]
+      : [];
+  if (!parsed.success || stateProblem.length > 0) {
+    const problems = (parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".") || "settings"} ${i.message}`)).concat(stateProblem);
     throw new ConfigError(problems);
   }
   const s = parsed.data;
@@ -202,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxUsersPerIncident: s.MAX_USERS_PER_INCIDENT,
       maxUsersRestoredPerHour: s.MAX_USERS_RESTORED_PER_HOUR,
       deliveryTimeoutMs: s.DELIVERY_TIMEOUT_MINUTES * 60_000,
+      deliveryCheckMs: s.DELIVERY_CHECK_SECONDS * 1000,
     },
     sweep: { schedule: s.SWEEP_SCHEDULE, maxAgeMs: s.SWEEP_MAX_AGE_HOURS * 3_600_000, maxAttempts: s.SWEEP_MAX_ATTEMPTS },
     state: {

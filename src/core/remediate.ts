@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sameName as same, type WorkspaceRef } from "../config";
 import type { Deps, Logger } from "../deps";
 import { AppError, DeadlineError, LimitError, messageOf, RequestError } from "../errors";
+import type { Assignment } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentEntity, IncidentState } from "../sentinel";
 import type { IncidentRecord } from "../store";
@@ -52,14 +53,17 @@ export async function remediateIncident(
 ): Promise<RemediationSummary> {
   assertSameWorkspace(pointer.workspace, deps.config.workspace);
   const dryRun = options.dryRun ?? deps.config.dryRun;
-  const { incident, entities } = await readIncident(pointer.incidentId, deps, signal);
+  // The app's own record of the incident is read alongside (a read of its own table, nothing else).
+  const [{ incident, entities }, record] = await Promise.all([
+    readIncident(pointer.incidentId, deps, signal),
+    deps.store.getIncident(pointer.incidentId, signal),
+  ]);
   if (incident.status === "Closed") {
     log.info(`incident ${incident.name}: already closed, nothing to do`);
     return { ...facts(incident, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
   }
-  const record = await deps.store.getIncident(incident.name, signal);
   try {
-    return await decideAndAct(incident, entities, record, deps, log, signal, { dryRun, verifyWithinMs: options.verifyWithinMs ?? 30_000 });
+    return await decideAndAct(incident, entities, record, deps, log, signal, { dryRun, verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs });
   } catch (error) {
     if (error instanceof AppError && !(error instanceof DeadlineError) && !(error instanceof RequestError) && !signal.aborted) {
       await recordFailure(incident, record, error, deps, log, signal);
@@ -93,15 +97,16 @@ async function decideAndAct(
     return verifyEarlierWave({ ...record, waitingSince: record.waitingSince }, { ...base, decisions: scope }, deps, signal, options, report);
   }
 
-  const decisions = [...scope, ...(await checkUsers(users, deps, signal))];
-  const cleared = holds(scope).length > 0 ? [] : usersCleared(users, decisions);
-  let planned: { plan: Plan; targets: Target[] };
-  try {
-    planned = await planFor(cleared, groups, deps, signal);
-  } catch (error) {
-    if (error instanceof LimitError) return report("held", { ...base, decisions }, error.message);
-    throw error;
-  }
+  // The incident is verified: the user checks and the assignment lists (reads only) run in parallel.
+  const [userChecks, listed] = await Promise.all([
+    checkUsers(users, deps, signal),
+    listAssignments(holds(scope).length > 0 ? [] : users, deps, signal).catch((error: unknown) => error as Error),
+  ]);
+  const decisions = [...scope, ...userChecks];
+  if (listed instanceof LimitError) return report("held", { ...base, decisions }, listed.message);
+  if (listed instanceof Error) throw listed;
+  const cleared = new Set(usersCleared(users, decisions).map((u) => u.objectId));
+  const planned = await planFor(listed.filter((l) => cleared.has(l.userId)), groups, deps, signal);
   const { plan, targets } = planned;
   const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention };
   log.info(`incident ${incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
@@ -150,9 +155,13 @@ async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal)
   return { incident, entities };
 }
 
-/** Step: list the cleared users' assignments, learn which groups their packages grant, choose what to reprocess. */
-async function planFor(users: UserRef[], groups: string[], deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
-  const perUser = await Promise.all(users.map(async (u) => ({ userId: u.objectId, assignments: await deps.graph.listAssignments(u.objectId, signal) })));
+/** Step: list each user's access package assignments (within the bounds). */
+function listAssignments(users: UserRef[], deps: Deps, signal: AbortSignal): Promise<{ userId: string; assignments: Assignment[] }[]> {
+  return Promise.all(users.map(async (u) => ({ userId: u.objectId, assignments: await deps.graph.listAssignments(u.objectId, signal) })));
+}
+
+/** Step: for the cleared users, learn which groups their packages grant and choose what to reprocess. */
+async function planFor(perUser: { userId: string; assignments: Assignment[] }[], groups: string[], deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
   const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
   const grants = new Map<string, string[]>();
   if (groups.length > 0) {
@@ -255,17 +264,17 @@ async function finish(
     }
     log.info(`incident ${incident.name}: ${result === "closed" ? "closed as BenignPositive" : result === "already-closed" ? "was closed meanwhile" : "changed meanwhile, left open"}`);
   }
+  const next = nextRecord(record, final, false, deps);
+  if (final === "failed") text = failureMessage(next.failures, deps.config.sweep.maxAttempts, text);
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome: final, message: text, closed };
-  if (final !== "already-closed") {
-    const commentId = stableId(incident.name, final);
-    await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
-    summary.commentId = commentId;
-  }
-  // A dry run changes nothing, state included: after the switch to enforce the sweeper finds no record and acts.
-  if (!summary.dryRun) {
-    const stillWaiting = final === "awaiting-delivery" && waiting ? { waitingSince: waiting.waitingSince, verify: waiting.verify } : {};
-    await deps.store.putIncident(incident.name, { ...nextRecord(record, final, false, deps), ...stillWaiting }, signal);
-  }
+  const commentId = stableId(incident.name, final);
+  const stillWaiting = final === "awaiting-delivery" && waiting ? { waitingSince: waiting.waitingSince, verify: waiting.verify } : {};
+  await Promise.all([
+    deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal),
+    // A dry run changes nothing, state included: after the switch to enforce the sweeper finds no record and acts.
+    summary.dryRun ? undefined : deps.store.putIncident(incident.name, { ...next, ...stillWaiting }, signal),
+  ]);
+  summary.commentId = commentId;
   log.info(`incident ${incident.name}: ${final}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
   return summary;
 }
@@ -273,11 +282,7 @@ async function finish(
 /** A run that failed (Graph, Sentinel, a bound): count it, and say so on the incident without claiming anything happened. */
 export async function recordFailure(incident: IncidentState, record: IncidentRecord | undefined, error: AppError, deps: Deps, log: Logger, signal: AbortSignal): Promise<void> {
   const next = nextRecord(record, "failed", false, deps);
-  const max = deps.config.sweep.maxAttempts;
-  const message =
-    next.failures >= max
-      ? `Remediation failed ${next.failures} times; the app has stopped trying and the incident needs an admin. Last error: ${error.message}`
-      : `Attempt ${next.failures} of ${max} failed; nothing was closed and the app will try again. ${error.message}`;
+  const message = failureMessage(next.failures, deps.config.sweep.maxAttempts, error.message);
   try {
     const summary: RemediationSummary = { ...facts(incident, false), outcome: "failed", message, closed: false };
     await deps.sentinel.upsertComment(incident.name, stableId(incident.name, "failed"), renderComment(summary), signal);
@@ -286,6 +291,12 @@ export async function recordFailure(incident: IncidentState, record: IncidentRec
   } catch (commentError) {
     log.warn(`incident ${incident.name}: could not record the failure: ${messageOf(commentError)}`);
   }
+}
+
+function failureMessage(failures: number, max: number, detail: string): string {
+  return failures >= max
+    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. Last error: ${detail}`
+    : `Attempt ${failures} of ${max} failed; nothing was closed and the app will try again. ${detail}`;
 }
 
 function nextRecord(record: IncidentRecord | undefined, outcome: Outcome, dryRun: boolean, deps: Deps): IncidentRecord {

@@ -8,7 +8,6 @@ import { randomUUID } from "node:crypto";
 import { HttpRequest, InvocationContext } from "@azure/functions";
 import { buildDeps } from "../../src/clients";
 import { loadConfig } from "../../src/config";
-import { createLimiter } from "../../src/core/concurrency";
 import { createRemediateHandler } from "../../src/functions/remediateIncident";
 import type { RecordedRequest } from "../fake-tenant/server";
 
@@ -29,6 +28,22 @@ export function roundTrips(requests: RecordedRequest[]): number {
     end = Math.max(end, r.end);
   }
   return waves;
+}
+
+/** At most `max` deliveries at once, like the playbook runs Sentinel starts in parallel. */
+function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (active >= max) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 async function main(): Promise<void> {
@@ -81,7 +96,7 @@ async function main(): Promise<void> {
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 25);
-  const slot = createLimiter(job.burst.concurrency);
+  const slot = limiter(job.burst.concurrency);
   let playbookRetries = 0;
   const started = performance.now();
   const results = await Promise.all(

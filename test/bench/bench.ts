@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { createCredential } from "../../src/clients";
 import { loadConfig } from "../../src/config";
+import { startAzurite } from "../fake-tenant/azurite";
 import { DEFAULT_CERT_DIR, ensureCertificate } from "../fake-tenant/cert";
 import { nodeWorkerArguments } from "../infra/content";
 import { BENCH_RULE_ID, generateLargeTenant } from "../fake-tenant/generate";
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
   const fakeProcess = spawn(process.execPath, [...process.execArgv, join(ROOT, "test", "fake-tenant", "main.ts"), "--scenario", scenarioFile, "--port", "0", "--machine"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const azurite = await startAzurite();
   try {
     const ready = await new Promise<{ settings: Record<string, string>; control: string }>((resolve, reject) => {
       const lines = createInterface({ input: fakeProcess.stdout });
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
     // 1 and 3 run in the app worker: the app bundled as it is deployed, in a plain Node process.
     log("1. One incident per user size; 3. burst (in the app worker)…");
     const job: Job = {
-      settings: { ...ready.settings, SENTINEL_RULE_IDS: BENCH_RULE_ID },
+      settings: appSettings(ready.settings, azurite.connectionString),
       control: ready.control,
       warmUp: tenant.warmUpIncident,
       single: tenant.focus.flatMap((f) => [
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
 
     // 2. The runbook pattern, for the 20-assignment user, against the app's run for the same work.
     log("2. The runbook request pattern (pages through every assignment)…");
-    const config = loadConfig(ready.settings);
+    const config = loadConfig(appSettings(ready.settings, azurite.connectionString));
     const twenty = tenant.focus.find((f) => f.assignments === 20);
     const appRun = single.find((s) => s.assignments === 20 && s.variant === "group unknown");
     let runbook: { ms: number; pages: number; reprocessed: number } | undefined;
@@ -135,7 +137,14 @@ async function main(): Promise<void> {
     const loads: number[] = [];
     for (let i = 0; i < num("cold-runs"); i++) {
       const r = spawnSync(process.execPath, [...nodeFlags, "-e", `const t=process.hrtime.bigint();require(${JSON.stringify(entry)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`], {
-        env: { PATH: process.env.PATH ?? "", SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId, SENTINEL_RESOURCE_GROUP: workspace.resourceGroup, SENTINEL_WORKSPACE_NAME: workspace.name },
+        env: {
+          PATH: process.env.PATH ?? "",
+          SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId,
+          SENTINEL_RESOURCE_GROUP: workspace.resourceGroup,
+          SENTINEL_WORKSPACE_NAME: workspace.name,
+          SENTINEL_RULE_IDS: BENCH_RULE_ID,
+          STATE_TABLE_CONNECTION: azurite.connectionString,
+        },
         encoding: "utf8",
       });
       if (r.status !== 0) throw new Error(`loading ${entry} failed: ${r.stderr}`);
@@ -157,7 +166,16 @@ async function main(): Promise<void> {
     else process.stdout.write(render(report));
   } finally {
     fakeProcess.kill("SIGTERM");
+    await azurite.stop();
   }
+}
+
+/**
+ * The app's settings for the benchmark: the fake tenant's, the rule, the state table in Azurite,
+ * and an hourly cap above the burst (the cap is a safety limit, not what is measured here).
+ */
+function appSettings(fake: Record<string, string>, stateConnection: string): Record<string, string> {
+  return { ...fake, SENTINEL_RULE_IDS: BENCH_RULE_ID, STATE_TABLE_CONNECTION: stateConnection, MAX_USERS_RESTORED_PER_HOUR: "100000" };
 }
 
 function render(r: any): string {

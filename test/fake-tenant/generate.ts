@@ -108,7 +108,7 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
     scenario: {
       tenantId: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
       workspace: { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" },
-      users: [],
+      users: Array.from({ length: users }, (_, i) => ({ id: id(USER, i), userPrincipalName: `user${i}@contoso.example`, displayName: `User ${i}` })),
       groups: [],
       accessPackages: packages,
       assignments,

@@ -1,9 +1,12 @@
-/** The sweeper against the fake tenant: incidents whose webhook never arrived still get remediated. */
+/** The sweeper (timer) and the CLI's sweep against the fake tenant and Azurite, with the real clients. */
+import { InvocationContext } from "@azure/functions";
 import { afterEach, describe, expect, it } from "vitest";
-import { stableId } from "../../src/core/report";
-import { sweepOpenIncidents } from "../../src/core/sweep";
+import { buildDeps } from "../../src/clients";
+import { loadConfig } from "../../src/config";
+import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
+import { sweepIncidents } from "../../src/functions/sweepIncidents";
 import { FakeTenant } from "../fake-tenant/server";
-import { captureLog, depsFor, RULE_ID, TenantBuilder } from "../helpers";
+import { callWebhook, captureLog, depsFor, FAST, settingsFor, TenantBuilder } from "../helpers";
 
 let fake: FakeTenant | undefined;
 afterEach(async () => {
@@ -11,83 +14,131 @@ afterEach(async () => {
   fake = undefined;
 });
 
-function tenantWithIncidents() {
-  const t = new TenantBuilder();
-  const user = t.user("u");
-  t.assign(user, t.accessPackage("P", []));
-  const old1 = t.incident({ accounts: [user] });
-  const old2 = t.incident({ accounts: [user] });
-  const young = t.incident({ accounts: [user] });
-  const otherRule = t.incident({ accounts: [user], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"] });
-  const closed = t.incident({ accounts: [user], status: "Closed" });
-  const ages: Record<string, number> = { [old1]: 60, [old2]: 30, [young]: 2, [otherRule]: 45, [closed]: 90 };
-  for (const i of t.scenario.incidents) i.createdMinutesAgo = ages[i.name];
-  return { t, old1, old2, young, otherRule, closed };
+const never = new AbortController().signal;
+const sweep = (deps: ReturnType<typeof depsFor>, options: Partial<typeof SWEEP_DEFAULTS> = {}) =>
+  sweepOpenIncidents(deps, captureLog(), never, { ...SWEEP_DEFAULTS, ...options });
+
+/** A user with one delivered assignment granting a group, removed from it: the normal incident. */
+function removal(t: TenantBuilder, name: string, minutesAgo: number) {
+  const user = t.user(name);
+  const group = t.group(`sg-${name}`);
+  const assignment = t.assign(user, t.accessPackage(`P-${name}`, [group]));
+  return { user, group, assignment, incident: t.incident({ accounts: [user], groups: [group], createdMinutesAgo: minutesAgo }) };
 }
 
 describe("sweeper", () => {
-  it("remediates open incidents of the configured rules past the grace period, and no others", async () => {
-    const { t, old1, old2, young, otherRule, closed } = tenantWithIncidents();
+  it("remediates an incident whose webhook never arrived; leaves young ones to their webhook", async () => {
+    const t = new TenantBuilder();
+    const old = removal(t, "old", 30);
+    const young = removal(t, "young", 1);
     fake = await FakeTenant.start({ scenario: t.scenario });
-    const log = captureLog();
 
-    const result = await sweepOpenIncidents(depsFor(fake, { SENTINEL_RULE_IDS: RULE_ID }), log, { graceMs: 10 * 60_000, maxPerRun: 20 });
+    const summary = await sweep(depsFor(fake));
 
-    expect(result.remediated.sort()).toEqual([old1, old2].sort());
-    expect(result.skipped).toEqual([otherRule]);
-    expect(result.failed).toEqual([]);
-    expect(fake.incidents.get(old1)?.status).toBe("Closed");
-    expect(fake.incidents.get(young)?.status).toBe("New");
-    expect(fake.incidents.get(otherRule)?.status).toBe("New");
-    expect(fake.incidents.get(closed)?.comments.size).toBe(0);
-    expect(log.lines.join("\n")).toContain("remediated 2");
+    expect(summary.ran.remediated).toEqual([old.incident]);
+    expect(fake.incidents.get(old.incident)?.status).toBe("Closed");
+    expect(fake.incidents.get(young.incident)?.status).toBe("New");
   });
 
-  it("is bounded per run, oldest first", async () => {
-    const { t, old1 } = tenantWithIncidents();
+  it("is not starved by 500 older incidents of other rules, and skips incidents past the maximum age", async () => {
+    const t = new TenantBuilder();
+    for (let i = 0; i < 500; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
+    const ours = removal(t, "ours", 20);
+    const ancient = removal(t, "ancient", 73 * 60);
     fake = await FakeTenant.start({ scenario: t.scenario });
 
-    const result = await sweepOpenIncidents(depsFor(fake, { SENTINEL_RULE_IDS: RULE_ID }), captureLog(), { graceMs: 10 * 60_000, maxPerRun: 1 });
+    const summary = await sweep(depsFor(fake), { pageSize: 50, maxPages: 2 });
 
-    expect(result.remediated).toEqual([old1]);
+    expect(summary.ran.remediated).toEqual([ours.incident]);
+    expect(fake.incidents.get(ancient.incident)?.status).toBe("New");
+    expect(fake.reprocessed.has(ancient.assignment)).toBe(false);
+    // Asked server-side for New incidents in the window, newest first.
+    const list = fake.requests.find((r) => r.service === "arm" && r.path.endsWith("/incidents"));
+    expect(list?.query.$filter).toMatch(/^properties\/status eq 'New' and properties\/createdTimeUtc ge \S+ and properties\/createdTimeUtc le \S+$/);
+    expect(list?.query.$orderby).toBe("properties/createdTimeUtc desc");
   });
 
-  it("leaves alone incidents left open on purpose (their comment says why)", async () => {
-    const { t, old1, old2 } = tenantWithIncidents();
+  it("re-evaluates incidents handled in dry run once the app enforces", async () => {
+    const t = new TenantBuilder();
+    const r = removal(t, "dry", 30);
     fake = await FakeTenant.start({ scenario: t.scenario });
-    fake.incidents.get(old1)?.comments.set(stableId(old1, "nothing-to-reprocess"), { message: "m", createdTimeUtc: "", lastModifiedTimeUtc: "", etag: "" });
+    const settings = settingsFor(fake);
 
-    const result = await sweepOpenIncidents(depsFor(fake, { SENTINEL_RULE_IDS: RULE_ID }), captureLog(), { graceMs: 10 * 60_000, maxPerRun: 20 });
+    const dry = await sweepOpenIncidents(buildDeps(loadConfig({ ...settings, REMEDIATION_MODE: "dry-run" }), undefined, FAST), captureLog(), never, SWEEP_DEFAULTS);
+    expect(dry.ran["dry-run"]).toEqual([r.incident]);
+    expect(fake.reprocessed.size).toBe(0);
 
-    expect(result.remediated).toEqual([old2]);
-    expect(result.skipped).toContain(old1);
-    expect(fake.reprocessed.size).toBe(1);
+    const enforce = await sweepOpenIncidents(buildDeps(loadConfig(settings), undefined, FAST), captureLog(), never, SWEEP_DEFAULTS);
+    expect(enforce.ran.remediated).toEqual([r.incident]);
   });
 
-  it("retries incidents whose earlier remediation failed, and reports ones that fail again", async () => {
-    const { t, old1 } = tenantWithIncidents();
+  it("gives a failing incident a bounded number of attempts, then comments that it needs an admin", async () => {
+    const t = new TenantBuilder();
+    const r = removal(t, "broken", 30);
+    const fine = removal(t, "fine", 40);
     fake = await FakeTenant.start({ scenario: t.scenario });
-    fake.addFault({ service: "graph", method: "POST", path: "/reprocess$", status: 500, times: 0 });
-    const deps = depsFor(fake, { SENTINEL_RULE_IDS: RULE_ID });
+    fake.addFault({ service: "graph", method: "POST", path: `${r.assignment}/reprocess$`, status: 400, times: 0 });
+    const deps = depsFor(fake, { SWEEP_MAX_ATTEMPTS: "2" });
 
-    const first = await sweepOpenIncidents(deps, captureLog(), { graceMs: 10 * 60_000, maxPerRun: 20 });
-    fake.clearFaults();
-    const second = await sweepOpenIncidents(deps, captureLog(), { graceMs: 10 * 60_000, maxPerRun: 20 });
+    const first = await sweep(deps);
+    expect(first.ran.failed).toEqual([r.incident]);
+    expect(first.ran.remediated).toEqual([fine.incident]);
+    await sweep(deps);
+    const third = await sweep(deps);
 
-    expect(first.failed).toContain(old1);
-    expect(second.remediated).toContain(old1);
-    expect(fake.incidents.get(old1)?.status).toBe("Closed");
+    expect(third.skipped).toEqual([r.incident]);
+    const comments = [...(fake.incidents.get(r.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
+    expect(comments).toContain("needs an admin");
+    expect(fake.incidents.get(r.incident)?.status).toBe("New");
   });
 
-  it("does nothing without SENTINEL_RULE_IDS", async () => {
-    const { t } = tenantWithIncidents();
+  it("closes an incident once Entra ID delivers late, and stops with a comment when it never does", async () => {
+    const t = new TenantBuilder();
+    const late = removal(t, "late", 30);
+    fake = await FakeTenant.start({ scenario: { ...t.scenario, deliveryDelayMs: 1500 } });
+    const deps = depsFor(fake, { DELIVERY_CHECK_SECONDS: "0" });
+
+    const first = await callWebhook(deps, fake.triggerBody(late.incident));
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ outcome: "awaiting-delivery", closed: false, deliveryVerified: false });
+    expect([...(fake.incidents.get(late.incident)?.comments.values() ?? [])][0]?.message).toContain("waiting for Entra ID to deliver");
+    expect(fake.incidents.get(late.incident)?.status).toBe("New");
+
+    await new Promise((r) => setTimeout(r, 1600));
+    const summary = await sweep(deps);
+    expect(summary.ran.remediated).toEqual([late.incident]);
+    expect(fake.incidents.get(late.incident)?.status).toBe("Closed");
+    // One reprocess wave only: the sweeper verified, it did not reprocess again.
+    expect(fake.reprocessed.get(late.assignment)).toBe(1);
+
+    // Never delivered: once DELIVERY_TIMEOUT_MINUTES have passed, a comment says so and the app stops.
+    const t2 = new TenantBuilder();
+    const lost = removal(t2, "lost", 30);
+    await fake.close();
+    fake = await FakeTenant.start({ scenario: { ...t2.scenario, deliveryDelayMs: -1 } });
+    const deps2 = depsFor(fake, { DELIVERY_CHECK_SECONDS: "0" });
+    expect((await callWebhook(deps2, fake.triggerBody(lost.incident))).body.outcome).toBe("awaiting-delivery");
+    expect((await sweep(deps2)).ran["awaiting-delivery"]).toEqual([lost.incident]);
+    const later = { ...deps2, now: () => Date.now() + 3 * 3_600_000 };
+    expect((await sweep(later)).ran["delivery-not-seen"]).toEqual([lost.incident]);
+    expect((await sweep(later)).skipped).toEqual([lost.incident]);
+    const comments = [...(fake.incidents.get(lost.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
+    expect(comments).toContain("did not deliver the membership");
+    expect(fake.incidents.get(lost.incident)?.status).toBe("New");
+    expect(fake.reprocessed.get(lost.assignment)).toBe(1);
+  }, 30_000);
+
+  it("the timer function runs a sweep with its own deadline", async () => {
+    const t = new TenantBuilder();
+    const r = removal(t, "timer", 30);
     fake = await FakeTenant.start({ scenario: t.scenario });
-    const log = captureLog();
+    const deps = depsFor(fake);
+    const logs: string[] = [];
+    const context = new InvocationContext({ invocationId: "sweep-1", functionName: "sweepIncidents", logHandler: (_l, ...a) => logs.push(a.join(" ")) });
 
-    const result = await sweepOpenIncidents(depsFor(fake), log);
+    await sweepIncidents({ isPastDue: false, scheduleStatus: { last: "", next: "", lastUpdated: "" } }, context, () => deps);
 
-    expect(result.candidates).toBe(0);
-    expect(fake.requests.filter((r) => r.service !== "login")).toHaveLength(0);
-    expect(log.lines.join("\n")).toContain("SENTINEL_RULE_IDS is empty");
+    expect(fake.incidents.get(r.incident)?.status).toBe("Closed");
+    expect(logs.join("\n")).toMatch(/sweep: \d+ New incident\(s\) in the window, 1 of the configured rules; ran remediated 1/);
   });
 });

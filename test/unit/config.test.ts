@@ -6,6 +6,8 @@ const base = {
   SENTINEL_SUBSCRIPTION_ID: "3db968d7-cad1-4856-a953-89d2160c03a5",
   SENTINEL_RESOURCE_GROUP: "rg-sentinel",
   SENTINEL_WORKSPACE_NAME: "law-sentinel-prod",
+  SENTINEL_RULE_IDS: "ef7869b2-7a80-4ed3-ad63-546ce5953647",
+  STATE_TABLE_ENDPOINT: "https://stremediation.table.core.windows.net",
 };
 
 const problems = (env: Record<string, string | undefined>): string[] => {
@@ -23,7 +25,12 @@ describe("loadConfig", () => {
     const c = loadConfig(base);
     expect(c).toMatchObject({
       workspace: { subscriptionId: base.SENTINEL_SUBSCRIPTION_ID, resourceGroup: "rg-sentinel", name: "law-sentinel-prod" },
-      allowedRuleIds: [],
+      allowedRuleIds: ["ef7869b2-7a80-4ed3-ad63-546ce5953647"],
+      holdLabel: "no-auto-remediation",
+      riskCheck: true,
+      limits: { maxPages: 20, maxAssignmentsPerUser: 500, maxReprocessPerIncident: 50, maxUsersPerIncident: 5, maxUsersRestoredPerHour: 50, deliveryTimeoutMs: 7_200_000 },
+      sweep: { schedule: "0 */5 * * * *", maxAgeMs: 72 * 3_600_000, maxAttempts: 5 },
+      state: { tableName: "remediationstate", endpoint: "https://stremediation.table.core.windows.net" },
       graphEndpoint: "https://graph.microsoft.com",
       armEndpoint: "https://management.azure.com",
       dryRun: false,
@@ -32,7 +39,9 @@ describe("loadConfig", () => {
 
   it("names every missing required setting at once", () => {
     const p = problems({});
-    expect(p).toHaveLength(3);
+    expect(p).toHaveLength(5);
+    expect(p.join("\n")).toMatch(/SENTINEL_RULE_IDS is required/);
+    expect(p.join("\n")).toMatch(/STATE_TABLE_ENDPOINT or STATE_TABLE_CONNECTION is required/);
     expect(p.join("\n")).toMatch(/SENTINEL_SUBSCRIPTION_ID is required/);
     expect(p.join("\n")).toMatch(/SENTINEL_RESOURCE_GROUP is required/);
     expect(p.join("\n")).toMatch(/SENTINEL_WORKSPACE_NAME is required/);
@@ -56,6 +65,13 @@ describe("loadConfig", () => {
     for (const name of ["SENTINEL_SUBSCRIPTION_ID", "GRAPH_ENDPOINT", "ARM_ENDPOINT", "REMEDIATION_MODE", "SENTINEL_RULE_IDS", "AZURE_CLIENT_ID"]) {
       expect(p).toContain(name);
     }
+  });
+
+  it("refuses to start without SENTINEL_RULE_IDS, and checks bounds and guard settings", () => {
+    expect(problems({ ...base, SENTINEL_RULE_IDS: " , " })).toEqual([expect.stringMatching(/^SENTINEL_RULE_IDS is required/)]);
+    const p = problems({ ...base, MAX_USERS_PER_INCIDENT: "0", GRAPH_MAX_PAGES: "many", IDENTITY_PROTECTION_CHECK: "maybe", STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true" }).join("\n");
+    for (const name of ["MAX_USERS_PER_INCIDENT", "GRAPH_MAX_PAGES", "IDENTITY_PROTECTION_CHECK", "STATE_TABLE_ENDPOINT"]) expect(p).toContain(name);
+    expect(loadConfig({ ...base, IDENTITY_PROTECTION_CHECK: "off", MAX_USERS_RESTORED_PER_HOUR: "7" })).toMatchObject({ riskCheck: false, limits: { maxUsersRestoredPerHour: 7 } });
   });
 
   it("requires tenant and client id with a client secret", () => {

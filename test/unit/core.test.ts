@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { mapLimit } from "../../src/core/concurrency";
 import { extractEntities } from "../../src/core/entities";
 import { planReprocess } from "../../src/core/plan";
 import { renderComment, renderText, stableId, type RemediationSummary } from "../../src/core/report";
-import { reuseTokens } from "../../src/clients";
+import { checkIncident, checkUserCount } from "../../src/core/guards";
+import { dueReason } from "../../src/core/sweep";
+import { AttemptTimeout, createPolicy, retryAfterMs } from "../../src/policy";
+import type { IncidentState } from "../../src/sentinel";
 import type { Assignment } from "../../src/graph";
 import { roundTrips } from "../bench/app-worker";
 
@@ -80,6 +82,8 @@ describe("report", () => {
     dryRun: false,
     users: [{ objectId: U1, source: "aadUserId", name: "<b>adele</b>" }],
     groups: [G1],
+    decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
+    deliveryVerified: true,
     reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
     wouldReprocess: [],
     skipped: [{ userId: U1, assignmentId: "a2", accessPackageId: "p2", state: "expired", reason: "assignment has expired" }],
@@ -120,59 +124,115 @@ describe("report", () => {
   });
 });
 
-describe("mapLimit", () => {
-  it("keeps order, bounds concurrency and records failures without stopping", async () => {
-    let inFlight = 0;
-    let peak = 0;
-    const results = await mapLimit([1, 2, 3, 4, 5, 6, 7], 3, async (n) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, 5));
-      inFlight--;
-      if (n === 4) throw new Error("four");
-      return n * 10;
-    });
-    expect(peak).toBe(3);
-    expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual([10, 20, 30, "four", 50, 60, 70]);
+describe("call policy", () => {
+  const httpError = (status: number, retryAfter?: string) =>
+    Object.assign(new Error(`status ${status}`), { statusCode: status, headers: new Headers(retryAfter !== undefined ? { "retry-after": retryAfter } : {}) });
+  const never = new AbortController().signal;
+
+  it("backs off exponentially on 429 without Retry-After (never 0 s), and honours Retry-After when given", async () => {
+    const policy = createPolicy({ timeoutMs: 1000, attempts: 3, maxInFlight: 5, baseDelayMs: 50 });
+    const times: number[] = [];
+    await expect(
+      policy.run(never, async () => {
+        times.push(Date.now());
+        throw httpError(429);
+      }),
+    ).rejects.toThrow("status 429");
+    expect(times).toHaveLength(3);
+    // A 429 without Retry-After waits at least a second, and the second wait is longer than the first.
+    expect((times[1] ?? 0) - (times[0] ?? 0)).toBeGreaterThanOrEqual(950);
+    expect(retryAfterMs(httpError(429, "2"))).toBe(2000);
+    expect(retryAfterMs(httpError(429))).toBeUndefined();
   });
 
-  it("handles an empty list", async () => {
-    expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  it("does not retry what retrying cannot fix", async () => {
+    const policy = createPolicy({ timeoutMs: 1000, attempts: 4, maxInFlight: 5, baseDelayMs: 10 });
+    let n = 0;
+    await expect(policy.run(never, async () => { n++; throw httpError(403); })).rejects.toThrow("status 403");
+    expect(n).toBe(1);
+  });
+
+  it("abandons an attempt whose answer stalls (the client ignoring the signal), then retries", async () => {
+    const policy = createPolicy({ timeoutMs: 100, attempts: 2, maxInFlight: 5, baseDelayMs: 10 });
+    let n = 0;
+    const started = Date.now();
+    await expect(policy.run(never, () => { n++; return new Promise(() => undefined); })).rejects.toBeInstanceOf(AttemptTimeout);
+    expect(n).toBe(2);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("stops at once when the invocation's signal aborts, and starts nothing after", async () => {
+    const policy = createPolicy({ timeoutMs: 10_000, attempts: 5, maxInFlight: 5 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("deadline")), 50);
+    const started = Date.now();
+    await expect(policy.run(controller.signal, () => new Promise(() => undefined))).rejects.toThrow("deadline");
+    expect(Date.now() - started).toBeLessThan(1000);
+    let called = false;
+    await expect(policy.run(controller.signal, async () => (called = true))).rejects.toThrow("deadline");
+    expect(called).toBe(false);
+  });
+
+  it("keeps at most maxInFlight calls running", async () => {
+    const policy = createPolicy({ timeoutMs: 1000, attempts: 1, maxInFlight: 3 });
+    let inFlight = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        policy.run(never, async () => {
+          peak = Math.max(peak, ++inFlight);
+          await new Promise((r) => setTimeout(r, 5));
+          inFlight--;
+        }),
+      ),
+    );
+    expect(peak).toBe(3);
   });
 });
 
-describe("reuseTokens", () => {
-  const token = (ms: number) => ({ token: `t${ms}`, expiresOnTimestamp: Date.now() + ms });
+describe("guards", () => {
+  const RULE = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
+  const incident = (over: Partial<IncidentState> = {}): IncidentState => ({
+    id: "/x", name: "i", etag: '"e"', title: "t", severity: "Medium", status: "New", labels: [], ruleIds: [RULE], alertProductNames: ["Azure Sentinel"], ...over,
+  });
+  const held = (i: IncidentState) => checkIncident(i, { allowedRuleIds: [RULE], holdLabel: "no-auto-remediation" }).filter((d) => d.result === "hold").map((d) => d.guard);
 
-  it("asks the credential once while the token has more than two minutes left, sharing concurrent requests", async () => {
-    let calls = 0;
-    const credential = reuseTokens({ getToken: async () => (calls++, token(3600_000)) });
-    const got = await Promise.all([credential.getToken("a/.default"), credential.getToken("a/.default")]);
-    await credential.getToken("a/.default");
-    expect(calls).toBe(1);
-    expect(got[0]).toBe(got[1]);
-    await credential.getToken(["b/.default"]);
-    expect(calls).toBe(2);
+  it("passes only the removal rule's own New, unlabelled incident", () => {
+    expect(held(incident())).toEqual([]);
+    expect(held(incident({ alertProductNames: ["Microsoft Sentinel"] }))).toEqual([]);
   });
 
-  it("asks again when the token is about to expire or the last request failed", async () => {
-    let calls = 0;
-    const answers = [token(60_000), token(3600_000)];
-    const credential = reuseTokens({ getToken: async () => answers[calls++] ?? null });
-    await credential.getToken("a/.default");
-    await credential.getToken("a/.default");
-    expect(calls).toBe(2);
+  it("holds merged incidents, other statuses, the hold label and reopened incidents", () => {
+    expect(held(incident({ ruleIds: [RULE, "0b9ae89d-8cad-461c-808f-0494f70ad5c4"] }))).toEqual(["alerts"]);
+    expect(held(incident({ alertProductNames: ["Azure Sentinel", "Microsoft Defender for Identity"] }))).toEqual(["alerts"]);
+    expect(held(incident({ ruleIds: [] }))).toEqual(["alerts"]);
+    expect(held(incident({ status: "Active" }))).toEqual(["status"]);
+    expect(held(incident({ labels: ["No-Auto-Remediation"] }))).toEqual(["hold-label"]);
+    expect(held(incident({ labels: ["auto-remediated"] }))).toEqual(["reopened"]);
+  });
 
-    let fail = true;
-    const flaky = reuseTokens({
-      getToken: async () => {
-        if (fail) throw new Error("down");
-        return token(3600_000);
-      },
-    });
-    await expect(flaky.getToken("a/.default")).rejects.toThrow("down");
-    fail = false;
-    await expect(flaky.getToken("a/.default")).resolves.toMatchObject({ token: expect.any(String) });
+  it("holds an incident naming more users than allowed", () => {
+    const users = Array.from({ length: 3 }, (_, i) => ({ objectId: `u${i}`, source: "aadUserId" as const }));
+    expect(checkUserCount(users, 3).result).toBe("pass");
+    expect(checkUserCount(users, 2)).toMatchObject({ result: "hold", reason: expect.stringContaining("MAX_USERS_PER_INCIDENT") });
+  });
+});
+
+describe("sweeper: which incidents are due", () => {
+  const i = (modifiedAgoMs: number) => ({ lastModifiedTimeUtc: new Date(Date.now() - modifiedAgoMs) }) as IncidentState;
+  const rec = (outcome: string, extra: object = {}) => ({ outcome, dryRun: false, failures: 0, updatedAt: Date.now() - 3_600_000, ...extra });
+
+  it("runs what waits, retries failures up to the limit, re-evaluates dry runs and changed incidents", () => {
+    expect(dueReason(i(0), undefined, 5, false)).toMatch(/no run recorded/);
+    expect(dueReason(i(0), rec("awaiting-delivery"), 5, false)).toMatch(/delivery/);
+    expect(dueReason(i(0), rec("capped"), 5, false)).toMatch(/hourly cap/);
+    expect(dueReason(i(0), rec("failed", { failures: 2 }), 5, false)).toBe("attempt 3 of 5");
+    expect(dueReason(i(0), rec("failed", { failures: 5 }), 5, false)).toBeUndefined();
+    expect(dueReason(i(0), rec("dry-run"), 5, false)).toMatch(/now enforcing/);
+    expect(dueReason(i(0), rec("dry-run"), 5, true)).toBeUndefined();
+    // Held earlier: left alone unless someone changed the incident after the app's run.
+    expect(dueReason(i(7_200_000), rec("held"), 5, false)).toBeUndefined();
+    expect(dueReason(i(0), rec("held"), 5, false)).toMatch(/changed/);
   });
 });
 

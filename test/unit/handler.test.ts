@@ -2,9 +2,9 @@
 import { describe, expect, it } from "vitest";
 import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
 import { loadConfig } from "../../src/config";
-import type { Deps } from "../../src/core/remediate";
+import type { Deps } from "../../src/deps";
 import { createRemediateHandler } from "../../src/functions/remediateIncident";
-import { MAX_BODY_BYTES } from "../../src/http";
+import { MAX_BODY_BYTES, readIncidentRequest } from "../../src/http";
 import { callWebhook, readFixture, trapDeps, WORKSPACE } from "../helpers";
 
 const body = () => structuredClone(readFixture("incident-trigger.json")) as Record<string, any>;
@@ -14,7 +14,7 @@ describe("webhook input checks", () => {
     ["wrong content type", () => body(), { contentType: "text/plain" }, 415, "UnsupportedMediaType", /application\/json/],
     ["no content type", () => body(), { contentType: "" }, 415, "UnsupportedMediaType", /got none/],
     ["unreadable JSON", () => null, { raw: '{"object": ' }, 400, "InvalidJson", /not valid JSON/],
-    ["invalid UTF-8", () => null, { raw: undefined }, 400, "InvalidJson", /./],
+    ["invalid UTF-8", () => null, { raw: undefined }, 400, "InvalidJson", /not valid UTF-8 JSON/],
     ["a JSON array", () => [1, 2], {}, 400, "InvalidIncident", /body must be a JSON object/],
     ["missing object", () => ({ ...body(), object: undefined }), {}, 400, "InvalidIncident", /object is required/],
     ["non-GUID incident name", () => { const b = body(); b.object.name = "../../etc"; return b; }, {}, 400, "InvalidIncident", /object\.name must be the incident id/],
@@ -24,7 +24,7 @@ describe("webhook input checks", () => {
       b.workspaceInfo.SubscriptionId = "07dd808c-c0a4-4544-bb3a-132992587dde";
       b.object.id = b.object.id.replace(WORKSPACE.subscriptionId, "07dd808c-c0a4-4544-bb3a-132992587dde");
       return b;
-    }, {}, 403, "WorkspaceMismatch", /not the configured workspace/],
+    }, {}, 403, "WorkspaceMismatch", /another workspace than the one this app is configured for/],
   ];
 
   for (const [name, make, init, status, code, message] of cases) {
@@ -49,6 +49,37 @@ describe("webhook input checks", () => {
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe("PayloadTooLarge");
     expect(calls).toEqual([]);
+  });
+
+  it("a streamed body without Content-Length is cut at 1 MB while it streams", async () => {
+    const calls: string[] = [];
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    // An endless body: the handler must stop reading once it passes the limit.
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    // HttpRequest takes only whole bodies in test mode, so the request is a stand-in with a stream.
+    const request = { headers: new Headers({ "content-type": "application/json" }), body: stream } as unknown as HttpRequest;
+    await expect(readIncidentRequest(request)).rejects.toMatchObject({ status: 413, code: "PayloadTooLarge" });
+    expect(pulled).toBeGreaterThan(MAX_BODY_BYTES);
+    expect(pulled).toBeLessThanOrEqual(MAX_BODY_BYTES + 3 * chunk.byteLength);
+    expect(calls).toEqual([]);
+  });
+
+  it("refusals never echo the configured workspace, and log lines carry no control characters", async () => {
+    const b = body();
+    b.workspaceInfo.SubscriptionId = "07dd808c-c0a4-4544-bb3a-132992587dde";
+    b.object.id = b.object.id.replace(WORKSPACE.subscriptionId, "07dd808c-c0a4-4544-bb3a-132992587dde");
+    const res = await callWebhook(trapDeps([]), b);
+    expect(JSON.stringify(res.body)).not.toContain(WORKSPACE.name);
+    expect(JSON.stringify(res.body)).not.toContain(WORKSPACE.subscriptionId);
+    const injected = await callWebhook(trapDeps([]), null, { contentType: "text/plain;\u001b[31mred\u0007" });
+    expect(injected.status).toBe(415);
+    expect(injected.logs.join("\n")).not.toMatch(/[\r\u001b]/);
   });
 
   it("a declared Content-Length over 1 MB → 413 before reading", async () => {
@@ -81,7 +112,12 @@ describe("webhook input checks", () => {
 async function callRaw(deps: Deps, bytes: Uint8Array, headers: Record<string, string> = {}) {
   const handler = createRemediateHandler(() => deps);
   const res: HttpResponseInit = await handler(
-    new HttpRequest({ method: "POST", url: "https://app.example/api/remediateIncident", headers: { "content-type": "application/json", ...headers }, body: { bytes } }),
+    new HttpRequest({
+      method: "POST",
+      url: "https://app.example/api/remediateIncident",
+      headers: { "content-type": "application/json", ...headers },
+      body: { bytes },
+    }),
     new InvocationContext({ invocationId: "t", functionName: "remediateIncident", logHandler: () => undefined }),
   );
   return { status: res.status ?? 200, body: res.jsonBody as { error: { code: string; message: string } } };
