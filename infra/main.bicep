@@ -77,6 +77,7 @@ module functionApp 'modules/functionApp.bicep' = {
       // Only incidents of the detection rule are acted on (the rule's name is its content id).
       SENTINEL_RULE_IDS: detectionRuleName
       REMEDIATION_MODE: remediationMode
+      STATE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
     }
   }
 }

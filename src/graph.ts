@@ -3,8 +3,8 @@ import { AuthenticationHandler, Client, HTTPMessageHandler, ResponseType } from 
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
 import * as z from "zod/mini";
 import type { Limits } from "./config";
-import { LimitError, upstreamError, UpstreamError } from "./errors";
-import { createPolicy, type CallPolicy } from "./policy";
+import { LimitError, messageOf, upstreamError, UpstreamError } from "./errors";
+import { createPolicy, NoAnswer, type CallPolicy } from "./policy";
 
 const EM = "/identityGovernance/entitlementManagement";
 
@@ -148,8 +148,17 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     try {
       return await policy.run(signal, async (attemptSignal) => {
         const api = client.api(request.path).option("signal", attemptSignal).responseType(ResponseType.RAW);
-        const response = (await (request.method === "GET" ? api.get() : api.post(request.body))) as Response;
-        const text = await response.text();
+        let response: Response;
+        let text: string;
+        try {
+          response = (await (request.method === "GET" ? api.get() : api.post(request.body))) as Response;
+          text = await response.text();
+        } catch (error) {
+          if (attemptSignal.aborted) throw attemptSignal.reason as Error;
+          // The client wraps a failed connection in a GraphError without a status: no answer at all.
+          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+          throw new NoAnswer(`connection failed (${cause?.code ?? cause?.message ?? messageOf(error)})`);
+        }
         if (!accept(response.status)) throw new GraphHttpError(response.status, response.headers, errorText(text) || response.statusText);
         if (!schema) return { status: response.status, body: undefined };
         const type = response.headers.get("content-type") ?? "";

@@ -34,6 +34,11 @@ export class AttemptTimeout extends Error {
   override readonly name = "AttemptTimeout";
 }
 
+/** Raised when the connection failed before any answer (reset, refused, TLS). */
+export class NoAnswer extends Error {
+  override readonly name = "NoAnswer";
+}
+
 export function createPolicy(options: PolicyOptions): CallPolicy {
   const { timeoutMs, attempts, maxInFlight } = options;
   const baseDelay = options.baseDelayMs ?? 500;
@@ -124,7 +129,7 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
 
 /** A timeout or a connection-level failure: no HTTP answer at all. */
 function isNoAnswer(error: unknown): boolean {
-  if (error instanceof AttemptTimeout) return true;
+  if (error instanceof AttemptTimeout || error instanceof NoAnswer) return true;
   const e = error as { name?: string; code?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? "";
   return e.name === "AbortError" || e.name === "TimeoutError" || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_|REQUEST_SEND_ERROR)/.test(code) || e.name === "TypeError";

@@ -16,6 +16,8 @@ param tags object = {}
 var deploymentContainerName = 'deploymentpackage'
 
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+// The app's shared state (hourly cap, per-incident progress) is one table in this account.
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
@@ -53,6 +55,19 @@ resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
   }
 }
+
+resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+  }
+}
+
+@description('Table endpoint of the storage account (the app's STATE_TABLE_ENDPOINT).')
+output tableEndpoint string = storage.properties.primaryEndpoints.table
 
 @description('Name of the storage account.')
 output name string = storage.name

@@ -4,7 +4,10 @@
  * replays it once more to show a repeated delivery is a no-op, and stops the fake tenant.
  */
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { startAzurite } from "./azurite";
+import { DEFAULT_CERT_DIR } from "./cert";
 import { loadScenario } from "./scenario";
 import { FakeTenant } from "./server";
 
@@ -15,6 +18,7 @@ const INCIDENT = join(ROOT, "test", "fixtures", "incident-trigger.json");
 async function main(): Promise<number> {
   const scenario = loadScenario(SCENARIO);
   const fake = await FakeTenant.start({ scenario });
+  const azurite = await startAzurite();
   try {
     const incident = scenario.incidents[0];
     const group = scenario.groups[0];
@@ -27,11 +31,11 @@ async function main(): Promise<number> {
     say(`Before: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${fake.incidents.get(incident.name)?.status}.`);
 
     // Only the fake's settings, so that AZURE_* variables of the shell cannot point the demo elsewhere.
-    const env = { PATH: process.env.PATH ?? "", ...fake.settings() };
+    const env = { PATH: process.env.PATH ?? "", ...fake.settings(), SENTINEL_RULE_IDS: incident.ruleIds.join(","), STATE_TABLE_CONNECTION: azurite.connectionString };
     // Asynchronous: the fake tenant answers from this same process while the CLI runs.
-    const run = async (label: string): Promise<number> => {
-      say(`$ access-package-remediation replay test/fixtures/incident-trigger.json   (${label})`);
-      const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "replay", INCIDENT], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const run = async (label: string, file = INCIDENT): Promise<number> => {
+      say(`$ access-package-remediation replay ${file === INCIDENT ? "test/fixtures/incident-trigger.json" : ".fake-tenant/incident-held.json"}   (${label})`);
+      const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "replay", file], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -50,9 +54,20 @@ async function main(): Promise<number> {
 
     const replayCode = await run("repeated delivery");
     say(`Replay left ${after?.comments.size} comment(s) and ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} reprocess call(s) in total.`);
-    return code === 0 && replayCode === 0 ? 0 : 1;
+
+    // A second incident: Grady Archie, whom Identity Protection marks at risk. The app holds him.
+    const held = scenario.incidents[1];
+    let heldCode = 3;
+    if (held) {
+      const file = join(DEFAULT_CERT_DIR, "incident-held.json");
+      writeFileSync(file, JSON.stringify(fake.triggerBody(held.name)));
+      say(`Incident #${held.number}: the same removal for a user Identity Protection marks at risk.`);
+      heldCode = await run("a user the SOC may be containing", file);
+      say(`After: incident #${held.number} is ${fake.incidents.get(held.name)?.status}; reprocess calls in total: ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} (none for the held user).`);
+    }
+    return code === 0 && replayCode === 0 && heldCode === 3 ? 0 : 1;
   } finally {
-    await fake.close();
+    await Promise.all([fake.close(), azurite.stop()]);
   }
 }
 

@@ -8,6 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { startAzurite } from "./azurite";
 import { DEFAULT_CERT_DIR } from "./cert";
 import { loadScenario } from "./scenario";
 import { FakeTenant } from "./server";
@@ -35,13 +36,16 @@ async function main(): Promise<void> {
     return;
   }
 
+  // The app's state table (Azurite, in memory) and the scenario's removal rule(s).
+  const azurite = await startAzurite();
+  const ruleIds = [...new Set(scenario.incidents.flatMap((i) => i.ruleIds))].join(",");
   mkdirSync(DEFAULT_CERT_DIR, { recursive: true });
   const triggers = scenario.incidents.map((i) => {
     const file = join(DEFAULT_CERT_DIR, `incident-${i.number}.json`);
     writeFileSync(file, JSON.stringify(fake.triggerBody(i.name), null, 2));
     return relative(process.cwd(), file);
   });
-  const settings = { IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", ...fake.settings() } };
+  const settings = { IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", ...fake.settings(), SENTINEL_RULE_IDS: ruleIds, STATE_TABLE_CONNECTION: azurite.connectionString } };
   writeFileSync(join(DEFAULT_CERT_DIR, "local.settings.json"), JSON.stringify(settings, null, 2));
 
   const cert = relative(process.cwd(), fake.tls.certPath);
@@ -68,7 +72,7 @@ async function main(): Promise<void> {
   );
   process.on("SIGINT", () => {
     process.stdout.write(`\n${fake.requests.length} request(s) served. Stopping.\n`);
-    void fake.close().then(() => process.exit(0));
+    void Promise.all([fake.close(), azurite.stop()]).then(() => process.exit(0));
   });
 }
 

@@ -23,6 +23,7 @@ const ROLES: Record<string, string> = {
   sentinelResponder: "3e150937-b8fe-4cfb-8069-0eaf05ecd056",
   sentinelAutomationContributor: "f4c81013-99ee-4d62-a7ee-b3f1f648599a",
   storageBlobDataOwner: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+  storageTableDataContributor: "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
   monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
 };
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli";
 import { FakeTenant } from "../fake-tenant/server";
 import { loadScenario } from "../fake-tenant/scenario";
-import { FIXTURES } from "../helpers";
+import { FIXTURES, settingsFor } from "../helpers";
 
 const INCIDENT = join(FIXTURES, "incident-trigger.json");
 let fake: FakeTenant;
@@ -27,7 +27,7 @@ afterEach(async () => {
 
 describe("cli replay", () => {
   it("remediates the sample incident, prints a readable summary and exits 0", async () => {
-    const code = await main(["replay", INCIDENT], fake.settings());
+    const code = await main(["replay", INCIDENT], settingsFor(fake));
     expect(code).toBe(0);
     expect(out).toContain("Outcome: remediated; closed: yes");
     expect(out).toContain('"Finance Analysts"');
@@ -36,7 +36,7 @@ describe("cli replay", () => {
   });
 
   it("--json prints the JSON summary; --dry-run changes nothing and exits 3", async () => {
-    const code = await main(["replay", INCIDENT, "--dry-run", "--json"], fake.settings());
+    const code = await main(["replay", INCIDENT, "--dry-run", "--json"], settingsFor(fake));
     expect(code).toBe(3);
     const summary = JSON.parse(out);
     expect(summary).toMatchObject({ outcome: "dry-run", dryRun: true, closed: false });
@@ -47,27 +47,47 @@ describe("cli replay", () => {
   it("reads settings from a local.settings.json with --settings", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cli-"));
     const file = join(dir, "local.settings.json");
-    writeFileSync(file, JSON.stringify({ IsEncrypted: false, Values: fake.settings() }));
+    writeFileSync(file, JSON.stringify({ IsEncrypted: false, Values: settingsFor(fake) }));
     expect(await main(["replay", INCIDENT, "--settings", file], {})).toBe(0);
   });
 
   it("exits 1 when a reprocess fails", async () => {
     fake.addFault({ service: "graph", method: "POST", path: "/reprocess$", status: 500, times: 0 });
-    expect(await main(["replay", INCIDENT], fake.settings())).toBe(1);
+    expect(await main(["replay", INCIDENT], settingsFor(fake))).toBe(1);
     expect(out).toContain("Outcome: failed");
   });
 
   it("exits 2 on bad usage, a missing file, bad input or bad settings", async () => {
-    expect(await main([], fake.settings())).toBe(2);
-    expect(await main(["replay"], fake.settings())).toBe(2);
-    expect(await main(["replay", INCIDENT, "--bogus"], fake.settings())).toBe(2);
-    expect(await main(["replay", join(FIXTURES, "missing.json")], fake.settings())).toBe(2);
+    expect(await main([], settingsFor(fake))).toBe(2);
+    expect(await main(["replay"], settingsFor(fake))).toBe(2);
+    expect(await main(["replay", INCIDENT, "--bogus"], settingsFor(fake))).toBe(2);
+    expect(await main(["replay", join(FIXTURES, "missing.json")], settingsFor(fake))).toBe(2);
     expect(err).toContain("Cannot read");
-    expect(await main(["replay", join(FIXTURES, "scenarios", "demo.json")], fake.settings())).toBe(2);
+    expect(await main(["replay", join(FIXTURES, "scenarios", "demo.json")], settingsFor(fake))).toBe(2);
     expect(err).toContain("InvalidIncident");
     expect(await main(["replay", INCIDENT], {})).toBe(2);
     expect(err).toContain("SENTINEL_SUBSCRIPTION_ID is required");
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it("exits 3 for an incident a safety check holds (user at risk), reprocessing nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-"));
+    const file = join(dir, "held.json");
+    writeFileSync(file, JSON.stringify(fake.triggerBody("5b0e7d2a-3c41-4b8e-9f6a-2d7c8e1f4a90")));
+    expect(await main(["replay", file], settingsFor(fake))).toBe(3);
+    expect(out).toContain("Outcome: held; closed: no");
+    expect(out).toMatch(/Held by safety checks \(1\):\n {2}- grady\.archie@contoso\.example .*risk state atRisk, level high \[risk\]/);
+    expect(fake.reprocessed.size).toBe(0);
+  });
+
+  it("sweep runs the sweeper once now and prints what it did", async () => {
+    const settings = settingsFor(fake, { MAX_USERS_RESTORED_PER_HOUR: "10" });
+    // The demo incidents are new: nothing is due until the grace period has passed.
+    expect(await main(["sweep", "--json"], settings)).toBe(0);
+    const summary = JSON.parse(out);
+    expect(summary).toMatchObject({ listed: 0, ours: 0, failed: [] });
+    out = "";
+    expect(await main(["sweep", "extra"], settings)).toBe(2);
   });
 
   it("--help prints usage and exits 0", async () => {

@@ -136,7 +136,7 @@ describe("sweeper", () => {
     const logs: string[] = [];
     const context = new InvocationContext({ invocationId: "sweep-1", functionName: "sweepIncidents", logHandler: (_l, ...a) => logs.push(a.join(" ")) });
 
-    await sweepIncidents({ isPastDue: false, scheduleStatus: { last: "", next: "", lastUpdated: "" } }, context, () => deps);
+    await sweepIncidents({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: "", next: "", lastUpdated: "" } }, context, () => deps);
 
     expect(fake.incidents.get(r.incident)?.status).toBe("Closed");
     expect(logs.join("\n")).toMatch(/sweep: \d+ New incident\(s\) in the window, 1 of the configured rules; ran remediated 1/);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli";
 import { FakeTenant } from "../fake-tenant/server";
-import { callWebhook, depsFor, FIXTURES, TenantBuilder } from "../helpers";
+import { callWebhook, depsFor, FIXTURES, settingsFor, TenantBuilder } from "../helpers";
 import { loadScenario } from "../fake-tenant/scenario";
 
 const captured: string[] = [];
@@ -57,7 +57,7 @@ describe("secrets stay out of every output", () => {
     expect((await run(dry, { REMEDIATION_MODE: "dry-run" })).status).toBe(200);
 
     demo = await FakeTenant.start({ scenario: loadScenario(join(FIXTURES, "scenarios", "demo.json")) });
-    expect(await main(["replay", join(FIXTURES, "incident-trigger.json"), "--json"], demo.settings())).toBe(0);
+    expect(await main(["replay", join(FIXTURES, "incident-trigger.json"), "--json"], settingsFor(demo))).toBe(0);
 
     const comments = [...fake.incidents.values(), ...demo.incidents.values()].flatMap((i) => [...i.comments.values()].map((c) => c.message));
     const everything = [JSON.stringify(outputs), ...captured, ...comments].join("\n");
