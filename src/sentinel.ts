@@ -257,7 +257,7 @@ export function closeBody(current: IncidentState, request: CloseRequest): Incide
     ...(Object.keys(owner).length > 0 ? { owner } : {}),
     ...(current.firstActivityTimeUtc ? { firstActivityTimeUtc: current.firstActivityTimeUtc } : {}),
     ...(current.lastActivityTimeUtc ? { lastActivityTimeUtc: current.lastActivityTimeUtc } : {}),
-  } as Incident;
+  };
 }
 
 const deleted = (incidentId: string) =>
@@ -277,7 +277,7 @@ function toIncidentState(incident: Incident, checked: z.output<typeof incidentSh
       ? {
           owner: Object.fromEntries(
             (["objectId", "email", "assignedTo", "userPrincipalName"] as const).flatMap((k) => (typeof owner[k] === "string" ? [[k, owner[k]]] : [])),
-          ) as IncidentOwner,
+          ),
         }
       : {}),
     labels: (checked.labels ?? []).map((l) => l.labelName),

@@ -66,7 +66,7 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-@description('Table endpoint of the storage account (the app's STATE_TABLE_ENDPOINT).')
+@description('Table endpoint of the storage account (STATE_TABLE_ENDPOINT of the app).')
 output tableEndpoint string = storage.properties.primaryEndpoints.table
 
 @description('Name of the storage account.')
