@@ -118,8 +118,9 @@ export function messageOf(error: unknown): string {
  * Wraps a failure of a Graph, Sentinel or state-table call, saying what we tried and, on
  * 401/403, which permission the app's identity needs for it.
  */
-export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string): UpstreamError {
-  if (error instanceof AppError) return error as UpstreamError;
+export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string): AppError {
+  // Already ours (an UpstreamError from a stricter check, a deadline, a limit): passed on as it is.
+  if (error instanceof AppError) return error;
   const status = statusOf(error);
   const hint = (status === 401 || status === 403) && permission ? ` — the app's identity needs ${permission}` : "";
   return new UpstreamError(service, status, `${LABEL[service]} could not ${what}: ${status ?? "no answer"} ${messageOf(error)}${hint}`);

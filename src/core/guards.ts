@@ -1,6 +1,6 @@
-import type { Config } from "../config";
+import { sameName as same, type Config } from "../config";
 import type { Deps } from "../deps";
-import { statusOf, UpstreamError } from "../errors";
+import { UpstreamError } from "../errors";
 import type { IncidentState } from "../sentinel";
 import type { UserRef } from "./entities";
 import type { Decision } from "./report";
@@ -13,8 +13,6 @@ export const SENTINEL_PRODUCTS = ["Azure Sentinel", "Microsoft Sentinel"];
 
 /** Identity Protection states and levels that mean the SOC may be containing the user. */
 const RISKY_STATES = new Set(["atRisk", "confirmedCompromised"]);
-
-const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * The incident-wide checks, all of them (a dry run shows each). The app acts only on an incident
@@ -30,41 +28,29 @@ export function checkIncident(incident: IncidentState, config: Pick<Config, "all
     otherRules.length ? `rule(s) not in SENTINEL_RULE_IDS: ${otherRules.join(", ")}` : "",
     otherProducts.length ? `alerts from ${otherProducts.join(", ")}` : "",
   ].filter(Boolean);
+  const held = incident.labels.some((l) => same(l, config.holdLabel));
+  const reopened = incident.labels.some((l) => same(l, AUTO_LABEL));
   return [
-    {
-      guard: "alerts",
-      result: ours ? "pass" : "hold",
-      reason: ours
-        ? "every alert comes from an allowed removal rule"
-        : `incident holds alerts of other rules or products (${details.join("; ")})`,
-    },
-    {
-      guard: "status",
-      result: incident.status === "New" ? "pass" : "hold",
-      reason: incident.status === "New" ? "incident is New" : `incident is ${incident.status}: an analyst is on it`,
-    },
-    {
-      guard: "hold-label",
-      result: incident.labels.some((l) => same(l, config.holdLabel)) ? "hold" : "pass",
-      reason: incident.labels.some((l) => same(l, config.holdLabel))
-        ? `incident carries the label "${config.holdLabel}"`
-        : `no "${config.holdLabel}" label`,
-    },
-    {
-      guard: "reopened",
-      result: incident.labels.some((l) => same(l, AUTO_LABEL)) ? "hold" : "pass",
-      reason: incident.labels.some((l) => same(l, AUTO_LABEL))
-        ? `this app closed the incident before (label "${AUTO_LABEL}") and someone reopened it`
-        : "not closed by this app before",
-    },
+    decide("alerts", ours, "every alert comes from an allowed removal rule", `incident holds alerts of other rules or products (${details.join("; ")})`),
+    decide("status", incident.status === "New", "incident is New", `incident is ${incident.status}: an analyst is on it`),
+    decide("hold-label", !held, `no "${config.holdLabel}" label`, `incident carries the label "${config.holdLabel}"`),
+    decide("reopened", !reopened, "not closed by this app before", `this app closed the incident before (label "${AUTO_LABEL}") and someone reopened it`),
   ];
+}
+
+/** An incident-wide decision: pass with one reason, hold with the other. */
+function decide(guard: Decision["guard"], passed: boolean, passReason: string, holdReason: string): Decision {
+  return { guard, result: passed ? "pass" : "hold", reason: passed ? passReason : holdReason };
 }
 
 /** One incident naming more users than allowed (e.g. an NRT summary alert) is held whole. */
 export function checkUserCount(users: UserRef[], max: number): Decision {
-  return users.length > max
-    ? { guard: "users-per-incident", result: "hold", reason: `incident names ${users.length} users, more than MAX_USERS_PER_INCIDENT (${max}); held whole` }
-    : { guard: "users-per-incident", result: "pass", reason: `${users.length} user(s), within MAX_USERS_PER_INCIDENT (${max})` };
+  return decide(
+    "users-per-incident",
+    users.length <= max,
+    `${users.length} user(s), within MAX_USERS_PER_INCIDENT (${max})`,
+    `incident names ${users.length} users, more than MAX_USERS_PER_INCIDENT (${max}); held whole`,
+  );
 }
 
 /**
@@ -111,7 +97,7 @@ async function checkRisk(userId: string, deps: Pick<Deps, "graph">, signal: Abor
   }
 }
 
-const refused = (error: unknown) => error instanceof UpstreamError && (statusOf({ status: error.upstreamStatus }) === 401 || error.upstreamStatus === 403);
+const refused = (error: unknown) => error instanceof UpstreamError && (error.upstreamStatus === 401 || error.upstreamStatus === 403);
 
 export const holds = (decisions: Decision[]) => decisions.filter((d) => d.result === "hold");
 

@@ -130,7 +130,7 @@ async function decideAndAct(
 
   // Recorded before the wave: a retry (after a deadline, a playbook retry) verifies instead of reprocessing again.
   const waiting: Waiting = { waitingSince: deps.now(), verify: targets };
-  await deps.store.putIncident(incident.name, { ...nextRecord(record, "awaiting-delivery", false, deps), ...waiting }, signal);
+  await deps.store.putIncident(incident.name, { ...nextRecord(record, "awaiting-delivery", deps), ...waiting }, signal);
   const wave = await reprocessAll(plan.reprocess, deps, signal);
   const waveFacts: Facts = { ...planFacts, reprocessed: wave.reprocessed, failed: wave.failed, skipped: [...plan.skipped, ...wave.gone] };
   log.info(`incident ${incident.name}: reprocessed ${wave.reprocessed.length}, failed ${wave.failed.length}`);
@@ -264,11 +264,11 @@ async function finish(
     }
     log.info(`incident ${incident.name}: ${result === "closed" ? "closed as BenignPositive" : result === "already-closed" ? "was closed meanwhile" : "changed meanwhile, left open"}`);
   }
-  const next = nextRecord(record, final, false, deps);
+  const next = nextRecord(record, final, deps);
   if (final === "failed") text = failureMessage(next.failures, deps.config.sweep.maxAttempts, text);
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome: final, message: text, closed };
   const commentId = stableId(incident.name, final);
-  const stillWaiting = final === "awaiting-delivery" && waiting ? { waitingSince: waiting.waitingSince, verify: waiting.verify } : {};
+  const stillWaiting = final === "awaiting-delivery" ? waitingOf(waiting) : {};
   await Promise.all([
     deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal),
     // A dry run changes nothing, state included: after the switch to enforce the sweeper finds no record and acts.
@@ -281,13 +281,13 @@ async function finish(
 
 /** A run that failed (Graph, Sentinel, a bound): count it, and say so on the incident without claiming anything happened. */
 export async function recordFailure(incident: IncidentState, record: IncidentRecord | undefined, error: AppError, deps: Deps, log: Logger, signal: AbortSignal): Promise<void> {
-  const next = nextRecord(record, "failed", false, deps);
+  const next = nextRecord(record, "failed", deps);
   const message = failureMessage(next.failures, deps.config.sweep.maxAttempts, error.message);
   try {
     const summary: RemediationSummary = { ...facts(incident, false), outcome: "failed", message, closed: false };
     await deps.sentinel.upsertComment(incident.name, stableId(incident.name, "failed"), renderComment(summary), signal);
     // Keep an earlier wave's waiting state: the next run must verify, not reprocess again.
-    await deps.store.putIncident(incident.name, { ...next, ...(record?.waitingSince !== undefined ? { waitingSince: record.waitingSince, verify: record.verify } : {}) }, signal);
+    await deps.store.putIncident(incident.name, { ...next, ...waitingOf(record) }, signal);
   } catch (commentError) {
     log.warn(`incident ${incident.name}: could not record the failure: ${messageOf(commentError)}`);
   }
@@ -299,8 +299,14 @@ function failureMessage(failures: number, max: number, detail: string): string {
     : `Attempt ${failures} of ${max} failed; nothing was closed and the app will try again. ${detail}`;
 }
 
-function nextRecord(record: IncidentRecord | undefined, outcome: Outcome, dryRun: boolean, deps: Deps): IncidentRecord {
-  return { outcome, dryRun, failures: outcome === "failed" ? (record?.failures ?? 0) + 1 : 0, updatedAt: deps.now() };
+/** The waiting state of an earlier wave, to carry into the next record (empty when none). */
+function waitingOf(w: Partial<Waiting> | undefined): Partial<Waiting> {
+  return w?.waitingSince !== undefined ? { waitingSince: w.waitingSince, verify: w.verify } : {};
+}
+
+/** Dry runs write no record, so every record written is an enforcing run's. */
+function nextRecord(record: IncidentRecord | undefined, outcome: Outcome, deps: Deps): IncidentRecord {
+  return { outcome, dryRun: false, failures: outcome === "failed" ? (record?.failures ?? 0) + 1 : 0, updatedAt: deps.now() };
 }
 
 function facts(incident: IncidentState, dryRun: boolean): Facts {

@@ -1,4 +1,4 @@
-import type { Deps, Logger } from "../deps";
+import { deadline, type Deps, type Logger } from "../deps";
 import { DeadlineError, messageOf, printable } from "../errors";
 import type { IncidentState } from "../sentinel";
 import type { IncidentRecord } from "../store";
@@ -87,8 +87,7 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
       continue;
     }
     log.info(`sweep: incident ${incident.name}: ${why}`);
-    const own = new AbortController();
-    const timer = setTimeout(() => own.abort(new DeadlineError(Math.round(options.perIncidentMs / 1000))), options.perIncidentMs);
+    const own = deadline(options.perIncidentMs, () => new DeadlineError(Math.round(options.perIncidentMs / 1000)));
     const stop = AbortSignal.any([signal, own.signal]);
     try {
       const result = await remediateIncident(
@@ -105,7 +104,7 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
       // The incident's own deadline passed (the sweep's has not): count the attempt.
       if (own.signal.aborted && !signal.aborted) await recordFailure(incident, record, own.signal.reason as DeadlineError, deps, log, signal);
     } finally {
-      clearTimeout(timer);
+      own.clear();
     }
   }
   const ran = Object.entries(summary.ran).map(([o, ids]) => `${o} ${ids.length}`);
