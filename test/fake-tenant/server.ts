@@ -224,7 +224,7 @@ export class FakeTenant {
         res.writeHead(status, { "content-type": fault.contentType ?? "application/json", "content-length": Buffer.byteLength(text) });
         if (fault.stallMs !== undefined) {
           res.write(text.slice(0, Math.floor(text.length / 2)));
-          await sleep(fault.stallMs);
+          await untilClosed(res, fault.stallMs);
           if (!res.destroyed) res.end(text.slice(Math.floor(text.length / 2)));
         } else res.end(text);
       } else if (fault?.status !== undefined) {
@@ -778,3 +778,16 @@ function fakeJwt(claims: Record<string, string>): string {
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+/** Waits `ms`, or less if the client hangs up first (so the stalled request is recorded when it ends). */
+function untilClosed(res: ServerResponse, ms: number): Promise<void> {
+  return new Promise((ok) => {
+    const timer = setTimeout(done, ms);
+    res.once("close", done);
+    function done() {
+      clearTimeout(timer);
+      res.off("close", done);
+      ok();
+    }
+  });
+}

@@ -201,18 +201,19 @@ describe("fault matrix", () => {
     fake = await FakeTenant.start({ scenario: t.scenario });
     const s = { fake, incident, deps: depsFor(fake, {}, { requestTimeoutMs: 5_000 }), body: fake.triggerBody(incident) };
     // The membership check is slow: the deadline passes after the wave was sent.
-    s.fake.addFault({ service: "graph", method: "POST", path: "/checkMemberGroups$", latencyMs: 3_000 });
+    // The slow call would answer after 8 s; a deadline that really stops the work answers first.
+    s.fake.addFault({ service: "graph", method: "POST", path: "/checkMemberGroups$", latencyMs: 8_000 });
     const started = Date.now();
     const first = await callWebhook(s.deps, s.body, { deadlineMs: 1_000 });
     const elapsed = Date.now() - started;
     const seen = s.fake.requests.length;
-    await new Promise((r) => setTimeout(r, 3_500)); // anything abandoned would show up now
+    await new Promise((r) => setTimeout(r, 8_500)); // anything abandoned would show up now
     const after = s.fake.requests.filter((r) => r.service !== "login").length - s.fake.requests.slice(0, seen).filter((r) => r.service !== "login").length;
     const retry = await callWebhook(s.deps, s.body);
     const reprocessCalls = [...s.fake.reprocessed.values()].reduce((a, b) => a + b, 0);
     const closes = s.fake.requests.filter((r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200).length;
-    return `${first.status} ${first.body.error?.code} ${elapsed < 2_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
-  });
+    return `${first.status} ${first.body.error?.code} ${elapsed < 8_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
+  }, 40_000);
 
   row("Graph next page link pointing to itself", "502 GraphFailure; incident New; comments 1; pages read 2", async () => {
     const s = await setup();
@@ -238,13 +239,16 @@ describe("fault matrix", () => {
     return `${first} | pages read ${listings() - before}`;
   }, 60_000);
 
-  row("Graph answer stalls mid-body on every attempt", "503 GraphFailure; incident New; comments 1; within 10 s", async () => {
+  // No wall-clock bound tighter than the fault itself: the claim is "gave up after the policy's
+  // attempts, long before one stalled answer would have ended", which holds on a slow machine too.
+  row("Graph answer stalls mid-body on every attempt", "503 GraphFailure; incident New; comments 1; attempts 4; before one stall ended", async () => {
     const s = await setup();
-    s.fake.addFault({ ...graphList, stallMs: 30_000, times: 0 });
+    s.fake.addFault({ ...graphList, stallMs: 60_000, times: 0 });
     const started = Date.now();
     const res = await callWebhook(s.deps, s.body);
-    return `${observe(s.fake, s.incident, res)}; ${Date.now() - started < 10_000 ? "within" : "after"} 10 s`;
-  });
+    const attempts = s.fake.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")).length;
+    return `${observe(s.fake, s.incident, res)}; attempts ${attempts}; ${Date.now() - started < 60_000 ? "before" : "after"} one stall ended`;
+  }, 90_000);
 
   row("ARM incident read stalls mid-body once", "200 remediated; incident Closed; comments 1", async () => {
     const s = await setup();

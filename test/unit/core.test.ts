@@ -155,19 +155,17 @@ describe("call policy", () => {
   it("abandons an attempt whose answer stalls (the client ignoring the signal), then retries", async () => {
     const policy = createPolicy({ timeoutMs: 100, attempts: 2, maxInFlight: 5, baseDelayMs: 10 });
     let n = 0;
-    const started = Date.now();
+    // The attempts never settle: getting an answer at all proves they were abandoned.
     await expect(policy.run(never, () => { n++; return new Promise(() => undefined); })).rejects.toBeInstanceOf(AttemptTimeout);
     expect(n).toBe(2);
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it("stops at once when the invocation's signal aborts, and starts nothing after", async () => {
     const policy = createPolicy({ timeoutMs: 10_000, attempts: 5, maxInFlight: 5 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("deadline")), 50);
-    const started = Date.now();
+    // timeoutMs is 10 s and the call never settles: only the abort can end it before the test's 5 s limit.
     await expect(policy.run(controller.signal, () => new Promise(() => undefined))).rejects.toThrow("deadline");
-    expect(Date.now() - started).toBeLessThan(1000);
     let called = false;
     await expect(policy.run(controller.signal, async () => (called = true))).rejects.toThrow("deadline");
     expect(called).toBe(false);
