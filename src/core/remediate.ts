@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { sameName as same, type WorkspaceRef } from "../config";
 import type { Deps, Logger } from "../deps";
-import { AppError, DeadlineError, LimitError, messageOf, RequestError } from "../errors";
+import { AppError, DeadlineError, LimitError, messageOf, printable, RequestError } from "../errors";
 import type { Assignment } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentEntity, IncidentState } from "../sentinel";
@@ -267,6 +267,10 @@ async function finish(
   const next = nextRecord(record, final, deps);
   if (final === "failed") text = failureMessage(next.failures, deps.config.sweep.maxAttempts, text);
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome: final, message: text, closed };
+  // Every hold is in the log too (a dry run logs every check).
+  for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
+    log.info(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
+  }
   const commentId = stableId(incident.name, final);
   const stillWaiting = final === "awaiting-delivery" ? waitingOf(waiting) : {};
   await Promise.all([
