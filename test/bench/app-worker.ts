@@ -15,6 +15,7 @@ export interface Job {
   settings: Record<string, string>;
   control: string;
   warmUp: string;
+  faultIncident: string;
   single: { assignments: number; variant: string; incident: string }[];
   burst: { incidents: string[]; concurrency: number; budget: number };
 }
@@ -44,6 +45,20 @@ function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
       waiting.shift()?.();
     }
   };
+}
+
+/** Runs fn while sampling RSS every 10 ms; returns its result with the RSS before and at the peak, in MB. */
+async function sampled<T extends object>(fn: () => Promise<T>): Promise<T & { rssBeforeMB: number; peakRssMB: number }> {
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+  try {
+    const result = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { ...result, rssBeforeMB: before / 2 ** 20, peakRssMB: peak / 2 ** 20 };
+  } finally {
+    clearInterval(sampler);
+  }
 }
 
 async function main(): Promise<void> {
@@ -83,6 +98,21 @@ async function main(): Promise<void> {
     single.push({ assignments: s.assignments, variant: s.variant, ms: r.ms, roundTrips: roundTrips(requests), requests: requests.length, outcome: r.outcome, reprocessed: r.reprocessed });
   }
 
+  // A Graph next link pointing to its own page, on every listing: the run must stop at a bound, not grow.
+  const nextLink = await sampled(async () => {
+    const self = `${job.settings.GRAPH_ENDPOINT ?? ""}/v1.0/identityGovernance/entitlementManagement/assignments?$skiptoken=loop`;
+    const page = JSON.stringify({ value: Array.from({ length: 100 }, (_, i) => ({ id: `loop-${i}`, state: "delivered", accessPackage: { id: randomUUID() } })), "@odata.nextLink": self });
+    await control("/faults", { method: "POST", body: JSON.stringify({ service: "graph", method: "GET", path: "/assignments$", body: page, times: 0 }) });
+    await control("/requests/clear", { method: "POST" });
+    try {
+      const r = await deliver(job.faultIncident);
+      const pages = (await control<RecordedRequest[]>("/requests")).filter((q) => q.service === "graph" && q.path.endsWith("/assignments")).length;
+      return { status: r.status, ms: r.ms, pages };
+    } finally {
+      await control("/faults", { method: "DELETE" });
+    }
+  });
+
   // Burst under the Graph budget, with the playbook's retry policy (4 retries, exponential backoff).
   await control("/rate-limits", { method: "PUT", body: JSON.stringify([{ service: "graph", perSecond: job.burst.budget }]) });
   await control("/requests/clear", { method: "POST" });
@@ -120,6 +150,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     JSON.stringify({
       single,
+      nextLink,
       burst: {
         seconds,
         answered: results.map((r) => r.status),

@@ -8,7 +8,8 @@
  *   1. one incident: wall time and sequential round trips for users with 1/5/20/100 assignments;
  *   2. the runbook request pattern this app replaces, on the same tenant, and the ratio;
  *   3. a burst of incidents under a Graph request budget (token bucket, 429 + Retry-After);
- *   4. cold start: loading the function entry point, peak RSS, deployment package size.
+ *   4. cold start: loading the function entry point, peak RSS, deployment package size;
+ *   5. a Graph next link pointing to its own page: pages read and peak RSS until the bound stops it.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
@@ -20,7 +21,6 @@ import { createCredential } from "../../src/clients";
 import { loadConfig } from "../../src/config";
 import { startAzurite } from "../fake-tenant/azurite";
 import { DEFAULT_CERT_DIR, ensureCertificate } from "../fake-tenant/cert";
-import { nodeWorkerArguments } from "../infra/content";
 import { BENCH_RULE_ID, generateLargeTenant } from "../fake-tenant/generate";
 import type { Job } from "./app-worker";
 import { runbookPattern } from "./runbook-pattern";
@@ -94,6 +94,7 @@ async function main(): Promise<void> {
       settings: appSettings(ready.settings, azurite.connectionString),
       control: ready.control,
       warmUp: tenant.warmUpIncident,
+      faultIncident: tenant.faultIncident,
       single: tenant.focus.flatMap((f) => [
         { assignments: f.assignments, variant: "group unknown", incident: f.noGroupIncident },
         { assignments: f.assignments, variant: "group known, cold cache", incident: f.coldIncident },
@@ -105,13 +106,17 @@ async function main(): Promise<void> {
     writeFileSync(jobFile, JSON.stringify(job));
     const workerFile = join(DEFAULT_CERT_DIR, "bench-app-worker.js");
     await build({ entryPoints: [join(__dirname, "app-worker.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", minify: true, external: ["@azure/functions-core"], outfile: workerFile, logLevel: "warning" });
-    // The worker runs with the Node arguments the deployment gives the Functions worker;
-    // BENCH_NODE_FLAGS replaces them (BENCH_NODE_FLAGS=" " for Node's defaults).
-    const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? nodeWorkerArguments()).split(" ").filter(Boolean);
+    // The worker runs with Node's defaults, as the deployed Functions worker does; BENCH_NODE_FLAGS
+    // adds V8 flags (e.g. "--max-old-space-size=128" to prove the app fits a smaller heap).
+    const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
     const worker = spawnSync(process.execPath, [...nodeFlags, workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
     if (worker.status !== 0) throw new Error(`app worker failed: ${worker.stderr}`);
     if (process.env.BENCH_TRACE) process.stderr.write(worker.stderr);
-    const app = JSON.parse(worker.stdout) as { single: { assignments: number; variant: string; ms: number; roundTrips: number; requests: number; outcome: string; reprocessed: number }[]; burst: Record<string, any> };
+    const app = JSON.parse(worker.stdout) as {
+      single: { assignments: number; variant: string; ms: number; roundTrips: number; requests: number; outcome: string; reprocessed: number }[];
+      nextLink: { status: number; ms: number; pages: number; rssBeforeMB: number; peakRssMB: number };
+      burst: Record<string, any>;
+    };
     const single = app.single;
 
     // 2. The runbook pattern, for the 20-assignment user, against the app's run for the same work.
@@ -161,6 +166,7 @@ async function main(): Promise<void> {
       runbook: runbook && appRun ? { ...runbook, appMs: appRun.ms, ratio: runbook.ms / appRun.ms } : undefined,
       burst,
       coldStart,
+      nextLink: { ...app.nextLink, maxPages: config.limits.maxPages },
     };
     if (opts.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(render(report));
@@ -196,6 +202,9 @@ function render(r: any): string {
   const c = r.coldStart;
   out.push("", `4. Cold start: entry point loads in ${c.medianLoadMs.toFixed(0)} ms median (min ${c.minLoadMs.toFixed(0)}, max ${c.maxLoadMs.toFixed(0)}, ${c.runs} runs)`);
   out.push(`   deployment package: ${c.packageKB.toFixed(0)} KB (${c.packageFiles.join(", ")})`, "");
+  const n = r.nextLink;
+  out.push(`5. Graph next link pointing to its own page (100 items per page, on every listing)`);
+  out.push(`   answered ${n.status} after ${n.ms.toFixed(0)} ms; pages read ${n.pages} (GRAPH_MAX_PAGES ${n.maxPages}); RSS ${n.rssBeforeMB.toFixed(0)} MB before, peak ${n.peakRssMB.toFixed(0)} MB`, "");
   return out.join("\n");
 }
 

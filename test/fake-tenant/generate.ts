@@ -27,6 +27,8 @@ export interface FocusUser {
 export interface LargeTenant {
   scenario: ScenarioInput;
   warmUpIncident: string;
+  /** A user with one assignment, for the faults the benchmark injects. */
+  faultIncident: string;
   focus: FocusUser[];
   burstIncidents: string[];
 }
@@ -94,6 +96,9 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
   const warmUpUser = id(USER, users++);
   assign(warmUpUser, 0);
   const warmUpIncident = incident(warmUpUser);
+  const faultUser = id(USER, users++);
+  assign(faultUser, 0);
+  const faultIncident = incident(faultUser);
 
   // Everyone else: about four assignments each, mostly delivered.
   while (assignments.length < spec.assignments) {
@@ -115,6 +120,7 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
       incidents,
     },
     warmUpIncident,
+    faultIncident,
     focus,
     burstIncidents,
   };

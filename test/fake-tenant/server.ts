@@ -354,6 +354,14 @@ export class FakeTenant {
       return { status: 204, body: undefined };
     }
     if (method === "GET" && url.pathname === "/_fake/requests") return { status: 200, body: this.requests };
+    if (method === "POST" && url.pathname === "/_fake/faults") {
+      this.addFault(JSON.parse(body || "{}") as FaultInput);
+      return { status: 204, body: undefined };
+    }
+    if (method === "DELETE" && url.pathname === "/_fake/faults") {
+      this.clearFaults();
+      return { status: 204, body: undefined };
+    }
     const trigger = /^\/_fake\/trigger-body\/([^/]+)$/.exec(url.pathname);
     if (method === "GET" && trigger && this.incidents.has((trigger[1] as string).toLowerCase())) {
       return { status: 200, body: this.triggerBody(trigger[1] as string) };

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { FaultInput } from "../fake-tenant/scenario";
 import { FakeTenant } from "../fake-tenant/server";
-import { callWebhook, depsFor, TenantBuilder, type Called } from "../helpers";
+import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
+import { callWebhook, captureLog, depsFor, TenantBuilder, type Called } from "../helpers";
 
 interface Row {
   scenario: string;
@@ -214,6 +215,25 @@ describe("fault matrix", () => {
     const closes = s.fake.requests.filter((r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200).length;
     return `${first.status} ${first.body.error?.code} ${elapsed < 8_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
   }, 40_000);
+
+  row("Sweeper with 500 older incidents of other rules (and one past the maximum age)", "remediated ours; ancient New, untouched; incident list pages 10 (the sweep's page bound)", async () => {
+    const t = new TenantBuilder();
+    for (let i = 0; i < 500; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
+    const removal = (minutesAgo: number) => {
+      const user = t.user("u");
+      const group = t.group("g");
+      const assignment = t.assign(user, t.accessPackage("P", [group]));
+      return { assignment, incident: t.incident({ accounts: [user], groups: [group], createdMinutesAgo: minutesAgo }) };
+    };
+    const ours = removal(20);
+    const ancient = removal(73 * 60);
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    const summary = await sweepOpenIncidents(depsFor(fake), captureLog(), new AbortController().signal, SWEEP_DEFAULTS);
+    const pages = fake.requests.filter((r) => r.service === "arm" && r.method === "GET" && r.path.endsWith("/incidents")).length;
+    const oursDone = summary.ran.remediated?.includes(ours.incident) && fake.incidents.get(ours.incident)?.status === "Closed";
+    const ancientUntouched = fake.incidents.get(ancient.incident)?.status === "New" && !fake.reprocessed.has(ancient.assignment);
+    return `${oursDone ? "remediated ours" : "ours not remediated"}; ancient ${fake.incidents.get(ancient.incident)?.status}, ${ancientUntouched ? "untouched" : "acted on"}; incident list pages ${pages}${pages === SWEEP_DEFAULTS.maxPages ? " (the sweep's page bound)" : ""}`;
+  });
 
   row("Graph next page link pointing to itself", "502 GraphFailure; incident New; comments 1; pages read 2", async () => {
     const s = await setup();
