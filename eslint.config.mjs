@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "coverage/", "node_modules/", ".fake-tenant/", "eslint.config.mjs", "vitest.config.mts"] },
+  { ignores: ["dist/", "deploy/", "coverage/", "node_modules/", ".fake-tenant/", "eslint.config.mjs", "vitest.config.mts"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

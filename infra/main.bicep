@@ -1,14 +1,17 @@
 // One deployment for the whole remediation loop:
-//   function app (Flex Consumption, Node 22, user-assigned identity, keyless storage, App Insights)
-//   + the identity's permissions (Sentinel Responder; Graph EntitlementManagement.ReadWrite.All)
-//   + the playbook (Sentinel incident trigger → HTTP POST to the function)
+//   function app (Flex Consumption, Node 22, keyless storage, App Insights), with two identities:
+//     host identity: loads the code and runs the Functions host (storage blobs, telemetry);
+//     app identity:  acts on the tenant (Graph reads and reprocess, Sentinel Responder, its state table);
+//   + Entra ID authentication on the webhook: an app registration whose only allowed caller is
+//     the playbook's identity (or, with webhookAuth=functionKey, a function key set after code deploy);
+//   + the playbook (Sentinel incident trigger → HTTP POST to the function);
 //   + the detection rule, the automation rule and the related Entra ID content in the Sentinel workspace.
 targetScope = 'resourceGroup'
 
 @description('Optional. Azure region for the app, playbook and monitoring resources.')
 param location string = resourceGroup().location
 
-@description('Optional. Short name used to derive resource names (letters and digits).')
+@description('Optional. Short name used to derive resource names (3-12 characters; letters and digits are kept for the storage account name).')
 @minLength(3)
 @maxLength(12)
 param namePrefix string = 'apremed'
@@ -22,10 +25,24 @@ param sentinelResourceGroupName string = resourceGroup().name
 @description('Required. Object id of the "Azure Security Insights" service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360) in your tenant: az ad sp show --id 98785600-1bb7-4fb9-b9fa-19afe2c8a360 --query id -o tsv')
 param securityInsightsPrincipalId string
 
-@description('Optional. Grant the Graph app role through the Microsoft Graph Bicep extension (the deployer needs AppRoleAssignment.ReadWrite.All and Application.Read.All). Set false and run infra/scripts/grant-graph-permission.sh otherwise.')
+@description('Optional. Grant the Graph app roles through the Microsoft Graph Bicep extension (the deployer needs AppRoleAssignment.ReadWrite.All and Application.Read.All). Set false and run infra/scripts/grant-graph-permission.sh otherwise.')
 param grantGraphPermission bool = true
 
-@description('Optional. NRT (near-real-time, default) or Scheduled (every 5 minutes) detection rule.')
+@description('Optional. Grant the Automation Contributor role Sentinel needs to run the playbook (on the playbook only). Set false when it is granted already on the resource group.')
+param grantPlaybookPermission bool = true
+
+@description('Optional. How the playbook authenticates to the webhook: entra (default; an app registration created through the Graph Bicep extension, the deployer needs Application.ReadWrite.All or Application Developer) or functionKey (set with infra/scripts/set-function-key.sh after the code is deployed).')
+@allowed([ 'entra', 'functionKey' ])
+param webhookAuth string = 'entra'
+
+@description('Optional. With webhookAuth=functionKey: the function key the playbook sends (infra/scripts/set-function-key.sh passes it). Empty until the code is deployed.')
+@secure()
+param functionKey string = ''
+
+@description('Optional. Hold users Identity Protection marks at risk (needs Entra ID P2; grants IdentityRiskyUser.Read.All). Set false without P2.')
+param identityProtectionCheck bool = true
+
+@description('Optional. NRT (near-real-time, default) or Scheduled (every 5 minutes) detection rule. Both rules are deployed; the other one is disabled.')
 @allowed([ 'NRT', 'Scheduled' ])
 param detectionMode string = 'NRT'
 
@@ -40,22 +57,57 @@ param remediationMode string = 'enforce'
 param tags object = {}
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
-var baseName = '${namePrefix}-${suffix}'
+// Resource names take letters, digits and hyphens; storage account names letters and digits only.
+var prefixChars = map(range(0, length(namePrefix)), i => substring(toLower(namePrefix), i, 1))
+var namePart = join(filter(prefixChars, c => contains('abcdefghijklmnopqrstuvwxyz0123456789-', c)), '')
+var storagePrefix = replace(namePart, '-', '')
+var baseName = '${namePart}-${suffix}'
 var detectionRuleName = loadYamlContent('content/rules/user-removed-from-group.yaml', '$.id')
+// The Scheduled variant has a name of its own: Sentinel refuses to change a rule's kind in place.
+var scheduledRuleName = guid(detectionRuleName, 'Scheduled')
+var stateTableName = 'remediationstate'
 
-module identity 'modules/identity.bicep' = {
-  name: 'identity'
+// Every Graph application permission the code calls (src/graph.ts GRAPH_PERMISSIONS), and only those.
+var graphPermissions = concat(
+  [ 'EntitlementManagement.ReadWrite.All', 'User.Read.All', 'GroupMember.Read.All' ],
+  identityProtectionCheck ? [ 'IdentityRiskyUser.Read.All' ] : []
+)
+
+module hostIdentity 'modules/identity.bicep' = {
+  name: 'hostIdentity'
+  params: { name: 'id-host-${baseName}', location: location, tags: tags }
+}
+
+module appIdentity 'modules/identity.bicep' = {
+  name: 'appIdentity'
   params: { name: 'id-${baseName}', location: location, tags: tags }
+}
+
+module playbookIdentity 'modules/identity.bicep' = {
+  name: 'playbookIdentity'
+  params: { name: 'id-pb-${baseName}', location: location, tags: tags }
 }
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
-  params: { name: take('st${toLower(namePrefix)}${suffix}', 24), location: location, principalId: identity.outputs.principalId, tags: tags }
+  params: {
+    name: take('st${storagePrefix}${suffix}', 24)
+    location: location
+    hostPrincipalId: hostIdentity.outputs.principalId
+    appPrincipalId: appIdentity.outputs.principalId
+    stateTableName: stateTableName
+    tags: tags
+  }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  params: { name: baseName, location: location, principalId: identity.outputs.principalId, tags: tags }
+  params: { name: baseName, location: location, principalId: hostIdentity.outputs.principalId, tags: tags }
+}
+
+module webhookApp 'modules/webhookApp.bicep' = if (webhookAuth == 'entra') {
+  name: 'webhookApp'
+  params: { uniqueName: 'func-${baseName}-webhook' }
 }
 
 module functionApp 'modules/functionApp.bicep' = {
@@ -63,34 +115,53 @@ module functionApp 'modules/functionApp.bicep' = {
   params: {
     name: 'func-${baseName}'
     location: location
-    identityId: identity.outputs.id
-    identityClientId: identity.outputs.clientId
+    hostIdentityId: hostIdentity.outputs.id
+    hostIdentityClientId: hostIdentity.outputs.clientId
+    appIdentityId: appIdentity.outputs.id
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
+    webhookAppId: webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
+    webhookCallerPrincipalId: playbookIdentity.outputs.principalId
     tags: tags
     // The settings the app reads (src/config.ts); the same names as local.settings.json.
-    remediationSettings: {
-      SENTINEL_SUBSCRIPTION_ID: subscription().subscriptionId
-      SENTINEL_RESOURCE_GROUP: sentinelResourceGroupName
-      SENTINEL_WORKSPACE_NAME: sentinelWorkspaceName
-      // Only incidents of the detection rule are acted on (the rule's name is its content id).
-      SENTINEL_RULE_IDS: detectionRuleName
-      REMEDIATION_MODE: remediationMode
-      STATE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
-    }
+    remediationSettings: union(
+      {
+        SENTINEL_SUBSCRIPTION_ID: subscription().subscriptionId
+        SENTINEL_RESOURCE_GROUP: sentinelResourceGroupName
+        SENTINEL_WORKSPACE_NAME: sentinelWorkspaceName
+        // Only incidents of the detection rule are acted on (both variants; one is disabled).
+        SENTINEL_RULE_IDS: '${detectionRuleName},${scheduledRuleName}'
+        REMEDIATION_MODE: remediationMode
+        IDENTITY_PROTECTION_CHECK: identityProtectionCheck ? 'on' : 'off'
+        STATE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
+        STATE_TABLE_NAME: stateTableName
+        AZURE_CLIENT_ID: appIdentity.outputs.clientId
+      },
+      webhookAuth == 'entra' ? { WEBHOOK_ALLOWED_CALLER: playbookIdentity.outputs.principalId } : {}
+    )
   }
 }
 
 module sentinelAccess 'modules/sentinelAccess.bicep' = {
   name: 'sentinelAccess'
   scope: resourceGroup(sentinelResourceGroupName)
-  params: { workspaceName: sentinelWorkspaceName, principalId: identity.outputs.principalId }
+  params: { workspaceName: sentinelWorkspaceName, principalId: appIdentity.outputs.principalId }
 }
 
-module graphAppRole 'modules/graphAppRole.bicep' = if (grantGraphPermission) {
-  name: 'graphAppRole'
-  params: { principalId: identity.outputs.principalId }
+// After the function app: by then Entra ID has had the minutes it needs to replicate the new
+// identity, which a Graph app role assignment made seconds after creating it can miss.
+module graphAppRoles 'modules/graphAppRole.bicep' = [for permission in graphPermissions: if (grantGraphPermission) {
+  name: 'graphAppRole-${replace(permission, '.', '-')}'
+  params: { principalId: appIdentity.outputs.principalId, appRoleValue: permission }
+  dependsOn: [ functionApp ]
+}]
+
+// The playbook's identity is the one caller the webhook's app registration lets get a token.
+module webhookCaller 'modules/graphAppRole.bicep' = if (webhookAuth == 'entra') {
+  name: 'webhookCaller'
+  params: { principalId: playbookIdentity.outputs.principalId, resourceAppId: webhookApp!.outputs.appId, appRoleValue: webhookApp!.outputs.appRoleValue }
+  dependsOn: [ functionApp ]
 }
 
 module playbook 'modules/playbook.bicep' = {
@@ -98,9 +169,12 @@ module playbook 'modules/playbook.bicep' = {
   params: {
     name: 'pb-${baseName}'
     location: location
-    functionAppId: functionApp.outputs.id
+    identityId: playbookIdentity.outputs.id
     webhookUrl: functionApp.outputs.webhookUrl
+    webhookAudience: webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
+    functionKey: functionKey
     securityInsightsPrincipalId: securityInsightsPrincipalId
+    grantRunPermission: grantPlaybookPermission
     tags: tags
   }
 }
@@ -111,8 +185,9 @@ module detection 'modules/detection.bicep' = {
   params: {
     workspaceName: sentinelWorkspaceName
     playbookId: playbook.outputs.id
-    remediationPrincipalId: identity.outputs.principalId
+    remediationPrincipalId: appIdentity.outputs.principalId
     detectionMode: detectionMode
+    scheduledRuleName: scheduledRuleName
     deployRelatedContent: deployRelatedContent
   }
 }
@@ -121,10 +196,16 @@ module detection 'modules/detection.bicep' = {
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 
 @description('Client id of the app identity (AZURE_CLIENT_ID).')
-output AZURE_CLIENT_ID string = identity.outputs.clientId
+output AZURE_CLIENT_ID string = appIdentity.outputs.clientId
 
-@description('Object id of the app identity: grant it the Graph permission with infra/scripts/grant-graph-permission.sh when grantGraphPermission is false.')
-output IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+@description('Object id of the app identity: grant it the Graph permissions with infra/scripts/grant-graph-permission.sh when grantGraphPermission is false.')
+output IDENTITY_PRINCIPAL_ID string = appIdentity.outputs.principalId
+
+@description('Graph application permissions the app identity needs (space-separated), for infra/scripts/grant-graph-permission.sh.')
+output GRAPH_PERMISSIONS string = join(graphPermissions, ' ')
+
+@description('Application (client) id of the webhook\'s app registration; empty with webhookAuth=functionKey.')
+output WEBHOOK_APP_ID string = webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
 
 @description('Resource id of the detection rule whose incidents are remediated.')
 output DETECTION_RULE_ID string = detection.outputs.detectionRuleId

@@ -82,6 +82,10 @@ export const settingsSchema = z
       ),
       DEFAULT_SWEEP_SCHEDULE,
     ),
+    // Entra ID on the webhook: the object id of the one identity allowed to call it (the
+    // playbook's). Set: App Service authentication must be on, and the function takes no key.
+    // Unset: the function key authenticates the call.
+    WEBHOOK_ALLOWED_CALLER: optional(z.string().check(z.trim(), z.regex(GUID, "must be the object id (GUID) of the playbook's managed identity"))),
     // Guards (docs/safety.md).
     NO_AUTO_REMEDIATION_LABEL: z._default(optional(z.string().check(z.trim(), z.maxLength(256, "is too long"))), "no-auto-remediation"),
     IDENTITY_PROTECTION_CHECK: z._default(optional(z.enum(["on", "off"], { error: 'must be "on" or "off"' })), "on"),
@@ -158,6 +162,8 @@ export interface Config {
   holdLabel: string;
   /** Identity Protection risk check per user. */
   riskCheck: boolean;
+  /** Object id (lower-case) of the one caller App Service authentication lets through; undefined: function key. */
+  webhookCaller?: string;
   limits: Limits;
   sweep: { schedule: string; maxAgeMs: number; maxAttempts: number };
   state: { tableName: string } & ({ endpoint: string } | { connectionString: string });
@@ -198,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dryRun: s.REMEDIATION_MODE === "dry-run",
     holdLabel: s.NO_AUTO_REMEDIATION_LABEL,
     riskCheck: s.IDENTITY_PROTECTION_CHECK === "on",
+    ...(s.WEBHOOK_ALLOWED_CALLER ? { webhookCaller: s.WEBHOOK_ALLOWED_CALLER.toLowerCase() } : {}),
     limits: {
       maxPages: s.GRAPH_MAX_PAGES,
       maxAssignmentsPerUser: s.MAX_ASSIGNMENTS_PER_USER,

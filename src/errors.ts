@@ -20,6 +20,8 @@ export abstract class AppError extends Error {
 }
 
 export type RequestErrorCode =
+  | "Unauthenticated"
+  | "CallerNotAllowed"
   | "UnsupportedMediaType"
   | "PayloadTooLarge"
   | "InvalidJson"
@@ -28,6 +30,8 @@ export type RequestErrorCode =
   | "IncidentNotFound";
 
 const requestStatus: Record<RequestErrorCode, number> = {
+  Unauthenticated: 401,
+  CallerNotAllowed: 403,
   UnsupportedMediaType: 415,
   PayloadTooLarge: 413,
   InvalidJson: 400,

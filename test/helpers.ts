@@ -139,14 +139,14 @@ export interface Called {
 export async function callWebhook(
   deps: Deps | (() => Deps),
   body: unknown,
-  init: { contentType?: string; raw?: string; deadlineMs?: number } = {},
+  init: { contentType?: string; raw?: string; deadlineMs?: number; caller?: string; headers?: Record<string, string> } = {},
 ): Promise<Called> {
   const logs: string[] = [];
-  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs);
+  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs, init.caller);
   const request = new HttpRequest({
     method: "POST",
     url: "https://app.example/api/remediateIncident",
-    headers: { "content-type": init.contentType ?? "application/json" },
+    headers: { "content-type": init.contentType ?? "application/json", ...init.headers },
     body: { string: init.raw ?? JSON.stringify(body) },
   });
   const context = new InvocationContext({

@@ -11,9 +11,12 @@ param playbookId string
 @description('Required. Object id of the function app identity (shown by the remediation hunting query).')
 param remediationPrincipalId string
 
-@description('Optional. NRT (near-real-time, every minute) or Scheduled (every 5 minutes).')
+@description('Optional. NRT (near-real-time, every minute) or Scheduled (every 5 minutes). Both rules are deployed, the other one disabled: Sentinel refuses to change a rule\'s kind in place.')
 @allowed([ 'NRT', 'Scheduled' ])
 param detectionMode string = 'NRT'
+
+@description('Required. Name of the Scheduled variant of the detection rule (the NRT rule keeps the content id).')
+param scheduledRuleName string
 
 @description('Optional. Also deploy the related Entra ID rule and hunting queries.')
 param deployRelatedContent bool = true
@@ -51,7 +54,7 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2025-02-01' existin
 }
 
 // Near-real-time rules exist only in preview api-versions.
-resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = if (detectionMode == 'NRT') {
+resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
   scope: workspace
   name: detection.id
   kind: 'NRT'
@@ -59,7 +62,7 @@ resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = if
     displayName: detection.name
     description: detection.description
     severity: detection.severity
-    enabled: true
+    enabled: detectionMode == 'NRT'
     query: detection.query
     tactics: detection.tactics
     techniques: parentTechniques(detection.relevantTechniques)
@@ -73,15 +76,15 @@ resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = if
   }
 }
 
-resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = if (detectionMode == 'Scheduled') {
+resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
   scope: workspace
-  name: detection.id
+  name: scheduledRuleName
   kind: 'Scheduled'
   properties: {
-    displayName: detection.name
+    displayName: '${detection.name} (scheduled)'
     description: detection.description
     severity: detection.severity
-    enabled: true
+    enabled: detectionMode == 'Scheduled'
     query: detection.query
     queryFrequency: isoDuration(detection.queryFrequency)
     queryPeriod: isoDuration(detection.queryPeriod)
@@ -116,7 +119,7 @@ resource runPlaybook 'Microsoft.SecurityInsights/automationRules@2025-09-01' = {
           conditionProperties: {
             propertyName: 'IncidentRelatedAnalyticRuleIds'
             operator: 'Contains'
-            propertyValues: [ detectionRuleId ]
+            propertyValues: [ nrtRule.id, scheduledRule.id ]
           }
         }
       ]

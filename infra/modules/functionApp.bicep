@@ -1,4 +1,12 @@
-// The function app on Flex Consumption (Node 22), running as the user-assigned identity.
+// The function app on Flex Consumption (Node 22). Two identities: the host identity loads the code
+// and runs the Functions host (storage, telemetry); the app identity (AZURE_CLIENT_ID) is what the
+// code uses against Graph, Sentinel and its state table. With webhookAppId, App Service
+// authentication (Entra ID) lets only the allowed caller reach the webhook.
+//
+// Flex Consumption rejects most siteConfig properties (ARM error 51021: ftpsState,
+// use32BitWorkerProcess, netFrameworkVersion, linuxFxVersion, alwaysOn, functionAppScaleLimit, …)
+// and ignores the runtime app settings it replaced (FUNCTIONS_WORKER_RUNTIME,
+// WEBSITE_RUN_FROM_PACKAGE, …): the runtime, scale and deployment live in functionAppConfig.
 
 @description('Required. Function app name.')
 param name string
@@ -6,11 +14,14 @@ param name string
 @description('Required. Azure region.')
 param location string
 
-@description('Required. Resource id of the user-assigned identity.')
-param identityId string
+@description('Required. Resource id of the host identity (code package, host storage, telemetry).')
+param hostIdentityId string
 
-@description('Required. Client id of the user-assigned identity.')
-param identityClientId string
+@description('Required. Client id of the host identity.')
+param hostIdentityClientId string
+
+@description('Required. Resource id of the app identity (Graph, Sentinel, state table).')
+param appIdentityId string
 
 @description('Required. Storage account name for AzureWebJobsStorage.')
 param storageAccountName string
@@ -21,11 +32,21 @@ param deploymentContainerUrl string
 @description('Required. Application Insights connection string.')
 param appInsightsConnectionString string
 
-@description('Required. App settings the remediation code reads (SENTINEL_*, REMEDIATION_MODE).')
+@description('Required. App settings the remediation code reads (SENTINEL_*, REMEDIATION_MODE, AZURE_CLIENT_ID, …).')
 param remediationSettings object
+
+@description('Optional. Application (client) id of the webhook\'s app registration: turns on App Service authentication. Empty: the function key authenticates the webhook.')
+param webhookAppId string = ''
+
+@description('Optional. With webhookAppId: object id of the one identity allowed to call the webhook (the playbook\'s).')
+param webhookCallerPrincipalId string = ''
 
 @description('Optional. Maximum number of instances.')
 param maximumInstanceCount int = 40
+
+@description('Optional. Instance memory in MB. The app peaks near 130 MB during a burst of 1,000 incidents (docs/performance.md).')
+@allowed([ 512, 2048, 4096 ])
+param instanceMemoryMB int = 512
 
 @description('Optional. Resource tags.')
 param tags object = {}
@@ -47,35 +68,27 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
-    userAssignedIdentities: { '${identityId}': {} }
+    userAssignedIdentities: { '${hostIdentityId}': {}, '${appIdentityId}': {} }
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
     }
     functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
           value: deploymentContainerUrl
-          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: hostIdentityId }
         }
       }
       runtime: { name: 'node', version: '22' }
-      scaleAndConcurrency: { maximumInstanceCount: maximumInstanceCount, instanceMemoryMB: 2048 }
+      scaleAndConcurrency: { maximumInstanceCount: maximumInstanceCount, instanceMemoryMB: instanceMemoryMB }
     }
   }
 }
-
-// V8 heap sizing for the Node worker, passed through the documented languageWorkers__node__arguments
-// setting. Without it V8 lets the young generation grow to 32 MB and collects lazily, so a burst
-// peaked near 180 MB RSS holding ~25 MB of live objects; with it the same burst peaks near 125 MB
-// at the same throughput (npm run bench runs the app with exactly this value). 512 MB of old space
-// is ~20x the live set measured with 50 incidents in flight, and a quarter of the instance memory.
-var nodeWorkerArguments = '--max-old-space-size=512 --max-semi-space-size=8'
 
 resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
@@ -84,14 +97,39 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     {
       AzureWebJobsStorage__accountName: storageAccountName
       AzureWebJobsStorage__credential: 'managedidentity'
-      AzureWebJobsStorage__clientId: identityClientId
+      AzureWebJobsStorage__clientId: hostIdentityClientId
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
-      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-      AZURE_CLIENT_ID: identityClientId
-      languageWorkers__node__arguments: nodeWorkerArguments
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${hostIdentityClientId};Authorization=AAD'
     },
     remediationSettings
   )
+}
+
+// Entra ID in front of the webhook: a request without a valid v2 token for the app registration,
+// issued to the allowed caller (WEBHOOK_ALLOWED_CALLER), gets 401/403 and never reaches the code.
+resource auth 'Microsoft.Web/sites/config@2024-11-01' = if (!empty(webhookAppId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: { requireAuthentication: true, unauthenticatedClientAction: 'Return401' }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: webhookAppId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [ webhookAppId, 'api://${webhookAppId}' ]
+          defaultAuthorizationPolicy: {
+            allowedPrincipals: { identities: [ webhookCallerPrincipalId ] }
+          }
+        }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 @description('Resource id of the function app.')
@@ -100,5 +138,5 @@ output id string = site.id
 @description('Name of the function app.')
 output name string = site.name
 
-@description('URL of the remediation webhook (POST, function key required).')
+@description('URL of the remediation webhook (POST).')
 output webhookUrl string = 'https://${site.properties.defaultHostName}/api/remediateIncident'

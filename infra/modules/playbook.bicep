@@ -1,5 +1,6 @@
 // The thin playbook: the Sentinel incident trigger and one HTTP action that forwards the trigger
-// body to the function. All logic lives in the function.
+// body to the function. All logic lives in the function. The playbook runs as its own
+// user-assigned identity: the Sentinel connection and, in Entra ID mode, the webhook call use it.
 
 @description('Required. Logic App name.')
 param name string
@@ -7,20 +8,31 @@ param name string
 @description('Required. Azure region.')
 param location string
 
-@description('Required. Function app resource id (its default host key authenticates the call).')
-param functionAppId string
+@description('Required. Resource id of the playbook\'s user-assigned identity.')
+param identityId string
 
 @description('Required. Webhook URL of the remediation function.')
 param webhookUrl string
 
+@description('Optional. Application (client) id of the webhook\'s app registration: the playbook calls with a token for it. Empty: it sends functionKey instead.')
+param webhookAudience string = ''
+
+@description('Optional. Function key for the webhook when webhookAudience is empty (set after the code is deployed: infra/scripts/set-function-key.sh).')
+@secure()
+param functionKey string = ''
+
 @description('Required. Object id of the "Azure Security Insights" service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360) in this tenant.')
 param securityInsightsPrincipalId string
+
+@description('Optional. Grant Sentinel the Automation Contributor role on this playbook (false when granted already, e.g. through the portal).')
+param grantRunPermission bool = true
 
 @description('Optional. Resource tags.')
 param tags object = {}
 
 var sentinelAutomationContributor = 'f4c81013-99ee-4d62-a7ee-b3f1f648599a'
 var sentinelApiId = subscriptionResourceId('Microsoft.Web/locations/managedApis', location, 'azuresentinel')
+var entra = !empty(webhookAudience)
 
 resource connection 'Microsoft.Web/connections@2016-06-01' = {
   name: 'azuresentinel-${name}'
@@ -39,7 +51,10 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   name: name
   location: location
   tags: tags
-  identity: { type: 'SystemAssigned' }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
   properties: {
     state: 'Enabled'
     definition: {
@@ -63,19 +78,25 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
       actions: {
         Forward_incident_to_function: {
           type: 'Http'
-          inputs: {
-            method: 'POST'
-            uri: '@parameters(\'webhookUrl\')'
-            headers: {
-              'Content-Type': 'application/json'
-              'x-functions-key': '@parameters(\'functionKey\')'
-            }
-            body: '@triggerBody()'
-            // 408/429/5xx are retried: the function answers 5xx when a reprocess failed.
-            retryPolicy: { type: 'exponential', count: 4, interval: 'PT20S', minimumInterval: 'PT10S', maximumInterval: 'PT5M' }
-          }
-          // Keep the function key out of the run history.
-          runtimeConfiguration: { secureData: { properties: [ 'inputs' ] } }
+          inputs: union(
+            {
+              method: 'POST'
+              uri: '@parameters(\'webhookUrl\')'
+              body: '@triggerBody()'
+              // 408/429/5xx are retried: the function answers 5xx when a reprocess failed.
+              retryPolicy: { type: 'exponential', count: 4, interval: 'PT20S', minimumInterval: 'PT10S', maximumInterval: 'PT5M' }
+            },
+            entra
+              ? {
+                  headers: { 'Content-Type': 'application/json' }
+                  authentication: { type: 'ManagedServiceIdentity', identity: identityId, audience: webhookAudience }
+                }
+              : {
+                  headers: { 'Content-Type': 'application/json', 'x-functions-key': '@parameters(\'functionKey\')' }
+                }
+          )
+          // Keep the key and the answer (user names, assignments) out of the run history.
+          runtimeConfiguration: { secureData: { properties: [ 'inputs', 'outputs' ] } }
         }
       }
     }
@@ -86,19 +107,22 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
             connectionId: connection.id
             connectionName: connection.name
             id: sentinelApiId
-            connectionProperties: { authentication: { type: 'ManagedServiceIdentity' } }
+            connectionProperties: { authentication: { type: 'ManagedServiceIdentity', identity: identityId } }
           }
         }
       }
-      functionKey: { value: listKeys('${functionAppId}/host/default', '2024-11-01').functionKeys.default }
+      functionKey: { value: functionKey }
       webhookUrl: { value: webhookUrl }
     }
   }
 }
 
-// Sentinel runs playbooks as its own service principal, which needs this role on the playbook's resource group.
-resource sentinelCanRunPlaybook 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(resourceGroup().id, securityInsightsPrincipalId, sentinelAutomationContributor)
+// Sentinel runs playbooks as its own service principal, which needs this role. Scoped to this
+// playbook only: least privilege, and no RoleAssignmentExists clash with the resource-group
+// assignment the Sentinel portal makes ("Manage playbook permissions").
+resource sentinelCanRunPlaybook 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantRunPermission) {
+  name: guid(workflow.id, securityInsightsPrincipalId, sentinelAutomationContributor)
+  scope: workflow
   properties: {
     principalId: securityInsightsPrincipalId
     principalType: 'ServicePrincipal'
@@ -108,6 +132,3 @@ resource sentinelCanRunPlaybook 'Microsoft.Authorization/roleAssignments@2022-04
 
 @description('Resource id of the playbook (Logic App).')
 output id string = workflow.id
-
-@description('Object id of the playbook\'s managed identity.')
-output principalId string = workflow.identity.principalId

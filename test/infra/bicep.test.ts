@@ -3,7 +3,20 @@ import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { settingsSchema } from "../../src/config";
 import { checkResourceBodies, objectProperties, parseBicep, resources, syntaxErrors, type ParsedBicep } from "./bicep";
-import { INFRA, nodeWorkerArguments } from "./content";
+import { GRAPH_PERMISSIONS } from "../../src/graph";
+import { INFRA } from "./content";
+
+/** App setting names written in a Bicep file: upper-case or AzureWebJobsStorage__/APPLICATIONINSIGHTS_ keys of objects. */
+const appSettingKeys = (source: string) => [...source.matchAll(/(?:^\s+|\{ )((?:[A-Z][A-Z0-9_]+|AzureWebJobsStorage__\w+)): /gm)].map((m) => m[1] as string);
+
+/** App settings the Flex Consumption plan deprecates (learn.microsoft.com, functions-app-settings#flex-consumption-plan-deprecations). */
+const FLEX_DEPRECATED = [
+  "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_MAX_HTTP_CONCURRENCY",
+  "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
+  "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET", "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER",
+  "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+  "WEBSITE_VNET_ROUTE_ALL", "WEBSITES_CONTAINER_START_TIME_LIMIT", "WEBSITE_TIME_ZONE", "TZ", "AzureWebJobsStorage",
+];
 
 const ROOT = join(INFRA, "..");
 const files = [join(INFRA, "main.bicep"), ...readdirSync(join(INFRA, "modules")).map((f) => join(INFRA, "modules", f))].filter((f) => f.endsWith(".bicep"));
@@ -39,6 +52,7 @@ describe("Bicep", () => {
       "modules/playbook.bicep",
       "modules/sentinelAccess.bicep",
       "modules/storage.bicep",
+      "modules/webhookApp.bicep",
     ]);
   });
 
@@ -88,25 +102,67 @@ describe("Bicep", () => {
 
   it("writes the app settings the app reads, with the same names", () => {
     const known = Object.keys(settingsSchema.shape);
-    const appSettings = resources(get("functionApp.bicep")).find((r) => r.type.startsWith("Microsoft.Web/sites/config"));
-    const settingsValue = objectProperties(appSettings!.body!).find((x) => x.key === "properties")?.value?.text ?? "";
-    const literalKeys = [...settingsValue.matchAll(/^\s+(\w+): /gm)].map((m) => m[1]);
-    const remediationBlock = /remediationSettings: \{([^}]*)\}/.exec(get("main.bicep").source)?.[1] ?? "";
-    const remediationKeys = [...remediationBlock.matchAll(/^\s+(\w+): /gm)].map((m) => m[1]);
-    const written = new Set([...literalKeys, ...remediationKeys].filter((k): k is string => !!k));
+    const written = new Set([...appSettingKeys(get("functionApp.bicep").source), ...appSettingKeys(get("main.bicep").source)]);
     const appRead = [...written].filter((k) => known.includes(k));
     // Every setting the app cannot start without is written (the state table identity-based).
-    for (const required of ["SENTINEL_SUBSCRIPTION_ID", "SENTINEL_RESOURCE_GROUP", "SENTINEL_WORKSPACE_NAME", "SENTINEL_RULE_IDS", "STATE_TABLE_ENDPOINT", "AZURE_CLIENT_ID"]) {
+    for (const required of ["SENTINEL_SUBSCRIPTION_ID", "SENTINEL_RESOURCE_GROUP", "SENTINEL_WORKSPACE_NAME", "SENTINEL_RULE_IDS", "STATE_TABLE_ENDPOINT", "AZURE_CLIENT_ID", "WEBHOOK_ALLOWED_CALLER", "IDENTITY_PROTECTION_CHECK"]) {
       expect(appRead).toContain(required);
     }
     expect(appRead).not.toContain("STATE_TABLE_CONNECTION");
-    // Everything else written is for the Functions host (storage, App Insights, the Node worker's
-    // arguments), never a misspelt app setting.
-    for (const k of written) if (!known.includes(k)) expect(k).toMatch(/^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_|languageWorkers__node__arguments$)/);
-    expect(nodeWorkerArguments()).toMatch(/^(--[a-z-]+=\d+ ?)+$/);
+    // Everything else written is for the Functions host (storage, App Insights), never a misspelt app setting.
+    for (const k of written) if (!known.includes(k)) expect(k).toMatch(/^(AzureWebJobsStorage__|APPLICATIONINSIGHTS_)/);
     // Keyless: identity-based storage, AAD-only App Insights.
     expect(written.has("AzureWebJobsStorage__credential")).toBe(true);
     expect(written.has("AzureWebJobsStorage")).toBe(false);
+  });
+
+  it("sets nothing Flex Consumption rejects or ignores, and sizes the instance at 512 MB", () => {
+    const app = get("functionApp.bicep");
+    const site = resources(app).find((r) => r.type.startsWith("Microsoft.Web/sites@"));
+    const siteConfig = /siteConfig: \{([^}]*)\}/.exec(site!.body!.text)?.[1] ?? "";
+    expect([...siteConfig.matchAll(/(\w+):/g)].map((m) => m[1])).toEqual(["minTlsVersion"]);
+    const written = [...appSettingKeys(app.source), ...appSettingKeys(get("main.bicep").source)];
+    for (const k of written) expect(FLEX_DEPRECATED).not.toContain(k);
+    expect(app.source).not.toMatch(/languageWorkers__/);
+    expect(app.source).toMatch(/param instanceMemoryMB int = 512\b/);
+    expect(app.source).toMatch(/instanceMemoryMB: instanceMemoryMB/);
+  });
+
+  it("grants every Graph permission the code calls, and only those", () => {
+    // src/graph.ts names the permission of each call; the first word is the one granted.
+    const needed = new Set(Object.values(GRAPH_PERMISSIONS).map((p) => p.split(" ")[0] as string));
+    const block = /var graphPermissions = concat\(([\s\S]*?)\n\)/.exec(get("main.bicep").source)?.[1] ?? "";
+    const granted = new Set([...block.matchAll(/'([A-Za-z]+\.[A-Za-z.]+)'/g)].map((m) => m[1] as string));
+    expect([...granted].sort()).toEqual([...needed].sort());
+    // Identity Protection's permission only when its check is on, and the setting follows.
+    expect(block).toMatch(/identityProtectionCheck \? \[ 'IdentityRiskyUser\.Read\.All' \] : \[\]/);
+    expect(get("main.bicep").source).toMatch(/IDENTITY_PROTECTION_CHECK: identityProtectionCheck \? 'on' : 'off'/);
+    // The script grants the same list by default, through the identity's own appRoleAssignments.
+    const script = readFileSync(join(INFRA, "scripts", "grant-graph-permission.sh"), "utf8");
+    for (const p of needed) expect(script).toContain(p);
+    expect(script).toMatch(/servicePrincipals\/\$principal\/appRoleAssignments"/);
+    expect(script).not.toMatch(/appRoleAssignedTo/);
+  });
+
+  it("the webhook takes Entra ID tokens from the playbook's identity only, and no key is read at provision time", () => {
+    const main = get("main.bicep").source;
+    const app = get("functionApp.bicep");
+    const auth = resources(app).find((r) => /authsettingsV2/.test(r.body?.text ?? ""));
+    const text = auth!.body!.text;
+    expect(text).toMatch(/requireAuthentication: true/);
+    expect(text).toMatch(/unauthenticatedClientAction: 'Return401'/);
+    expect(text).toMatch(/allowedPrincipals: \{ identities: \[ webhookCallerPrincipalId \] \}/);
+    expect(text).toMatch(/allowedAudiences: \[ webhookAppId/);
+    // The one allowed caller is the playbook's identity, in Easy Auth and in the code's own check.
+    expect(main).toMatch(/webhookCallerPrincipalId: playbookIdentity\.outputs\.principalId/);
+    expect(main).toMatch(/WEBHOOK_ALLOWED_CALLER: playbookIdentity\.outputs\.principalId/);
+    expect(main).toMatch(/principalId: playbookIdentity\.outputs\.principalId, resourceAppId: webhookApp!\.outputs\.appId/);
+    expect(get("webhookApp.bicep").source).toMatch(/appRoleAssignmentRequired: true/);
+    // The playbook authenticates with its identity and hides inputs and outputs from run history.
+    const playbook = get("playbook.bicep").source;
+    expect(playbook).toMatch(/authentication: \{ type: 'ManagedServiceIdentity', identity: identityId, audience: webhookAudience \}/);
+    expect(playbook).toMatch(/secureData: \{ properties: \[ 'inputs', 'outputs' \] \}/);
+    for (const p of parsed.values()) expect(p.source).not.toMatch(/listKeys\(/);
   });
 
   it("local.settings.sample.json and the README name every setting the app reads", () => {

@@ -96,10 +96,3 @@ export function analyzeKql(query: string): Analysis {
   return { errors, columns };
 }
 
-/** The Node worker arguments the deployment sets (functionApp.bicep), so the benchmark runs the app with them. */
-export function nodeWorkerArguments(): string {
-  const bicep = readFileSync(join(INFRA, "modules", "functionApp.bicep"), "utf8");
-  const value = /^var nodeWorkerArguments = '([^']*)'$/m.exec(bicep)?.[1];
-  if (value === undefined) throw new Error("infra/modules/functionApp.bicep declares no nodeWorkerArguments");
-  return value;
-}
