@@ -42,6 +42,9 @@ param functionKey string = ''
 @description('Optional. Hold users Identity Protection marks at risk (needs Entra ID P2; grants IdentityRiskyUser.Read.All). Set false without P2.')
 param identityProtectionCheck bool = true
 
+@description('Optional. Catalog-scoped mode: ids of the access package catalogs the app may manage. The app identity then gets no tenant-wide EntitlementManagement permission; give it the "Access package assignment manager" role on these catalogs with infra/scripts/grant-catalog-role.sh. Empty (default): tenant-wide.')
+param accessPackageCatalogIds array = []
+
 @description('Optional. NRT (near-real-time, default) or Scheduled (every 5 minutes) detection rule. Both rules are deployed; the other one is disabled.')
 @allowed([ 'NRT', 'Scheduled' ])
 param detectionMode string = 'NRT'
@@ -68,8 +71,10 @@ var scheduledRuleName = guid(detectionRuleName, 'Scheduled')
 var stateTableName = 'remediationstate'
 
 // Every Graph application permission the code calls (src/graph.ts GRAPH_PERMISSIONS), and only those.
+// Catalog-scoped mode replaces EntitlementManagement.ReadWrite.All with a catalog role.
 var graphPermissions = concat(
-  [ 'EntitlementManagement.ReadWrite.All', 'User.Read.All', 'GroupMember.Read.All' ],
+  empty(accessPackageCatalogIds) ? [ 'EntitlementManagement.ReadWrite.All' ] : [],
+  [ 'User.Read.All', 'GroupMember.Read.All' ],
   identityProtectionCheck ? [ 'IdentityRiskyUser.Read.All' ] : []
 )
 
@@ -134,6 +139,7 @@ module functionApp 'modules/functionApp.bicep' = {
         SENTINEL_RULE_IDS: '${detectionRuleName},${scheduledRuleName}'
         REMEDIATION_MODE: remediationMode
         IDENTITY_PROTECTION_CHECK: identityProtectionCheck ? 'on' : 'off'
+        ACCESS_PACKAGE_CATALOG_IDS: join(accessPackageCatalogIds, ',')
         STATE_TABLE_ENDPOINT: storage.outputs.tableEndpoint
         STATE_TABLE_NAME: stateTableName
         AZURE_CLIENT_ID: appIdentity.outputs.clientId

@@ -48,6 +48,7 @@ export function buildDeps(config: Config, credential: TokenCredential = createCr
       ...common,
       ...(packageCacheTtlMs !== undefined ? { packageCacheTtlMs } : {}),
       limits: config.limits,
+      catalogIds: config.catalogIds,
     }),
     sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, common),
     store: createTableStore(createTableClient(config.state, credential), requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),

@@ -42,6 +42,13 @@ const ruleIdList = (v: string) =>
     .filter(Boolean)
     .map(ruleGuid);
 
+/** Comma-separated GUIDs, lower case. */
+const guidList = (v: string) =>
+  v
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
 const required = () => z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required"));
 
 /**
@@ -86,6 +93,21 @@ export const settingsSchema = z
     // playbook's). Set: App Service authentication must be on, and the function takes no key.
     // Unset: the function key authenticates the call.
     WEBHOOK_ALLOWED_CALLER: optional(z.string().check(z.trim(), z.regex(GUID, "must be the object id (GUID) of the playbook's managed identity"))),
+    // Catalog-scoped mode: the catalogs whose access packages the identity may manage (it holds
+    // the entitlement-management role "Access package assignment manager" on them). Unset: tenant-wide.
+    ACCESS_PACKAGE_CATALOG_IDS: z._default(
+      optional(
+        z.pipe(
+          z.string().check(
+            z.superRefine((v, ctx) => {
+              for (const id of guidList(v)) if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not a catalog id (GUID)` });
+            }),
+          ),
+          z.transform(guidList),
+        ),
+      ),
+      [],
+    ),
     // Guards (docs/safety.md).
     NO_AUTO_REMEDIATION_LABEL: z._default(optional(z.string().check(z.trim(), z.maxLength(256, "is too long"))), "no-auto-remediation"),
     IDENTITY_PROTECTION_CHECK: z._default(optional(z.enum(["on", "off"], { error: 'must be "on" or "off"' })), "on"),
@@ -162,6 +184,8 @@ export interface Config {
   holdLabel: string;
   /** Identity Protection risk check per user. */
   riskCheck: boolean;
+  /** Catalog-scoped mode: the catalogs whose access packages are listed one by one; empty: tenant-wide. */
+  catalogIds: string[];
   /** Object id (lower-case) of the one caller App Service authentication lets through; undefined: function key. */
   webhookCaller?: string;
   limits: Limits;
@@ -204,6 +228,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dryRun: s.REMEDIATION_MODE === "dry-run",
     holdLabel: s.NO_AUTO_REMEDIATION_LABEL,
     riskCheck: s.IDENTITY_PROTECTION_CHECK === "on",
+    catalogIds: s.ACCESS_PACKAGE_CATALOG_IDS,
     ...(s.WEBHOOK_ALLOWED_CALLER ? { webhookCaller: s.WEBHOOK_ALLOWED_CALLER.toLowerCase() } : {}),
     limits: {
       maxPages: s.GRAPH_MAX_PAGES,

@@ -60,6 +60,12 @@ export interface GraphGateway {
 
 export interface GraphGatewayOptions {
   limits: Pick<Limits, "maxPages" | "maxAssignmentsPerUser">;
+  /**
+   * Catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS): the identity holds the entitlement-management
+   * role "Access package assignment manager" on these catalogs instead of a tenant-wide permission,
+   * and Graph then requires every assignment listing to name one access package. Empty: tenant-wide.
+   */
+  catalogIds?: string[];
   /** How long an access package → groups answer is reused. Packages rarely change. */
   packageCacheTtlMs?: number;
   /** Each attempt of each request is abandoned after this long, body included. */
@@ -78,6 +84,12 @@ export const GRAPH_REQUEST_TIMEOUT_MS = 20_000;
  */
 export const GRAPH_MAX_IN_FLIGHT = 20;
 
+/** Access packages listed per user in catalog-scoped mode (one assignment listing each). */
+export const MAX_CATALOG_PACKAGES = 200;
+
+/** The entitlement-management role the catalog-scoped mode needs, named in 403 messages. */
+export const CATALOG_ROLE = 'the entitlement-management role "Access package assignment manager" on the catalogs in ACCESS_PACKAGE_CATALOG_IDS';
+
 // The documented answers, checked strictly: anything else is a failure, never "nothing to do".
 const assignmentPage = z.object({
   value: z.array(
@@ -89,6 +101,10 @@ const assignmentPage = z.object({
       accessPackage: z.optional(z.nullable(z.object({ id: z.string(), displayName: z.optional(z.nullable(z.string())) }))),
     }),
   ),
+  "@odata.nextLink": z.optional(z.string()),
+});
+const packagePage = z.object({
+  value: z.array(z.object({ id: z.string().check(z.minLength(1)), displayName: z.optional(z.nullable(z.string())) })),
   "@odata.nextLink": z.optional(z.string()),
 });
 const accessPackage = z.object({
@@ -132,6 +148,10 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const now = options.now ?? Date.now;
   const { maxPages, maxAssignmentsPerUser } = options.limits;
   const packageCache = new Map<string, { at: number; groups: string[] }>();
+  const catalogIds = options.catalogIds ?? [];
+  // What a 403 on an entitlement-management call means depends on the mode.
+  const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : `the Microsoft Graph application permission ${tenantWide}`);
+  let catalogPackages: { at: number; ids: string[] } | undefined;
 
   /**
    * One request under the policy. The answer is read whole inside the attempt (so the timeout
@@ -179,7 +199,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         return { status: response.status, body: parsed.data };
       });
     } catch (error) {
-      throw upstreamError("graph", what, error, `the Microsoft Graph application permission ${permission}`);
+      throw upstreamError("graph", what, error, permission.startsWith("the ") ? permission : `the Microsoft Graph application permission ${permission}`);
     }
   }
 
@@ -192,44 +212,89 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     return url.pathname.replace(/^\/v1\.0/, "") + url.search;
   };
 
+  /**
+   * Every item of a Graph listing, page by page, within GRAPH_MAX_PAGES; a next link that repeats
+   * an earlier page is an error (it would loop forever).
+   */
+  async function listAll<T>(
+    signal: AbortSignal,
+    what: string,
+    permission: string,
+    first: string,
+    page: z.ZodMiniType<{ value: T[]; "@odata.nextLink"?: string | undefined }>,
+    pagesMessage: string,
+    onPage: (items: T[]) => void = () => undefined,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    const seen = new Set<string>();
+    let path: string | undefined = first;
+    for (let pages = 0; path !== undefined; pages++) {
+      if (pages >= maxPages) throw new LimitError(`${pagesMessage} (GRAPH_MAX_PAGES ${maxPages})`);
+      seen.add(path);
+      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(signal, what, permission, { method: "GET", path }, page);
+      out.push(...(body?.value ?? []));
+      onPage(out);
+      const link: string | undefined = body?.["@odata.nextLink"];
+      path = link ? nextPath(link) : undefined;
+      if (path !== undefined && seen.has(path)) {
+        throw new UpstreamError("graph", 200, `Graph could not ${what}: a next page link repeats an earlier page`);
+      }
+    }
+    return out;
+  }
+
+  /** Catalog-scoped mode: the access packages of the configured catalogs (cached like package groups). */
+  async function packagesOfCatalogs(signal: AbortSignal): Promise<string[]> {
+    if (catalogPackages && now() - catalogPackages.at < ttl) return catalogPackages.ids;
+    const lists = await Promise.all(
+      catalogIds.map((catalogId) =>
+        listAll(
+          signal,
+          `list the access packages of catalog ${catalogId}`,
+          CATALOG_ROLE,
+          `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
+          packagePage,
+          `catalog ${catalogId} has more pages of access packages than allowed`,
+        ),
+      ),
+    );
+    const ids = [...new Set(lists.flat().map((p) => p.id.toLowerCase()))];
+    if (ids.length > MAX_CATALOG_PACKAGES) {
+      throw new LimitError(`the catalogs in ACCESS_PACKAGE_CATALOG_IDS hold ${ids.length} access packages, more than ${MAX_CATALOG_PACKAGES} listed per user`);
+    }
+    catalogPackages = { at: now(), ids };
+    return ids;
+  }
+
   return {
     async listAssignments(userId, signal) {
       const what = `list access package assignments of user ${userId}`;
-      const first = `${EM}/assignments?$filter=${encodeURIComponent(`target/objectId eq '${userId}'`)}&$expand=accessPackage`;
-      const out: Assignment[] = [];
-      const seen = new Set<string>();
-      let path: string | undefined = first;
-      for (let pages = 0; path !== undefined; pages++) {
-        if (pages >= maxPages) throw new LimitError(`user ${userId} has more than ${maxPages} pages of access package assignments (GRAPH_MAX_PAGES)`);
-        seen.add(path);
-        const { body }: { body: z.output<typeof assignmentPage> | undefined } = await call(
-          signal,
-          what,
-          GRAPH_PERMISSIONS.listAssignments,
-          { method: "GET", path },
-          assignmentPage,
-        );
-        for (const raw of body?.value ?? []) {
-          const packageId = raw.accessPackage?.id ?? raw.accessPackageId;
-          if (!packageId) throw new UpstreamError("graph", 200, `Graph could not ${what}: assignment ${raw.id} names no access package`);
-          out.push({
-            id: raw.id,
-            state: raw.state ?? "unknownFutureValue",
-            ...(raw.status ? { status: raw.status } : {}),
-            accessPackageId: packageId.toLowerCase(),
-            ...(raw.accessPackage?.displayName ? { accessPackageName: raw.accessPackage.displayName } : {}),
-          });
-        }
-        if (out.length > maxAssignmentsPerUser) {
-          throw new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
-        }
-        const link: string | undefined = body?.["@odata.nextLink"];
-        path = link ? nextPath(link) : undefined;
-        if (path !== undefined && seen.has(path)) {
-          throw new UpstreamError("graph", 200, `Graph could not ${what}: a next page link repeats an earlier page`);
-        }
+      const tooMany = () => new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
+      const pagesMessage = `user ${userId} has more pages of access package assignments than allowed`;
+      const listing = (filter: string, count: (n: number) => void = () => undefined) =>
+        listAll(signal, what, em(GRAPH_PERMISSIONS.listAssignments), `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`, assignmentPage, pagesMessage, (items) => count(items.length));
+      let raw: z.output<typeof assignmentPage>["value"];
+      if (catalogIds.length === 0) {
+        raw = await listing(`target/objectId eq '${userId}'`, (n) => {
+          if (n > maxAssignmentsPerUser) throw tooMany();
+        });
+      } else {
+        // Graph requires a catalog-scoped caller to name the access package in every listing.
+        const packages = await packagesOfCatalogs(signal);
+        raw = (await Promise.all(packages.map((p) => listing(`accessPackage/id eq '${p}' and target/objectId eq '${userId}'`)))).flat();
+        if (raw.length > maxAssignmentsPerUser) throw tooMany();
       }
-      return out;
+      return raw.map((a) => {
+        const packageId = a.accessPackage?.id ?? a.accessPackageId;
+        if (!packageId) throw new UpstreamError("graph", 200, `Graph could not ${what}: assignment ${a.id} names no access package`);
+        return {
+          id: a.id,
+          state: a.state ?? "unknownFutureValue",
+          ...(a.status ? { status: a.status } : {}),
+          accessPackageId: packageId.toLowerCase(),
+          ...(a.accessPackage?.displayName ? { accessPackageName: a.accessPackage.displayName } : {}),
+        };
+      });
     },
 
     async groupsGrantedBy(accessPackageId, signal) {
@@ -238,7 +303,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const { body } = await call(
         signal,
         `read access package ${accessPackageId}`,
-        GRAPH_PERMISSIONS.groupsGrantedBy,
+        em(GRAPH_PERMISSIONS.groupsGrantedBy),
         { method: "GET", path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)` },
         accessPackage,
       );
@@ -254,7 +319,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const { status } = await call(
         signal,
         `reprocess assignment ${assignmentId}`,
-        GRAPH_PERMISSIONS.reprocess,
+        em(GRAPH_PERMISSIONS.reprocess),
         { method: "POST", path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess` },
         undefined,
         (s) => s === 202 || s === 404,

@@ -47,9 +47,9 @@ export class TenantBuilder {
     return id;
   }
 
-  accessPackage(name: string, groups: string[]): string {
+  accessPackage(name: string, groups: string[], catalogId?: string): string {
     const id = randomUUID();
-    this.scenario.accessPackages.push({ id, displayName: name, groups });
+    this.scenario.accessPackages.push({ id, displayName: name, groups, ...(catalogId ? { catalogId } : {}) });
     return id;
   }
 

@@ -7,6 +7,9 @@ import { z } from "zod";
  */
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a GUID");
 
+/** The catalog an access package is in when the scenario does not say ("General" in a real tenant). */
+export const GENERAL_CATALOG = "0a7e8a7c-6e2d-4c8f-9b1a-3c5d7e9f0a11";
+
 const faultSchema = z.object({
   /** Which fake service the fault applies to. */
   service: z.enum(["login", "graph", "arm"]).optional(),
@@ -48,7 +51,15 @@ export const scenarioSchema = z.object({
     )
     .default([]),
   groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
-  accessPackages: z.array(z.object({ id: guid, displayName: z.string(), groups: z.array(guid).default([]) })).default([]),
+  accessPackages: z
+    .array(z.object({ id: guid, displayName: z.string(), groups: z.array(guid).default([]), catalogId: guid.default(GENERAL_CATALOG) }))
+    .default([]),
+  /**
+   * The app's identity holds only the entitlement-management role "Access package assignment
+   * manager" on these catalogs (no tenant-wide permission). Like Graph, assignment listings must
+   * then name one access package, and anything outside these catalogs is refused (403).
+   */
+  catalogScope: z.array(guid).optional(),
   assignments: z
     .array(
       z.object({

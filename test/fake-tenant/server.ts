@@ -402,18 +402,28 @@ export class FakeTenant {
       body: { error: { code, message, innerError: { date: new Date().toISOString(), "request-id": randomUUID() } } },
     });
 
+    const scope = this.scenario.catalogScope?.map((c) => c.toLowerCase());
+    const inScope = (packageId: string) => scope === undefined || scope.includes((this.packagesById.get(packageId.toLowerCase())?.catalogId ?? "").toLowerCase());
+    const outOfScope = () => graphError(403, "Forbidden", "The caller does not have the required entitlement management role on this catalog");
+
     if (method === "GET" && path === `${EM}/assignments`) {
       const filter = url.searchParams.get("$filter");
       let userId: string | undefined;
-      if (filter !== null) {
-        // Only the filter the app uses is faked; the real service accepts more.
-        const m = /^target\/objectId eq '([0-9a-f-]{36})'$/i.exec(filter.trim());
+      let packageId: string | undefined;
+      // Only the filters the app uses are faked (target, access package, both joined by "and").
+      for (const clause of filter === null ? [] : filter.trim().split(/\s+and\s+/i)) {
+        const m = /^(target\/objectId|accessPackage\/id) eq '([0-9a-f-]{36})'$/i.exec(clause);
         if (!m) return graphError(400, "BadRequest", `Invalid filter clause: ${filter}`);
-        userId = m[1]?.toLowerCase();
+        if (m[1]?.toLowerCase() === "target/objectid") userId = m[2]?.toLowerCase();
+        else packageId = m[2]?.toLowerCase();
       }
+      // Documented: a catalog-scoped caller must name a specific access package.
+      if (scope !== undefined && (packageId === undefined || !inScope(packageId))) return outOfScope();
       const expand = (url.searchParams.get("$expand") ?? "").split(",").filter(Boolean);
       if (expand.some((e) => e !== "accessPackage" && e !== "target")) return graphError(400, "BadRequest", `Unsupported $expand: ${expand.join(",")}`);
-      const all = userId === undefined ? this.scenario.assignments : (this.byUser.get(userId) ?? []);
+      const all = (userId === undefined ? this.scenario.assignments : (this.byUser.get(userId) ?? [])).filter(
+        (a) => packageId === undefined || a.accessPackageId.toLowerCase() === packageId,
+      );
       const top = Number(url.searchParams.get("$top") ?? this.scenario.pageSize);
       const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
       const page = all.slice(skip, skip + top);
@@ -438,6 +448,7 @@ export class FakeTenant {
       if (!/^[0-9a-f-]{36}$/.test(id)) return graphError(400, "BadRequest", `Invalid assignment id '${id}'`);
       const a = this.assignmentsById.get(id);
       if (!a) return graphError(404, "NotFound", `Assignment '${id}' was not found`);
+      if (!inScope(a.accessPackageId)) return outOfScope();
       // Documented precondition: the assignment must be delivered. The real error code is a guess.
       if (a.state !== "delivered") return graphError(400, "BadRequest", `Assignment '${id}' is ${a.state}, not delivered`);
       this.reprocessed.set(id, (this.reprocessed.get(id) ?? 0) + 1);
@@ -488,11 +499,22 @@ export class FakeTenant {
       return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", value } };
     }
 
+    if (method === "GET" && path === `${EM}/accessPackages`) {
+      const filter = url.searchParams.get("$filter");
+      const m = filter === null ? undefined : /^catalog\/id eq '([0-9a-f-]{36})'$/i.exec(filter.trim());
+      if (filter !== null && !m) return graphError(400, "BadRequest", `Invalid filter clause: ${filter}`);
+      const catalogId = m?.[1];
+      if (scope !== undefined && (catalogId === undefined || !scope.includes(catalogId.toLowerCase()))) return outOfScope();
+      const all = this.scenario.accessPackages.filter((p) => catalogId === undefined || p.catalogId.toLowerCase() === catalogId.toLowerCase());
+      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/accessPackages", value: all.map((p) => this.packageResource(p)) } };
+    }
+
     const pkgMatch = new RegExp(`^${EM}/accessPackages/([^/]+)$`).exec(path);
     if (method === "GET" && pkgMatch) {
       const id = decodeURIComponent(pkgMatch[1] ?? "").toLowerCase();
       const pkg = this.packagesById.get(id);
       if (!pkg) return graphError(404, "NotFound", `Access package '${id}' was not found`);
+      if (!inScope(id)) return outOfScope();
       const body: Record<string, unknown> = { ...this.packageResource(pkg) };
       if ((url.searchParams.get("$expand") ?? "").startsWith("resourceRoleScopes")) {
         body.resourceRoleScopes = pkg.groups.map((g) => {

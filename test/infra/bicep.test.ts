@@ -134,6 +134,9 @@ describe("Bicep", () => {
     const block = /var graphPermissions = concat\(([\s\S]*?)\n\)/.exec(get("main.bicep").source)?.[1] ?? "";
     const granted = new Set([...block.matchAll(/'([A-Za-z]+\.[A-Za-z.]+)'/g)].map((m) => m[1] as string));
     expect([...granted].sort()).toEqual([...needed].sort());
+    // The tenant-wide entitlement permission only outside catalog-scoped mode.
+    expect(block).toMatch(/empty\(accessPackageCatalogIds\) \? \[ 'EntitlementManagement\.ReadWrite\.All' \] : \[\]/);
+    expect(get("main.bicep").source).toMatch(/ACCESS_PACKAGE_CATALOG_IDS: join\(accessPackageCatalogIds, ','\)/);
     // Identity Protection's permission only when its check is on, and the setting follows.
     expect(block).toMatch(/identityProtectionCheck \? \[ 'IdentityRiskyUser\.Read\.All' \] : \[\]/);
     expect(get("main.bicep").source).toMatch(/IDENTITY_PROTECTION_CHECK: identityProtectionCheck \? 'on' : 'off'/);

@@ -407,3 +407,58 @@ describe("webhook against the fake tenant", () => {
     expect([...incident.comments.values()][0]?.message).toContain("EntitlementManagement.ReadWrite.All");
   });
 });
+
+describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
+  const HR = "7d1f0c3e-2a4b-4c5d-8e6f-a7b8c9d0e1f2";
+  const FINANCE = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+
+  /** A tenant whose app identity holds the assignment manager role on the HR catalog only. */
+  function catalogTenant() {
+    const t = new TenantBuilder();
+    const user = t.user("adele");
+    const hrGroup = t.group("sg-HR");
+    const hr = t.assign(user, t.accessPackage("HR Staff", [hrGroup], HR));
+    const finance = t.assign(user, t.accessPackage("Finance", [], FINANCE));
+    const inc = t.incident({ accounts: [user], groups: [hrGroup] });
+    return { t, user, hrGroup, hr, finance, inc, scenario: { ...t.scenario, catalogScope: [HR] } };
+  }
+
+  it("lists per access package of the catalogs, reprocesses there and closes; never an unscoped listing", async () => {
+    const c = catalogTenant();
+    fake = await FakeTenant.start({ scenario: c.scenario });
+
+    const res = await callWebhook(depsFor(fake, { ACCESS_PACKAGE_CATALOG_IDS: HR }), fake.triggerBody(c.inc));
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ outcome: "remediated", closed: true });
+    expect([...fake.reprocessed.keys()]).toEqual([c.hr]);
+    expect(fake.members.get(c.hrGroup)?.has(c.user)).toBe(true);
+    const listings = fake.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
+    expect(listings.length).toBeGreaterThan(0);
+    for (const l of listings) expect(l.query.$filter).toMatch(new RegExp(`^accessPackage/id eq '[0-9a-f-]{36}' and target/objectId eq '${c.user}'$`));
+    expect(fake.requests.find((r) => r.path.endsWith("/accessPackages"))?.query.$filter).toBe(`catalog/id eq '${HR}'`);
+  });
+
+  it("tenant-wide listing against a catalog-scoped identity fails naming the permission; nothing reprocessed", async () => {
+    const c = catalogTenant();
+    fake = await FakeTenant.start({ scenario: c.scenario });
+
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(c.inc));
+
+    expect(res.status).toBe(502);
+    expect(res.body.error.message).toContain("EntitlementManagement.ReadWrite.All");
+    expect(fake.reprocessed.size).toBe(0);
+    expect(fake.incidents.get(c.inc)?.status).toBe("New");
+  });
+
+  it("a catalog the identity holds no role on fails naming the catalog role", async () => {
+    const c = catalogTenant();
+    fake = await FakeTenant.start({ scenario: c.scenario });
+
+    const res = await callWebhook(depsFor(fake, { ACCESS_PACKAGE_CATALOG_IDS: `${HR},${FINANCE}` }), fake.triggerBody(c.inc));
+
+    expect(res.status).toBe(502);
+    expect(res.body.error.message).toContain('"Access package assignment manager"');
+    expect(fake.reprocessed.size).toBe(0);
+  });
+});
