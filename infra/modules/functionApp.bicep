@@ -44,7 +44,7 @@ param webhookCallerPrincipalId string = ''
 @description('Optional. Maximum number of instances.')
 param maximumInstanceCount int = 40
 
-@description('Optional. Instance memory in MB. The app peaks near 130 MB during a burst of 1,000 incidents (docs/performance.md).')
+@description('Optional. Instance memory in MB. A burst of 1,000 incidents completes within a 128 MB V8 old space (docs/performance.md).')
 @allowed([ 512, 2048, 4096 ])
 param instanceMemoryMB int = 512
 
