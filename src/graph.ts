@@ -11,7 +11,7 @@ const EM = "/identityGovernance/entitlementManagement";
 /** The application permission each Graph call needs (named in 403 messages and in the README). */
 export const GRAPH_PERMISSIONS = {
   listAssignments: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
-  groupsGrantedBy: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
+  grantsOf: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
   reprocess: "EntitlementManagement.ReadWrite.All",
   getUser: "User.Read.All",
   getRisk: "IdentityRiskyUser.Read.All (Microsoft Entra ID P2)",
@@ -42,12 +42,18 @@ export interface UserRisk {
 
 export type ReprocessResult = "accepted" | "notFound";
 
+/** Resources an access package grants: group memberships and application roles (by the app's service principal id). */
+export interface Grants {
+  groups: string[];
+  apps: string[];
+}
+
 /** What the core needs from Microsoft Graph. Every call stops when `signal` aborts. */
 export interface GraphGateway {
   /** Every access package assignment targeting the user (all pages, any state), within the limits. */
   listAssignments(userId: string, signal: AbortSignal): Promise<Assignment[]>;
-  /** Object ids (lower case) of the Entra groups the access package grants membership of. */
-  groupsGrantedBy(accessPackageId: string, signal: AbortSignal): Promise<string[]>;
+  /** What the access package grants: Entra groups and applications (service principal ids), lower case. */
+  grantsOf(accessPackageId: string, signal: AbortSignal): Promise<Grants>;
   /** Asks Entra to re-evaluate and re-apply the assignment (202 accepted; 404 → "notFound"). */
   reprocess(assignmentId: string, signal: AbortSignal): Promise<ReprocessResult>;
   /** The account, or undefined when no such user exists. */
@@ -147,7 +153,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const ttl = options.packageCacheTtlMs ?? 5 * 60_000;
   const now = options.now ?? Date.now;
   const { maxPages, maxAssignmentsPerUser } = options.limits;
-  const packageCache = new Map<string, { at: number; groups: string[] }>();
+  const packageCache = new Map<string, { at: number; grants: Grants }>();
   const catalogIds = options.catalogIds ?? [];
   // What a 403 on an entitlement-management call means depends on the mode.
   const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : `the Microsoft Graph application permission ${tenantWide}`);
@@ -297,21 +303,22 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       });
     },
 
-    async groupsGrantedBy(accessPackageId, signal) {
+    async grantsOf(accessPackageId, signal) {
       const cached = packageCache.get(accessPackageId);
-      if (cached && now() - cached.at < ttl) return cached.groups;
+      if (cached && now() - cached.at < ttl) return cached.grants;
       const { body } = await call(
         signal,
         `read access package ${accessPackageId}`,
-        em(GRAPH_PERMISSIONS.groupsGrantedBy),
+        em(GRAPH_PERMISSIONS.grantsOf),
         { method: "GET", path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)` },
         accessPackage,
       );
-      const groups = (body?.resourceRoleScopes ?? []).flatMap(({ scope }) =>
-        scope?.originSystem === "AadGroup" && scope.originId ? [scope.originId.toLowerCase()] : [],
-      );
-      packageCache.set(accessPackageId, { at: now(), groups });
-      return groups;
+      // A group scope's originId is the group's object id; an application scope's, the app's service principal id.
+      const of = (system: string) =>
+        (body?.resourceRoleScopes ?? []).flatMap(({ scope }) => (scope?.originSystem === system && scope.originId ? [scope.originId.toLowerCase()] : []));
+      const grants = { groups: of("AadGroup"), apps: of("AadApplication") };
+      packageCache.set(accessPackageId, { at: now(), grants });
+      return grants;
     },
 
     async reprocess(assignmentId, signal) {

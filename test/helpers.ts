@@ -47,9 +47,9 @@ export class TenantBuilder {
     return id;
   }
 
-  accessPackage(name: string, groups: string[], catalogId?: string): string {
+  accessPackage(name: string, groups: string[], options: { catalogId?: string; apps?: string[] } = {}): string {
     const id = randomUUID();
-    this.scenario.accessPackages.push({ id, displayName: name, groups, ...(catalogId ? { catalogId } : {}) });
+    this.scenario.accessPackages.push({ id, displayName: name, groups, ...options });
     return id;
   }
 
@@ -63,6 +63,8 @@ export class TenantBuilder {
   incident(options: {
     accounts?: ({ aadUserId?: string; objectGuid?: string; accountName?: string } | string)[];
     groups?: string[];
+    /** Service principal ids of applications whose role the user lost (CloudApplication entities). */
+    applications?: string[];
     status?: "New" | "Active" | "Closed";
     ruleIds?: string[];
     productNames?: string[];
@@ -76,6 +78,7 @@ export class TenantBuilder {
       properties: typeof a === "string" ? { aadUserId: a, accountName: "user", upnSuffix: "contoso.example" } : a,
     }));
     const groups = (options.groups ?? []).map((g) => ({ kind: "SecurityGroup", properties: { objectGuid: g } }));
+    const apps = (options.applications ?? []).map((app) => ({ kind: "CloudApplication", properties: { appName: "Contoso Expenses", instanceName: app } }));
     this.scenario.incidents.push({
       name,
       number: this.scenario.incidents.length + 1,
@@ -86,7 +89,7 @@ export class TenantBuilder {
       labels: (options.labels ?? []).map((labelName) => ({ labelName, labelType: "User" as const })),
       createdMinutesAgo: options.createdMinutesAgo ?? 0,
       ...(options.modifiedMinutesAgo !== undefined ? { modifiedMinutesAgo: options.modifiedMinutesAgo } : {}),
-      entities: [...accounts, ...groups, { kind: "Ip", properties: { address: "203.0.113.24" } }],
+      entities: [...accounts, ...groups, ...apps, { kind: "Ip", properties: { address: "203.0.113.24" } }],
     });
     return name;
   }
@@ -182,7 +185,7 @@ export function trapDeps(calls: string[]): Deps {
     config,
     graph: {
       listAssignments: trap("graph.listAssignments"),
-      groupsGrantedBy: trap("graph.groupsGrantedBy"),
+      grantsOf: trap("graph.grantsOf"),
       reprocess: trap("graph.reprocess"),
       getUser: trap("graph.getUser"),
       getRisk: trap("graph.getRisk"),

@@ -16,6 +16,11 @@ export interface ExtractedEntities {
   unusableAccounts: string[];
   /** Object ids (lower case) of SecurityGroup entities: the group(s) the user lost. */
   groups: string[];
+  /**
+   * Service principal ids (lower case) of CloudApplication entities: the application(s) whose
+   * role the user lost. The detection maps the service principal's object id to InstanceName.
+   */
+  apps: string[];
 }
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : undefined);
@@ -36,6 +41,7 @@ export function extractEntities(entities: IncidentEntity[]): ExtractedEntities {
   const users = new Map<string, UserRef>();
   const unusableAccounts: string[] = [];
   const groups = new Set<string>();
+  const apps = new Set<string>();
 
   for (const { kind, properties: p } of entities) {
     if (kind === "Account") {
@@ -58,7 +64,10 @@ export function extractEntities(entities: IncidentEntity[]): ExtractedEntities {
     } else if (kind === "SecurityGroup") {
       const id = str(p.objectGuid);
       if (id && GUID.test(id)) groups.add(id.toLowerCase());
+    } else if (kind === "CloudApplication") {
+      const id = str(p.instanceName);
+      if (id && GUID.test(id)) apps.add(id.toLowerCase());
     }
   }
-  return { users: [...users.values()], unusableAccounts, groups: [...groups] };
+  return { users: [...users.values()], unusableAccounts, groups: [...groups], apps: [...apps] };
 }

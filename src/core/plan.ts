@@ -1,4 +1,4 @@
-import type { Assignment } from "../graph";
+import type { Assignment, Grants } from "../graph";
 
 export interface AssignmentRef {
   userId: string;
@@ -38,17 +38,19 @@ export function toRef(userId: string, a: Assignment): AssignmentRef {
 }
 
 /**
- * Chooses what to reprocess. When the lost group is known, only assignments whose access
- * package grants it; otherwise every assignment. Of those, only `delivered` ones: Graph
- * documents reprocess for delivered assignments only. Everything else is skipped with a reason.
+ * Chooses what to reprocess. When what the user lost is known (groups, applications), only
+ * assignments whose access package grants one of them; otherwise every assignment. Of those,
+ * only `delivered` ones: Graph documents reprocess for delivered assignments only. Everything
+ * else is skipped with a reason.
  *
- * @param grants access package id → group ids it grants (only needed when groups is non-empty)
+ * @param grants access package id → what it grants (only needed when something lost is known)
  */
 export function planReprocess(
   assignments: { userId: string; assignments: Assignment[] }[],
-  groups: string[],
-  grants: ReadonlyMap<string, readonly string[]>,
+  lost: Grants,
+  grants: ReadonlyMap<string, Grants>,
 ): Plan {
+  const known = lost.groups.length + lost.apps.length > 0;
   const plan: Plan = { reprocess: [], skipped: [], attention: [] };
   const seen = new Set<string>();
   for (const { userId, assignments: list } of assignments) {
@@ -56,10 +58,10 @@ export function planReprocess(
       if (seen.has(a.id)) continue;
       seen.add(a.id);
       const ref = toRef(userId, a);
-      if (groups.length > 0) {
-        const granted = grants.get(a.accessPackageId) ?? [];
-        if (!groups.some((g) => granted.includes(g))) {
-          plan.skipped.push({ ...ref, reason: `access package does not grant the group${groups.length > 1 ? "s" : ""} in the incident` });
+      if (known) {
+        const granted = grants.get(a.accessPackageId) ?? { groups: [], apps: [] };
+        if (!lost.groups.some((g) => granted.groups.includes(g)) && !lost.apps.some((app) => granted.apps.includes(app))) {
+          plan.skipped.push({ ...ref, reason: "access package does not grant what the incident says the user lost (group or application)" });
           continue;
         }
       }

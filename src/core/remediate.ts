@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { sameName as same, type WorkspaceRef } from "../config";
 import type { Deps, Logger } from "../deps";
 import { AppError, DeadlineError, LimitError, messageOf, printable, RequestError } from "../errors";
-import type { Assignment } from "../graph";
+import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentEntity, IncidentState } from "../sentinel";
 import type { IncidentRecord } from "../store";
@@ -82,9 +82,9 @@ async function decideAndAct(
   options: Required<RunOptions>,
 ): Promise<RemediationSummary> {
   const { config } = deps;
-  const { users, groups, unusableAccounts } = extractEntities(entities);
-  const base: Facts = { ...facts(incident, options.dryRun), users, groups };
-  log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${unusableAccounts.length} account(s) without an Entra id`);
+  const { users, groups, apps, unusableAccounts } = extractEntities(entities);
+  const base: Facts = { ...facts(incident, options.dryRun), users, groups, applications: apps };
+  log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${apps.length} application(s), ${unusableAccounts.length} account(s) without an Entra id`);
   const report: Report = (outcome, f, message, waiting) => finish(incident, record, f, outcome, message, waiting, deps, log, signal);
 
   // Incident-wide checks, then the users it names.
@@ -106,7 +106,7 @@ async function decideAndAct(
   if (listed instanceof LimitError) return report("held", { ...base, decisions }, listed.message);
   if (listed instanceof Error) throw listed;
   const cleared = new Set(usersCleared(users, decisions).map((u) => u.objectId));
-  const planned = await planFor(listed.filter((l) => cleared.has(l.userId)), groups, deps, signal);
+  const planned = await planFor(listed.filter((l) => cleared.has(l.userId)), { groups, apps }, deps, signal);
   const { plan, targets } = planned;
   const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention };
   log.info(`incident ${incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
@@ -160,21 +160,22 @@ function listAssignments(users: UserRef[], deps: Deps, signal: AbortSignal): Pro
   return Promise.all(users.map(async (u) => ({ userId: u.objectId, assignments: await deps.graph.listAssignments(u.objectId, signal) })));
 }
 
-/** Step: for the cleared users, learn which groups their packages grant and choose what to reprocess. */
-async function planFor(perUser: { userId: string; assignments: Assignment[] }[], groups: string[], deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
+/** Step: for the cleared users, learn what their packages grant and choose what to reprocess. */
+async function planFor(perUser: { userId: string; assignments: Assignment[] }[], lost: Grants, deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
   const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
-  const grants = new Map<string, string[]>();
-  if (groups.length > 0) {
+  const grants = new Map<string, Grants>();
+  if (lost.groups.length + lost.apps.length > 0) {
     for (let i = 0; i < packageIds.length; i += GRAPH_CONCURRENCY) {
       const batch = packageIds.slice(i, i + GRAPH_CONCURRENCY);
-      const answers = await Promise.all(batch.map((id) => deps.graph.groupsGrantedBy(id, signal)));
-      batch.forEach((id, n) => grants.set(id, answers[n] ?? []));
+      const answers = await Promise.all(batch.map((id) => deps.graph.grantsOf(id, signal)));
+      batch.forEach((id, n) => grants.set(id, answers[n] ?? { groups: [], apps: [] }));
     }
   }
-  const plan = planReprocess(perUser, groups, grants);
+  const plan = planReprocess(perUser, lost, grants);
+  // Group memberships are verified after reprocess; application roles are not (see verificationNote).
   const targets = [...new Set(plan.reprocess.map((a) => a.userId))].map((userId) => ({
     userId,
-    groups: groups.filter((g) => plan.reprocess.some((a) => a.userId === userId && (grants.get(a.accessPackageId) ?? []).includes(g))),
+    groups: lost.groups.filter((g) => plan.reprocess.some((a) => a.userId === userId && (grants.get(a.accessPackageId)?.groups ?? []).includes(g))),
   }));
   return { plan, targets };
 }
@@ -324,6 +325,7 @@ function facts(incident: IncidentState, dryRun: boolean): Facts {
     dryRun,
     users: [],
     groups: [],
+    applications: [],
     decisions: [],
     reprocessed: [],
     wouldReprocess: [],

@@ -53,8 +53,10 @@ export interface RemediationSummary {
   outcome: Outcome;
   dryRun: boolean;
   users: UserRef[];
-  /** Group object ids from SecurityGroup entities; empty = unknown, every assignment considered. */
+  /** Group object ids from SecurityGroup entities. */
   groups: string[];
+  /** Service principal ids from CloudApplication entities (an app role the user lost). Both empty: every assignment considered. */
+  applications: string[];
   /** Every guard's decision (holds first). */
   decisions: Decision[];
   reprocessed: AssignmentRef[];
@@ -123,6 +125,7 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
     ["Held by safety checks", holds.map((d) => decisionLabel(d, s.users))],
     ["Users", s.users.map(userLabel)],
     ["Groups the user was removed from", s.groups],
+    ["Applications whose role the user lost (service principal ids)", s.applications],
     ["Reprocessed", s.reprocessed.map(assignmentLabel)],
     ["Would reprocess", s.wouldReprocess.map(assignmentLabel)],
     ["Failed", s.failed.map((f) => `${assignmentLabel(f)}: ${f.error}`)],
@@ -135,7 +138,11 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
 
 function verificationNote(s: RemediationSummary): string {
   if (s.reprocessed.length === 0) return "";
-  if (s.deliveryVerified === null) return "The group was not identified in the incident, so membership was not verified after reprocess.";
+  if (s.deliveryVerified === null) {
+    return s.applications.length > 0 && s.groups.length === 0
+      ? "The incident names an application role, not a group: the restored role assignment was not verified after reprocess."
+      : "The group was not identified in the incident, so membership was not verified after reprocess.";
+  }
   return s.deliveryVerified ? "Membership verified: the user is a member of the group again." : "";
 }
 

@@ -52,7 +52,16 @@ export const scenarioSchema = z.object({
     .default([]),
   groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
   accessPackages: z
-    .array(z.object({ id: guid, displayName: z.string(), groups: z.array(guid).default([]), catalogId: guid.default(GENERAL_CATALOG) }))
+    .array(
+      z.object({
+        id: guid,
+        displayName: z.string(),
+        groups: z.array(guid).default([]),
+        /** Service principal ids of applications whose role the package grants (resource origin system AadApplication). */
+        apps: z.array(guid).default([]),
+        catalogId: guid.default(GENERAL_CATALOG),
+      }),
+    )
     .default([]),
   /**
    * The app's identity holds only the entitlement-management role "Access package assignment

@@ -67,6 +67,8 @@ const ARM_API_VERSIONS = new Set(["2024-09-01", "2025-06-01", "2025-09-01", "202
 export class FakeTenant {
   readonly scenario: Scenario;
   readonly requests: RecordedRequest[] = [];
+  /** Application role holders: service principal id → user ids (reprocess of a package granting the app adds the user). */
+  readonly appRoleHolders = new Map<string, Set<string>>();
   /** The fake app registration that may obtain tokens (secret made fresh on every start). */
   readonly clientId = randomUUID();
   readonly clientSecret = randomBytes(24).toString("base64url");
@@ -456,10 +458,13 @@ export class FakeTenant {
       // the scenario's delivery delay (Entra ID delivers asynchronously; negative = never).
       const pkg = this.packagesById.get(a.accessPackageId.toLowerCase());
       const deliver = () => {
-        for (const g of pkg?.groups ?? []) {
-          const set = this.members.get(g.toLowerCase()) ?? new Set<string>();
+        for (const [resource, holders] of [
+          ...(pkg?.groups ?? []).map((g) => [g, this.members] as const),
+          ...(pkg?.apps ?? []).map((app) => [app, this.appRoleHolders] as const),
+        ]) {
+          const set = holders.get(resource.toLowerCase()) ?? new Set<string>();
           set.add(a.userId.toLowerCase());
-          this.members.set(g.toLowerCase(), set);
+          holders.set(resource.toLowerCase(), set);
         }
       };
       const delay = this.scenario.deliveryDelayMs;
@@ -517,21 +522,13 @@ export class FakeTenant {
       if (!inScope(id)) return outOfScope();
       const body: Record<string, unknown> = { ...this.packageResource(pkg) };
       if ((url.searchParams.get("$expand") ?? "").startsWith("resourceRoleScopes")) {
-        body.resourceRoleScopes = pkg.groups.map((g) => {
-          return {
-            id: `${randomUUID()}_${randomUUID()}`,
-            createdDateTime: "2025-01-01T00:00:00Z",
-            role: { id: randomUUID(), displayName: "Member", description: null, originId: `Member_${g}`, originSystem: "AadGroup" },
-            scope: {
-              id: randomUUID(),
-              displayName: "Root",
-              description: "Root Scope",
-              originId: g,
-              originSystem: "AadGroup",
-              isRootScope: true,
-            },
-          };
+        const scope = (originId: string, originSystem: "AadGroup" | "AadApplication", role: string) => ({
+          id: `${randomUUID()}_${randomUUID()}`,
+          createdDateTime: "2025-01-01T00:00:00Z",
+          role: { id: randomUUID(), displayName: role, description: null, originId: originSystem === "AadGroup" ? `Member_${originId}` : randomUUID(), originSystem },
+          scope: { id: randomUUID(), displayName: "Root", description: "Root Scope", originId, originSystem, isRootScope: true },
         });
+        body.resourceRoleScopes = [...pkg.groups.map((g) => scope(g, "AadGroup", "Member")), ...pkg.apps.map((app) => scope(app, "AadApplication", "User"))];
       }
       return { status: 200, body };
     }

@@ -417,8 +417,8 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
     const t = new TenantBuilder();
     const user = t.user("adele");
     const hrGroup = t.group("sg-HR");
-    const hr = t.assign(user, t.accessPackage("HR Staff", [hrGroup], HR));
-    const finance = t.assign(user, t.accessPackage("Finance", [], FINANCE));
+    const hr = t.assign(user, t.accessPackage("HR Staff", [hrGroup], { catalogId: HR }));
+    const finance = t.assign(user, t.accessPackage("Finance", [], { catalogId: FINANCE }));
     const inc = t.incident({ accounts: [user], groups: [hrGroup] });
     return { t, user, hrGroup, hr, finance, inc, scenario: { ...t.scenario, catalogScope: [HR] } };
   }
@@ -460,5 +460,28 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
     expect(res.status).toBe(502);
     expect(res.body.error.message).toContain('"Access package assignment manager"');
     expect(fake.reprocessed.size).toBe(0);
+  });
+});
+
+describe("application roles", () => {
+  it("reprocesses only the assignments whose package grants a role of the application, closes and says the role was not verified", async () => {
+    const t = new TenantBuilder();
+    const user = t.user("adele");
+    const app = "5b1f8c2a-3d4e-4f6a-8b9c-0d1e2f3a4b5c";
+    const groupOnly = t.assign(user, t.accessPackage("Finance Reports", [t.group("sg-Finance")]));
+    const withApp = t.assign(user, t.accessPackage("Expenses Approvers", [], { apps: [app] }));
+    const inc = t.incident({ accounts: [user], applications: [app] });
+    const f = await start(t);
+
+    const res = await callWebhook(depsFor(f), f.triggerBody(inc));
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ outcome: "remediated", closed: true, applications: [app], groups: [], deliveryVerified: null });
+    expect([...f.reprocessed.keys()]).toEqual([withApp]);
+    expect(res.body.skipped.map((s: { assignmentId: string }) => s.assignmentId)).toEqual([groupOnly]);
+    expect(f.appRoleHolders.get(app)?.has(user)).toBe(true);
+    // No membership check for an application role: nothing to poll.
+    expect(f.requests.some((r) => r.path.endsWith("/checkMemberGroups"))).toBe(false);
+    expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("application role, not a group");
   });
 });

@@ -15,6 +15,16 @@ const G1 = "cc2f780d-13c1-4d6d-88ae-f8e2b5dd32a6";
 const G2 = "f611c99c-f011-4175-9a8b-035d01f50ea3";
 
 describe("extractEntities", () => {
+  it("takes the application whose role was lost from a CloudApplication entity's InstanceName (a service principal id)", () => {
+    const APP = "5B1F8C2A-3D4E-4F6A-8B9C-0D1E2F3A4B5C";
+    const r = extractEntities([
+      { kind: "CloudApplication", properties: { appName: "Contoso Expenses", instanceName: APP } },
+      { kind: "CloudApplication", properties: { appName: "Office 365 Exchange Online", appId: 20893 } },
+    ]);
+    expect(r.apps).toEqual([APP.toLowerCase()]);
+    expect(r.groups).toEqual([]);
+  });
+
   it("prefers aadUserId, falls back to objectGuid, dedupes and keeps a name", () => {
     const r = extractEntities([
       { kind: "Account", properties: { aadUserId: U1.toUpperCase(), objectGuid: "11111111-1111-1111-1111-111111111111", accountName: "adele", upnSuffix: "contoso.example" } },
@@ -47,16 +57,30 @@ describe("extractEntities", () => {
 const a = (id: string, state: string, pkg = "p1"): Assignment => ({ id, state, accessPackageId: pkg, accessPackageName: pkg.toUpperCase() });
 
 describe("planReprocess", () => {
+  const grants = (groups: string[], apps: string[] = []) => ({ groups, apps });
+  const none = grants([]);
+
   it("with a known group keeps only assignments whose package grants it", () => {
-    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2")] }], [G1], new Map([["p1", [G1]], ["p2", [G2]]]));
+    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2")] }], grants([G1]), new Map([["p1", grants([G1])], ["p2", grants([G2])]]));
     expect(plan.reprocess.map((x) => x.assignmentId)).toEqual(["a1"]);
-    expect(plan.skipped).toEqual([expect.objectContaining({ assignmentId: "a2", reason: "access package does not grant the group in the incident" })]);
+    expect(plan.skipped).toEqual([expect.objectContaining({ assignmentId: "a2", reason: expect.stringContaining("does not grant what the incident says the user lost") })]);
+  });
+
+  it("with a known application keeps only assignments whose package grants a role of it", () => {
+    const APP = "5b1f8c2a-3d4e-4f6a-8b9c-0d1e2f3a4b5c";
+    const plan = planReprocess(
+      [{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2"), a("a3", "delivered", "p3")] }],
+      grants([], [APP]),
+      new Map([["p1", grants([G1])], ["p2", grants([], [APP])], ["p3", grants([G2], [APP])]]),
+    );
+    expect(plan.reprocess.map((x) => x.assignmentId)).toEqual(["a2", "a3"]);
+    expect(plan.skipped.map((x) => x.assignmentId)).toEqual(["a1"]);
   });
 
   it("without a group considers all, reprocessing only delivered ones", () => {
     const plan = planReprocess(
       [{ userId: U1, assignments: [a("a1", "delivered"), a("a2", "expired"), a("a3", "partiallyDelivered"), a("a4", "deliveryFailed"), a("a5", "unknownFutureValue")] }],
-      [],
+      none,
       new Map(),
     );
     expect(plan.reprocess.map((x) => x.assignmentId)).toEqual(["a1"]);
@@ -70,7 +94,7 @@ describe("planReprocess", () => {
   });
 
   it("lists an assignment once even when two users' lists both hold it", () => {
-    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered")] }, { userId: U2, assignments: [a("a1", "delivered")] }], [], new Map());
+    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered")] }, { userId: U2, assignments: [a("a1", "delivered")] }], none, new Map());
     expect(plan.reprocess).toHaveLength(1);
   });
 });
@@ -82,6 +106,7 @@ describe("report", () => {
     dryRun: false,
     users: [{ objectId: U1, source: "aadUserId", name: "<b>adele</b>" }],
     groups: [G1],
+    applications: [],
     decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
     deliveryVerified: true,
     reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
