@@ -66,8 +66,8 @@ var namePart = join(filter(prefixChars, c => contains('abcdefghijklmnopqrstuvwxy
 var storagePrefix = replace(namePart, '-', '')
 var baseName = '${namePart}-${suffix}'
 var detectionRuleName = loadYamlContent('content/rules/user-removed-from-group.yaml', '$.id')
-// The Scheduled variant has a name of its own: Sentinel refuses to change a rule's kind in place.
-var scheduledRuleName = guid(detectionRuleName, 'Scheduled')
+// The Scheduled variant is a rule of its own: Sentinel refuses to change a rule's kind in place.
+var scheduledRuleName = loadYamlContent('content/rules/user-removed-from-group-scheduled.yaml', '$.id')
 var stateTableName = 'remediationstate'
 
 // Every Graph application permission the code calls (src/graph.ts GRAPH_PERMISSIONS), and only those.
@@ -193,7 +193,6 @@ module detection 'modules/detection.bicep' = {
     playbookId: playbook.outputs.id
     remediationPrincipalId: appIdentity.outputs.principalId
     detectionMode: detectionMode
-    scheduledRuleName: scheduledRuleName
     deployRelatedContent: deployRelatedContent
   }
 }

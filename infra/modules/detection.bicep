@@ -15,20 +15,27 @@ param remediationPrincipalId string
 @allowed([ 'NRT', 'Scheduled' ])
 param detectionMode string = 'NRT'
 
-@description('Required. Name of the Scheduled variant of the detection rule (the NRT rule keeps the content id).')
-param scheduledRuleName string
 
 @description('Optional. Also deploy the related Entra ID rule and hunting queries.')
 param deployRelatedContent bool = true
 
 var detection = loadYamlContent('../content/rules/user-removed-from-group.yaml')
+var scheduledDetection = loadYamlContent('../content/rules/user-removed-from-group-scheduled.yaml')
 var pimRule = loadYamlContent('../content/rules/changes-to-pim-settings.yaml')
 var huntingQueries = [
   loadYamlContent('../content/hunting/approved-access-packages-details.yaml')
   loadYamlContent('../content/hunting/temporary-access-pass-created.yaml')
   loadYamlContent('../content/hunting/guest-account-privileged-operation.yaml')
   loadYamlContent('../content/hunting/users-readded-after-removal.yaml')
+  loadYamlContent('../content/hunting/member-added-outside-access-package.yaml')
 ]
+
+// The watchlist of actors whose removals are intended (SOC, identity admins, HR offboarding
+// automation): the detection skips them. Deployed empty; add rows in Sentinel → Watchlists.
+var exemptionsAlias = 'AccessRemovalExemptions'
+
+// The rule's queries name the remediation app's identity (its own actions are never alerts).
+func deployedQuery(query string, principalId string) string => replace(query, '__REMEDIATION_PRINCIPAL_ID__', principalId)
 
 var triggerOperators = { gt: 'GreaterThan', lt: 'LessThan', eq: 'Equal', ne: 'NotEqual' }
 
@@ -53,6 +60,21 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2025-02-01' existin
   name: workspaceName
 }
 
+resource exemptions 'Microsoft.SecurityInsights/watchlists@2025-09-01' = {
+  scope: workspace
+  name: exemptionsAlias
+  properties: {
+    displayName: 'Access removal exemptions'
+    description: 'Actors whose removals of users from groups or app roles are intended (SOC containment, identity admins, HR offboarding automation). The detection "${detection.name}" skips them. ActorId: object id of the user or service principal.'
+    provider: 'Access package remediation'
+    source: 'AccessRemovalExemptions.csv'
+    itemsSearchKey: 'ActorId'
+    contentType: 'text/csv'
+    numberOfLinesToSkip: 0
+    rawContent: 'ActorId,ActorName,Reason\r\n'
+  }
+}
+
 // Near-real-time rules exist only in preview api-versions.
 resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
   scope: workspace
@@ -63,42 +85,46 @@ resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
     description: detection.description
     severity: detection.severity
     enabled: detectionMode == 'NRT'
-    query: detection.query
+    query: deployedQuery(detection.query, remediationPrincipalId)
     tactics: detection.tactics
     techniques: parentTechniques(detection.relevantTechniques)
     subTechniques: filter(detection.relevantTechniques, t => contains(t, '.'))
     entityMappings: detection.entityMappings
     customDetails: detection.customDetails
+    alertDetailsOverride: detection.alertDetailsOverride
     suppressionDuration: 'PT5H'
     suppressionEnabled: false
     eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
     incidentConfiguration: incidentPerAlert
   }
+  dependsOn: [ exemptions ]
 }
 
 resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
   scope: workspace
-  name: scheduledRuleName
+  name: scheduledDetection.id
   kind: 'Scheduled'
   properties: {
-    displayName: '${detection.name} (scheduled)'
-    description: detection.description
-    severity: detection.severity
+    displayName: scheduledDetection.name
+    description: scheduledDetection.description
+    severity: scheduledDetection.severity
     enabled: detectionMode == 'Scheduled'
-    query: detection.query
-    queryFrequency: isoDuration(detection.queryFrequency)
-    queryPeriod: isoDuration(detection.queryPeriod)
-    triggerOperator: triggerOperators[detection.triggerOperator]
-    triggerThreshold: detection.triggerThreshold
-    tactics: detection.tactics
-    techniques: parentTechniques(detection.relevantTechniques)
-    entityMappings: detection.entityMappings
-    customDetails: detection.customDetails
+    query: deployedQuery(scheduledDetection.query, remediationPrincipalId)
+    queryFrequency: isoDuration(scheduledDetection.queryFrequency)
+    queryPeriod: isoDuration(scheduledDetection.queryPeriod)
+    triggerOperator: triggerOperators[scheduledDetection.triggerOperator]
+    triggerThreshold: scheduledDetection.triggerThreshold
+    tactics: scheduledDetection.tactics
+    techniques: parentTechniques(scheduledDetection.relevantTechniques)
+    entityMappings: scheduledDetection.entityMappings
+    customDetails: scheduledDetection.customDetails
+    alertDetailsOverride: scheduledDetection.alertDetailsOverride
     suppressionDuration: 'PT5H'
     suppressionEnabled: false
     eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
     incidentConfiguration: incidentPerAlert
   }
+  dependsOn: [ exemptions ]
 }
 
 var detectionRuleId = detectionMode == 'NRT' ? nrtRule.id : scheduledRule.id
@@ -142,6 +168,9 @@ resource pimSettingsRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = if
   name: pimRule.id
   kind: 'Scheduled'
   properties: {
+    // Linked to its Content Hub template, so Sentinel offers the template's updates.
+    alertRuleTemplateName: pimRule.id
+    templateVersion: pimRule.version
     displayName: pimRule.name
     description: pimRule.description
     severity: pimRule.severity
@@ -167,7 +196,7 @@ resource hunting 'Microsoft.OperationalInsights/workspaces/savedSearches@2025-02
   properties: {
     category: 'Hunting Queries'
     displayName: q.name
-    query: replace(q.query, '__REMEDIATION_PRINCIPAL_ID__', remediationPrincipalId)
+    query: deployedQuery(q.query, remediationPrincipalId)
     version: 2
     tags: [
       { name: 'description', value: q.description }

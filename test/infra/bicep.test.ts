@@ -177,6 +177,24 @@ describe("Bicep", () => {
     }
   });
 
+  it("deploys every rule and hunting query under infra/content, and the watchlist the detection reads", () => {
+    const detection = get("detection.bicep").source;
+    for (const folder of ["rules", "hunting"]) {
+      for (const f of readdirSync(join(INFRA, "content", folder)).filter((x) => x.endsWith(".yaml"))) {
+        expect(detection, `${folder}/${f}`).toContain(`loadYamlContent('../content/${folder}/${f}')`);
+      }
+    }
+    const rule = readFileSync(join(INFRA, "content", "rules", "user-removed-from-group.yaml"), "utf8");
+    const alias = /_GetWatchlist\("(\w+)"\)/.exec(rule)?.[1];
+    expect(detection).toContain(`var exemptionsAlias = '${alias}'`);
+    expect(detection).toMatch(/itemsSearchKey: 'ActorId'/);
+    expect(detection).toMatch(/rawContent: 'ActorId,ActorName,Reason\\r\\n'/);
+    // The rule's queries get the app's identity; the PIM rule is linked to its template.
+    expect(detection).toMatch(/query: deployedQuery\(detection\.query, remediationPrincipalId\)/);
+    expect(detection).toMatch(/query: deployedQuery\(scheduledDetection\.query, remediationPrincipalId\)/);
+    expect(detection).toMatch(/alertRuleTemplateName: pimRule\.id/);
+  });
+
   it("the parameters files only set parameters main.bicep declares", () => {
     const declared = [...get("main.bicep").source.matchAll(/^param (\w+)/gm)].map((m) => m[1]);
     for (const f of ["main.parameters.json", "main.example.parameters.json"]) {

@@ -23,7 +23,9 @@ export interface ContentItem {
   query: string;
   entityMappings: { entityType: string; fieldMappings: { identifier: string; columnName: string }[] }[];
   customDetails?: Record<string, string>;
-  version: string;
+  alertDetailsOverride?: { alertDisplayNameFormat?: string; alertDescriptionFormat?: string };
+  /** Absent for some published hunting queries. */
+  version?: string;
 }
 
 export function loadContent(folder: "rules" | "hunting"): ContentItem[] {
@@ -77,13 +79,21 @@ export interface Analysis {
   columns: Map<string, string>;
 }
 
+/**
+ * Sentinel's _GetWatchlist(alias) as the analyzer sees it: the exemption watchlist's columns
+ * (infra/modules/detection.bicep deploys it). Declared ahead of a query that calls it.
+ */
+export const WATCHLIST_FUNCTION = "let _GetWatchlist = (watchlistAlias: string) { datatable(SearchKey: string, ActorId: string, ActorName: string, Reason: string)[] };\n";
+
 export function analyzeKql(query: string): Analysis {
-  const code = K.KustoCode.ParseAndAnalyze(query, globals);
+  const prelude = query.includes("_GetWatchlist(") && !query.includes("let _GetWatchlist") ? WATCHLIST_FUNCTION : "";
+  const code = K.KustoCode.ParseAndAnalyze(prelude + query, globals);
   const diagnostics = code.GetDiagnostics();
   const errors: string[] = [];
   for (let i = 0; i < diagnostics.Count; i++) {
     const d = diagnostics.getItem(i);
-    if (String(d.Severity) === "Error") errors.push(`${d.Message} at ${d.Start}: ${query.slice(d.Start, d.Start + 40)}`);
+    const at = d.Start - prelude.length;
+    if (String(d.Severity) === "Error") errors.push(`${d.Message} at ${at}: ${query.slice(at, at + 40)}`);
   }
   const columns = new Map<string, string>();
   const result = code.ResultType;

@@ -1,73 +1,182 @@
+/**
+ * The Sentinel content under infra/content/: every query analyzed by Microsoft's Kusto language
+ * service, the Azure-Sentinel content rules (fields per kind, lengths, entity mapping limits),
+ * the published seeds as published, and the sample records with the decision each must get.
+ */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { analyzeKql, CONTENT, loadContent, TABLES, type ContentItem } from "./content";
+import { auditLogsColumns, sampleFiles, samplesKql, type SampleFile } from "./sample-kql";
 
 const rules = loadContent("rules");
 const hunting = loadContent("hunting");
 const all: ContentItem[] = [...rules, ...hunting];
+const byFile = (f: string) => {
+  const item = all.find((i) => i.file === f);
+  if (!item) throw new Error(`${f} not found`);
+  return item;
+};
 
 /** Deployment-time tokens are replaced before Sentinel sees the query. */
 const deployed = (q: string) => q.replaceAll("__REMEDIATION_PRINCIPAL_ID__", "00000000-0000-0000-0000-000000000000");
 
+/** The published Azure-Sentinel content the project ships unchanged (../shared/seeds, README). */
+const SEEDS: Record<string, { id: string; version?: string; severity?: string; tactics: string[]; techniques: string[] }> = {
+  "rules/changes-to-pim-settings.yaml": { id: "0ed0fe7c-af29-4990-af7f-bb5ccb231198", version: "1.1.1", severity: "High", tactics: ["PrivilegeEscalation"], techniques: ["T1078.004"] },
+  "hunting/approved-access-packages-details.yaml": { id: "aff7eb5f-3359-48ab-b73b-6c466d3806dc", tactics: ["DefenseEvasion", "Persistence"], techniques: ["T1556"] },
+  "hunting/temporary-access-pass-created.yaml": { id: "a9d39b89-25ed-4233-a825-9640ec77d83d", version: "1.0.0", tactics: ["Persistence", "CredentialAccess"], techniques: ["T1556.006", "T1098"] },
+  "hunting/guest-account-privileged-operation.yaml": { id: "bb135137-8f33-45b0-8d0f-78437f79d558", version: "1.0.0", tactics: ["Persistence", "PrivilegeEscalation"], techniques: ["T1098.001", "T1098.003", "T1078.004"] },
+};
+const ours = all.filter((i) => !(i.file in SEEDS));
+
+// Azure-Sentinel's content rules (its detection and hunting query validations and style guide).
+const TACTICS = ["Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence", "PrivilegeEscalation", "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement", "Collection", "CommandAndControl", "Exfiltration", "Impact", "ImpairProcessControl", "InhibitResponseFunction", "PreAttack"];
+const IDENTIFIERS: Record<string, string[]> = {
+  Account: ["Name", "FullName", "NTDomain", "DnsDomain", "UPNSuffix", "Sid", "AadTenantId", "AadUserId", "PUID", "IsDomainJoined", "DisplayName", "ObjectGuid"],
+  IP: ["Address"],
+  SecurityGroup: ["DistinguishedName", "SID", "ObjectGuid"],
+  CloudApplication: ["AppId", "Name", "InstanceName"],
+};
+const REQUIRED: Record<string, string[]> = {
+  Scheduled: ["id", "name", "description", "severity", "requiredDataConnectors", "queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold", "tactics", "relevantTechniques", "query", "entityMappings", "version", "kind"],
+  NRT: ["id", "name", "description", "severity", "requiredDataConnectors", "tactics", "relevantTechniques", "query", "entityMappings", "version", "kind"],
+  hunting: ["id", "name", "description", "requiredDataConnectors", "tactics", "relevantTechniques", "query"],
+};
+const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, d: 1 }[d.slice(-1)] ?? NaN);
+const params = (format: string) => [...format.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1] as string);
+
 describe("rules and hunting queries as code", () => {
-  it("ships the detection rule, the PIM rule and four hunting queries", () => {
-    expect(rules.map((r) => r.name).sort()).toEqual(["Changes to PIM Settings", "User removed from group by another privileged user"]);
-    expect(hunting).toHaveLength(4);
+  it("ships the NRT and Scheduled detection, the PIM rule and five hunting queries", () => {
+    expect(rules.map((r) => `${r.kind}: ${r.name}`).sort()).toEqual([
+      "NRT: User removed from group or app role by hand",
+      "Scheduled: Changes to PIM Settings",
+      "Scheduled: User removed from group or app role (scheduled)",
+    ]);
+    expect(hunting).toHaveLength(5);
+    expect(new Set(all.map((i) => i.id)).size).toBe(all.length);
   });
 
   for (const item of all) {
     describe(item.file, () => {
       const analysis = analyzeKql(deployed(item.query));
+      const kind = item.file.startsWith("hunting/") ? "hunting" : (item.kind ?? "");
+      const raw = item as unknown as Record<string, unknown>;
 
       it("parses and analyzes with zero errors against the AuditLogs/SigninLogs schemas", () => {
         expect(analysis.errors).toEqual([]);
         expect(analysis.columns.size).toBeGreaterThan(0);
       });
 
-      it("maps entities and custom details only to columns of the query's result", () => {
+      it("maps entities, custom details and alert details only to columns of the query's result", () => {
         const named = [
-          ...item.entityMappings.flatMap((m) => m.fieldMappings.map((f) => f.columnName)),
+          ...(item.entityMappings ?? []).flatMap((m) => m.fieldMappings.map((f) => f.columnName)),
           ...Object.values(item.customDetails ?? {}),
+          ...params(item.alertDetailsOverride?.alertDisplayNameFormat ?? ""),
+          ...params(item.alertDetailsOverride?.alertDescriptionFormat ?? ""),
         ];
-        expect(named.length).toBeGreaterThan(0);
         for (const column of named) expect([...analysis.columns.keys()]).toContain(column);
       });
 
-      it("has the Azure-Sentinel content fields", () => {
-        expect(item.id).toMatch(/^[0-9a-f-]{36}$/);
-        expect(item.name.length).toBeGreaterThan(0);
-        expect(item.description.length).toBeGreaterThan(0);
-        expect(item.tactics.length).toBeGreaterThan(0);
-        expect(item.relevantTechniques.every((t) => /^T\d{4}(\.\d{3})?$/.test(t))).toBe(true);
-        expect(item.version).toMatch(/^\d+\.\d+\.\d+$/);
+      it("has the fields its kind requires, and none its kind forbids", () => {
+        expect(Object.keys(REQUIRED)).toContain(kind);
+        for (const field of REQUIRED[kind] ?? []) expect(raw[field], field).toBeDefined();
+        if (kind === "NRT") for (const field of ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"]) expect(raw[field], field).toBeUndefined();
+        expect(item.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+        if (item.version !== undefined) expect(item.version).toMatch(/^\d+\.\d+\.\d+$/);
         for (const c of item.requiredDataConnectors) for (const t of c.dataTypes) expect(Object.keys(TABLES)).toContain(t);
+      });
+
+      it("keeps within the content limits: tactics, techniques, entity mappings, custom details, alert details", () => {
+        expect(item.tactics.length).toBeGreaterThan(0);
+        for (const t of item.tactics) expect(TACTICS).toContain(t);
+        for (const t of item.relevantTechniques) expect(t).toMatch(/^T\d{4}(\.\d{3})?$/);
+        const mappings = item.entityMappings ?? [];
+        expect(mappings.length).toBeLessThanOrEqual(10);
+        for (const m of mappings) {
+          expect(Object.keys(IDENTIFIERS)).toContain(m.entityType);
+          expect(m.fieldMappings.length).toBeGreaterThan(0);
+          expect(m.fieldMappings.length).toBeLessThanOrEqual(3);
+          for (const f of m.fieldMappings) expect(IDENTIFIERS[m.entityType]).toContain(f.identifier);
+        }
+        const details = Object.keys(item.customDetails ?? {});
+        expect(details.length).toBeLessThanOrEqual(20);
+        for (const k of details) expect(k).toMatch(/^[A-Za-z0-9]{1,20}$/);
+        const override = item.alertDetailsOverride;
+        if (override?.alertDisplayNameFormat) {
+          expect(override.alertDisplayNameFormat.length).toBeLessThanOrEqual(256);
+          expect(params(override.alertDisplayNameFormat).length).toBeLessThanOrEqual(3);
+        }
+        if (override?.alertDescriptionFormat) {
+          expect(override.alertDescriptionFormat.length).toBeLessThanOrEqual(5000);
+          expect(params(override.alertDescriptionFormat).length).toBeLessThanOrEqual(3);
+        }
+        if (kind === "Scheduled") {
+          expect(item.severity).toMatch(/^(High|Medium|Low|Informational)$/);
+          expect(days(item.queryFrequency ?? "")).toBeLessThanOrEqual(14);
+          expect(days(item.queryPeriod ?? "")).toBeLessThanOrEqual(14);
+          expect(days(item.queryPeriod ?? "")).toBeGreaterThanOrEqual(days(item.queryFrequency ?? ""));
+          expect(item.triggerOperator).toBe("gt");
+          expect(item.triggerThreshold).toBe(0);
+        }
       });
     });
   }
 
-  it("rules carry a schedule, a trigger and a severity", () => {
-    for (const r of rules) {
-      expect(r.severity).toMatch(/^(High|Medium|Low|Informational)$/);
-      expect(r.queryFrequency).toMatch(/^\d+[mhd]$/);
-      expect(r.queryPeriod).toMatch(/^\d+[mhd]$/);
-      expect(r.triggerOperator).toBe("gt");
-      expect(r.triggerThreshold).toBe(0);
+  it("our own content follows the style guide: names of at most 50 characters, descriptions that start with \"Identifies\"", () => {
+    expect(ours.map((i) => i.file).sort()).toEqual(["hunting/member-added-outside-access-package.yaml", "hunting/users-readded-after-removal.yaml", "rules/user-removed-from-group-scheduled.yaml", "rules/user-removed-from-group.yaml"]);
+    for (const item of ours) {
+      expect(item.name.length, item.file).toBeLessThanOrEqual(50);
+      expect(item.description.startsWith("Identifies"), item.file).toBe(true);
     }
   });
 
-  it("the detection maps the removed user (AadUserId and ObjectGuid) and the group, and never the actor as an Account", () => {
-    const rule = rules.find((r) => r.name.startsWith("User removed"));
-    const account = rule?.entityMappings.filter((m) => m.entityType === "Account") ?? [];
-    expect(account).toHaveLength(1);
-    expect(account[0]?.fieldMappings).toEqual(
-      expect.arrayContaining([
+  it("ships the published seeds as published: id, version, severity, tactics, techniques", () => {
+    for (const [file, seed] of Object.entries(SEEDS)) {
+      const item = byFile(file);
+      expect(item.id).toBe(seed.id);
+      expect(item.version).toBe(seed.version);
+      expect(item.severity).toBe(seed.severity);
+      expect(item.tactics).toEqual(seed.tactics);
+      expect(item.relevantTechniques).toEqual(seed.techniques);
+    }
+    const pim = byFile("rules/changes-to-pim-settings.yaml") as ContentItem & { tags?: string[] };
+    expect(pim.tags).toEqual(["AADSecOpsGuide"]);
+    expect(pim.entityMappings.map((m) => m.fieldMappings.map((f) => f.identifier))).toEqual([["FullName", "Name", "UPNSuffix"], ["AadUserId"], ["Address"]]);
+    // The guest query keeps its published operation list, not whole categories.
+    expect(byFile("hunting/guest-account-privileged-operation.yaml").query).toContain('"Add service principal credentials"');
+  });
+
+  it("the detection maps the removed user, the group and the application, never the actor as an Account", () => {
+    for (const rule of rules.filter((r) => r.name.startsWith("User removed"))) {
+      const account = rule.entityMappings.filter((m) => m.entityType === "Account");
+      expect(account).toHaveLength(1);
+      expect(account[0]?.fieldMappings).toEqual([
         { identifier: "AadUserId", columnName: "TargetUserId" },
         { identifier: "ObjectGuid", columnName: "TargetUserId" },
         { identifier: "FullName", columnName: "TargetUPN" },
-      ]),
-    );
-    expect(rule?.entityMappings.find((m) => m.entityType === "SecurityGroup")?.fieldMappings).toEqual([{ identifier: "ObjectGuid", columnName: "GroupId" }]);
+      ]);
+      expect(rule.entityMappings.find((m) => m.entityType === "SecurityGroup")?.fieldMappings).toEqual([{ identifier: "ObjectGuid", columnName: "GroupId" }]);
+      // The remediation app reads the application's service principal id from InstanceName.
+      expect(rule.entityMappings.find((m) => m.entityType === "CloudApplication")?.fieldMappings).toContainEqual({ identifier: "InstanceName", columnName: "AppServicePrincipalId" });
+    }
+  });
+
+  it("the Scheduled detection is the NRT query plus the ingestion-time line, looking back an hour", () => {
+    const nrt = byFile("rules/user-removed-from-group.yaml");
+    const scheduled = byFile("rules/user-removed-from-group-scheduled.yaml");
+    expect(scheduled.query.replace("| where ingestion_time() > ago(5m)\n", "")).toBe(nrt.query);
+    expect(scheduled.query).not.toBe(nrt.query);
+    expect(scheduled.queryFrequency).toBe("5m");
+    expect(scheduled.queryPeriod).toBe("1h");
+    for (const key of ["entityMappings", "customDetails", "alertDetailsOverride", "tactics", "relevantTechniques", "severity"] as const) expect(scheduled[key]).toEqual(nrt[key]);
+  });
+
+  it("the re-add hunting query keeps removals whose only add came before them", () => {
+    const query = byFile("hunting/users-readded-after-removal.yaml").query;
+    expect(query).toMatch(/join kind=leftouter/);
+    expect(query).not.toMatch(/where isnull\(ReAddedTime\) or ReAddedTime > RemovedTime/);
+    expect(query).toMatch(/AddedTime > RemovedTime, AddedTime, NotYet/);
   });
 
   it("the analyzer does report errors (a wrong column is caught)", () => {
@@ -77,24 +186,52 @@ describe("rules and hunting queries as code", () => {
 });
 
 describe("sample AuditLogs records", () => {
-  const columns = [...(TABLES.AuditLogs ?? "").matchAll(/(\w+):/g)].map((m) => m[1]);
-  const samples = ["auditlogs-remove-member-from-group.json", "auditlogs-add-member-to-group.json"].flatMap(
-    (f) => JSON.parse(readFileSync(join(CONTENT, "samples", f), "utf8")) as Record<string, any>[],
-  );
+  const columns = auditLogsColumns().map(([c]) => c);
+  const files = sampleFiles();
 
-  it("use only AuditLogs columns", () => {
-    expect(samples.length).toBe(3);
-    for (const record of samples) for (const key of Object.keys(record)) expect(columns).toContain(key);
-  });
-
-  it("carry the fields the detection reads: a User target with Group.ObjectID, and the initiator", () => {
-    for (const record of samples) {
-      const target = record.TargetResources[0];
-      expect(target.type).toBe("User");
-      const group = target.modifiedProperties.find((p: { displayName: string }) => p.displayName === "Group.ObjectID");
-      const value = record.OperationName === "Remove member from group" ? group.oldValue : group.newValue;
-      expect(JSON.parse(value)).toMatch(/^[0-9a-f-]{36}$/);
-      expect(record.InitiatedBy.user ?? record.InitiatedBy.app).toBeDefined();
+  it("each rule of ours that reads AuditLogs removals has samples, each stating its decision and why", () => {
+    expect(files.map((f) => f.split("/").pop())).toEqual(["user-removed-from-group.json"]);
+    for (const f of files) {
+      const s = JSON.parse(readFileSync(f, "utf8")) as SampleFile;
+      for (const sample of s.samples) {
+        expect(["alert", "no alert"]).toContain(sample.decision);
+        expect(sample.why.length).toBeGreaterThan(20);
+        for (const key of Object.keys(sample.record)) expect(columns).toContain(key);
+      }
+      // The cases the rule must decide on.
+      const whys = s.samples.map((x) => `${x.decision}: ${x.why}`).join("\n");
+      for (const pattern of [/^alert: A person/m, /^no alert: Entra ID Governance/m, /^no alert: A device/m, /^no alert: A service principal/m, /^no alert: .*herself/m, /^alert: Removed in Microsoft Teams/m, /^alert: Bulk removal/m, /^no alert: .*MS-PIM/m, /^no alert: .*watchlist/m, /^alert: .*application role/m]) {
+        expect(whys).toMatch(pattern);
+      }
     }
   });
+
+  it("the add-member records carry Group.ObjectID in newValue and the real property names", () => {
+    const adds = JSON.parse(readFileSync(join(CONTENT, "samples", "auditlogs-add-member-to-group.json"), "utf8")) as Record<string, any>[];
+    expect(adds.length).toBeGreaterThan(0);
+    for (const record of adds) {
+      for (const key of Object.keys(record)) expect(columns).toContain(key);
+      const group = record.TargetResources[0].modifiedProperties.find((p: { displayName: string }) => p.displayName === "Group.ObjectID");
+      expect(JSON.parse(group.newValue)).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const names = JSON.stringify([...adds, ...files.map((f) => readFileSync(f, "utf8"))]);
+    expect(names).not.toMatch(/"Group\.WellKnownObject"/);
+  });
+
+  for (const f of files) {
+    it(`${f.split("/").pop()}: the generated KQL (records as a datatable, then the rule) analyzes with zero errors`, () => {
+      const kql = samplesKql(f);
+      const s = JSON.parse(readFileSync(f, "utf8")) as SampleFile;
+      const analysis = analyzeKql(kql);
+      expect(analysis.errors).toEqual([]);
+      expect([...analysis.columns.keys()]).toContain("CorrelationId");
+      expect(kql).toMatch(/^let AuditLogs = datatable\(/m);
+      expect(kql).toMatch(/^let _GetWatchlist = /m);
+      for (const sample of s.samples) {
+        expect(kql).toContain(`//   ${sample.decision.padEnd(8)}  ${String(sample.record.CorrelationId)}`);
+        expect(kql).toContain(`"${String(sample.record.CorrelationId)}"`);
+      }
+      expect(kql).not.toContain("__REMEDIATION_PRINCIPAL_ID__");
+    });
+  }
 });
