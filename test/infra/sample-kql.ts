@@ -40,7 +40,7 @@ export function auditLogsColumns(): [name: string, type: string][] {
 function literal(value: unknown, type: string): string {
   if (value === undefined || value === null) return type === "string" ? '""' : `${type}(null)`;
   if (type === "dynamic") return `dynamic(${JSON.stringify(value)})`;
-  if (typeof value === "object") throw new Error(`a ${type} column holds an object`);
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new Error(`a ${type} column holds a ${typeof value}`);
   const text = String(value);
   return type === "string" ? JSON.stringify(text) : `${type}(${text})`;
 }
