@@ -82,7 +82,7 @@ export class TenantBuilder {
     this.scenario.incidents.push({
       name,
       number: this.scenario.incidents.length + 1,
-      title: "User removed from group by another privileged user",
+      title: "User removed from group or app role by hand",
       status: options.status ?? "New",
       ruleIds: options.ruleIds ?? [RULE_ID],
       ...(options.productNames ? { productNames: options.productNames } : {}),

@@ -62,7 +62,7 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
     incidents.push({
       name,
       number: incidents.length + 1,
-      title: "User removed from group by another privileged user",
+      title: "User removed from group or app role by hand",
       ruleIds: [BENCH_RULE_ID],
       entities: [
         { kind: "Account", properties: { aadUserId: userId, accountName: `user${userId.slice(-6)}`, upnSuffix: "contoso.example" } },

@@ -237,7 +237,7 @@ describe("webhook against the fake tenant", () => {
     expect(res.body.closed).toBe(true);
     expect(incidentOf(f, inc)).toMatchObject({
       status: "Closed",
-      title: "User removed from group by another privileged user",
+      title: "User removed from group or app role by hand",
       severity: "High",
       description: "Removed during the finance re-org",
       owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", assignedTo: "SOC Tier 1" },
