@@ -34,20 +34,18 @@ const count = (fallback: number, min: number, max: number) =>
     ),
   );
 
-/** Comma-separated analytics rule ids, each a GUID or a full alertRules ARM id. */
-const ruleIdList = (v: string) =>
+/** The non-empty items of a comma-separated setting, trimmed. */
+const commaList = (v: string) =>
   v
     .split(",")
     .map((s) => s.trim())
-    .filter(Boolean)
-    .map(ruleGuid);
+    .filter(Boolean);
+
+/** Comma-separated analytics rule ids, each a GUID or a full alertRules ARM id. */
+const ruleIdList = (v: string) => commaList(v).map(ruleGuid);
 
 /** Comma-separated GUIDs, lower case. */
-const guidList = (v: string) =>
-  v
-    .split(",")
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
+const guidList = (v: string) => commaList(v).map((s) => s.toLowerCase());
 
 const required = () => z.string({ error: "is required" }).check(z.trim(), z.minLength(1, "is required"));
 

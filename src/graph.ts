@@ -155,18 +155,20 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const { maxPages, maxAssignmentsPerUser } = options.limits;
   const packageCache = new Map<string, { at: number; grants: Grants }>();
   const catalogIds = options.catalogIds ?? [];
-  // What a 403 on an entitlement-management call means depends on the mode.
-  const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : `the Microsoft Graph application permission ${tenantWide}`);
+  // What a call needs, as its 401/403 message names it. For entitlement management it depends on the mode.
+  const appPermission = (permission: string) => `the Microsoft Graph application permission ${permission}`;
+  const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : appPermission(tenantWide));
   let catalogPackages: { at: number; ids: string[] } | undefined;
 
   /**
    * One request under the policy. The answer is read whole inside the attempt (so the timeout
    * covers the body) and must be JSON matching `schema`, or exactly `expect` when it has no body.
+   * `needed` is what the call needs, named in the error when Graph refuses it (401/403).
    */
   async function call<T>(
     signal: AbortSignal,
     what: string,
-    permission: string,
+    needed: string,
     request: { method: "GET" | "POST"; path: string; body?: unknown },
     schema: z.ZodMiniType<T> | undefined,
     accept: (status: number) => boolean = (s) => s === 200,
@@ -205,7 +207,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         return { status: response.status, body: parsed.data };
       });
     } catch (error) {
-      throw upstreamError("graph", what, error, permission.startsWith("the ") ? permission : `the Microsoft Graph application permission ${permission}`);
+      throw upstreamError("graph", what, error, needed);
     }
   }
 
@@ -225,7 +227,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   async function listAll<T>(
     signal: AbortSignal,
     what: string,
-    permission: string,
+    needed: string,
     first: string,
     page: z.ZodMiniType<{ value: T[]; "@odata.nextLink"?: string | undefined }>,
     pagesMessage: string,
@@ -237,7 +239,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     for (let pages = 0; path !== undefined; pages++) {
       if (pages >= maxPages) throw new LimitError(`${pagesMessage} (GRAPH_MAX_PAGES ${maxPages})`);
       seen.add(path);
-      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(signal, what, permission, { method: "GET", path }, page);
+      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(signal, what, needed, { method: "GET", path }, page);
       out.push(...(body?.value ?? []));
       onPage(out);
       const link: string | undefined = body?.["@odata.nextLink"];
@@ -338,7 +340,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const { status, body } = await call(
         signal,
         `read user ${userId}`,
-        GRAPH_PERMISSIONS.getUser,
+        appPermission(GRAPH_PERMISSIONS.getUser),
         { method: "GET", path: `/users/${encodeURIComponent(userId)}?$select=id,accountEnabled,userPrincipalName` },
         z.union([user, z.object({ error: z.unknown() })]),
         (s) => s === 200 || s === 404,
@@ -352,7 +354,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const { status, body } = await call(
         signal,
         `read the risk of user ${userId}`,
-        GRAPH_PERMISSIONS.getRisk,
+        appPermission(GRAPH_PERMISSIONS.getRisk),
         { method: "GET", path: `/identityProtection/riskyUsers/${encodeURIComponent(userId)}` },
         z.union([risk, z.object({ error: z.unknown() })]),
         (s) => s === 200 || s === 404,
@@ -365,7 +367,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const { body } = await call(
         signal,
         `check the group memberships of user ${userId}`,
-        GRAPH_PERMISSIONS.memberGroups,
+        appPermission(GRAPH_PERMISSIONS.memberGroups),
         { method: "POST", path: `/users/${encodeURIComponent(userId)}/checkMemberGroups`, body: { groupIds } },
         stringList,
       );
