@@ -59,6 +59,20 @@ export class TenantBuilder {
     return id;
   }
 
+  /** A user with one delivered assignment whose access package grants one group. */
+  member(name: string, options: Parameters<TenantBuilder["user"]>[1] = {}): { user: string; group: string; assignment: string } {
+    const user = this.user(name, options);
+    const group = this.group(`sg-${name}`);
+    const assignment = this.assign(user, this.accessPackage(`P-${name}`, [group]));
+    return { user, group, assignment };
+  }
+
+  /** Such a member removed from the group: the normal incident, created `minutesAgo`. */
+  removal(name: string, minutesAgo = 0): { user: string; group: string; assignment: string; incident: string } {
+    const m = this.member(name);
+    return { ...m, incident: this.incident({ accounts: [m.user], groups: [m.group], createdMinutesAgo: minutesAgo }) };
+  }
+
   /** An incident with Account entities (by aadUserId unless said otherwise) and SecurityGroup entities. */
   incident(options: {
     accounts?: ({ aadUserId?: string; objectGuid?: string; accountName?: string } | string)[];

@@ -47,15 +47,37 @@ function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
-/** Runs fn while sampling RSS every 10 ms; returns its result with the RSS before and at the peak, in MB. */
-async function sampled<T extends object>(fn: () => Promise<T>): Promise<T & { rssBeforeMB: number; peakRssMB: number }> {
-  const before = process.memoryUsage().rss;
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+/** What `sampled` adds to a result: memory before and at the peak, in MB. */
+interface Memory {
+  rssBeforeMB: number;
+  peakRssMB: number;
+  peakHeapMB: number;
+  /** process.memoryUsage() when RSS peaked, in MB. */
+  atPeakMB: Record<string, number>;
+}
+
+/** Runs fn while sampling the process's memory every 10 ms; returns its result with the figures. */
+async function sampled<T extends object>(fn: () => Promise<T>): Promise<T & Memory> {
+  const before = process.memoryUsage();
+  let atPeak = before;
+  let peakHeap = before.heapUsed;
+  const sample = () => {
+    const m = process.memoryUsage();
+    if (m.rss > atPeak.rss) atPeak = m;
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  };
+  const sampler = setInterval(sample, 10);
   try {
     const result = await fn();
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return { ...result, rssBeforeMB: before / 2 ** 20, peakRssMB: peak / 2 ** 20 };
+    sample();
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    return {
+      ...result,
+      rssBeforeMB: mb(before.rss),
+      peakRssMB: mb(atPeak.rss),
+      peakHeapMB: mb(peakHeap),
+      atPeakMB: Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, Math.round(mb(v))])),
+    };
   } finally {
     clearInterval(sampler);
   }
@@ -116,33 +138,24 @@ async function main(): Promise<void> {
   // Burst under the Graph budget, with the playbook's retry policy (4 retries, exponential backoff).
   await control("/rate-limits", { method: "PUT", body: JSON.stringify([{ service: "graph", perSecond: job.burst.budget }]) });
   await control("/requests/clear", { method: "POST" });
-  const baselineRssMB = process.memoryUsage().rss / 2 ** 20;
-  let peakRss = process.memoryUsage().rss;
-  let peakHeap = 0;
-  let atPeak = process.memoryUsage();
-  const sampler = setInterval(() => {
-    const m = process.memoryUsage();
-    if (m.rss > peakRss) atPeak = m;
-    peakRss = Math.max(peakRss, m.rss);
-    peakHeap = Math.max(peakHeap, m.heapUsed);
-  }, 25);
   const slot = limiter(job.burst.concurrency);
-  let playbookRetries = 0;
-  const started = performance.now();
-  const results = await Promise.all(
-    job.burst.incidents.map((incident) =>
-      slot(async () => {
-        for (let attempt = 0; ; attempt++) {
-          const r = await deliver(incident);
-          if (r.status < 500 || attempt >= 4) return r;
-          playbookRetries++;
-          await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
-        }
-      }),
-    ),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  clearInterval(sampler);
+  const burst = await sampled(async () => {
+    let playbookRetries = 0;
+    const started = performance.now();
+    const results = await Promise.all(
+      job.burst.incidents.map((incident) =>
+        slot(async () => {
+          for (let attempt = 0; ; attempt++) {
+            const r = await deliver(incident);
+            if (r.status < 500 || attempt >= 4) return r;
+            playbookRetries++;
+            await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+          }
+        }),
+      ),
+    );
+    return { results, playbookRetries, seconds: (performance.now() - started) / 1000 };
+  });
   await control("/rate-limits", { method: "PUT", body: "[]" });
   const graph = (await control<RecordedRequest[]>("/requests")).filter((r) => r.service === "graph" && !r.path.startsWith("/_fake/"));
   const served = graph.filter((r) => r.status !== 429).length;
@@ -152,21 +165,20 @@ async function main(): Promise<void> {
       single,
       nextLink,
       burst: {
-        seconds,
-        answered: results.map((r) => r.status),
-        assignmentsReprocessed: results.reduce((n, r) => n + r.reprocessed, 0),
+        seconds: burst.seconds,
+        answered: burst.results.map((r) => r.status),
+        assignmentsReprocessed: burst.results.reduce((n, r) => n + r.reprocessed, 0),
         graphRequests: graph.length,
         throttled429: graph.length - served,
-        playbookRetries,
+        playbookRetries: burst.playbookRetries,
         achievedGraphRate: served / graphSpan,
         budgetUsed: served / graphSpan / job.burst.budget,
         loadedRssMB,
         warmRssMB,
-        baselineRssMB,
-        peakRssMB: peakRss / 2 ** 20,
-        peakHeapMB: peakHeap / 2 ** 20,
-        /** process.memoryUsage() when RSS peaked, in MB. */
-        atPeakMB: Object.fromEntries(Object.entries(atPeak).map(([k, v]) => [k, Math.round(v / 2 ** 20)])),
+        baselineRssMB: burst.rssBeforeMB,
+        peakRssMB: burst.peakRssMB,
+        peakHeapMB: burst.peakHeapMB,
+        atPeakMB: burst.atPeakMB,
       },
     }),
   );

@@ -61,16 +61,21 @@ function row(scenario: string, expected: string, run: () => Promise<string>, tim
   );
 }
 
+/** A run against `fault`, and whether it waited at least `seconds` (a lower bound: a slow machine only waits longer). */
+async function observeWaiting(fault: FaultInput, seconds: number): Promise<string> {
+  const s = await setup();
+  s.fake.addFault(fault);
+  const started = Date.now();
+  const res = await callWebhook(s.deps, s.body);
+  return `${observe(s.fake, s.incident, res)}; waited ${Date.now() - started >= seconds * 1000 ? "≥" : "<"}${seconds}s`;
+}
+
 const graphList: FaultInput = { service: "graph", method: "GET", path: "/assignments$" };
 const graphReprocess: FaultInput = { service: "graph", method: "POST", path: "/reprocess$" };
 
 describe("fault matrix", () => {
   row("Graph 429 with Retry-After on the assignment list", "200 remediated; incident Closed; comments 1; waited ≥1s", async () => {
-    const s = await setup();
-    s.fake.addFault({ ...graphList, status: 429, retryAfter: 1 });
-    const started = Date.now();
-    const res = await callWebhook(s.deps, s.body);
-    return `${observe(s.fake, s.incident, res)}; waited ${Date.now() - started >= 1000 ? "≥" : "<"}1s`;
+    return observeWaiting({ ...graphList, status: 429, retryAfter: 1 }, 1);
   });
 
   row("Graph 503 burst on reprocess (2 in a row)", "200 remediated; incident Closed; comments 1", async () => {
@@ -219,14 +224,8 @@ describe("fault matrix", () => {
   row("Sweeper with 500 older incidents of other rules (and one past the maximum age)", "remediated ours; ancient New, untouched; incident list pages 10 (the sweep's page bound)", async () => {
     const t = new TenantBuilder();
     for (let i = 0; i < 500; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
-    const removal = (minutesAgo: number) => {
-      const user = t.user("u");
-      const group = t.group("g");
-      const assignment = t.assign(user, t.accessPackage("P", [group]));
-      return { assignment, incident: t.incident({ accounts: [user], groups: [group], createdMinutesAgo: minutesAgo }) };
-    };
-    const ours = removal(20);
-    const ancient = removal(73 * 60);
+    const ours = t.removal("ours", 20);
+    const ancient = t.removal("ancient", 73 * 60);
     fake = await FakeTenant.start({ scenario: t.scenario });
     const summary = await sweepOpenIncidents(depsFor(fake), captureLog(), new AbortController().signal, SWEEP_DEFAULTS);
     const pages = fake.requests.filter((r) => r.service === "arm" && r.method === "GET" && r.path.endsWith("/incidents")).length;
@@ -311,10 +310,6 @@ describe("fault matrix", () => {
   });
 
   row("Graph 429 without Retry-After, twice", "200 remediated; incident Closed; comments 1; waited ≥2s", async () => {
-    const s = await setup();
-    s.fake.addFault({ ...graphList, status: 429, times: 2 });
-    const started = Date.now();
-    const res = await callWebhook(s.deps, s.body);
-    return `${observe(s.fake, s.incident, res)}; waited ${Date.now() - started >= 2000 ? "≥" : "<"}2s`;
+    return observeWaiting({ ...graphList, status: 429, times: 2 }, 2);
   });
 });

@@ -19,14 +19,6 @@ afterEach(async () => {
 const never = new AbortController().signal;
 const OTHER_RULE = "0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab";
 
-/** A user with one delivered assignment granting a group: what a removal incident names. */
-function member(t: TenantBuilder, name: string, options: Parameters<TenantBuilder["user"]>[1] = {}) {
-  const user = t.user(name, options);
-  const group = t.group(`sg-${name}`);
-  const assignment = t.assign(user, t.accessPackage(`P-${name}`, [group]));
-  return { user, group, assignment };
-}
-
 /** The incident's comments as text (Sentinel comments are HTML; the app escapes what it writes). */
 const commentsOf = (f: FakeTenant, incident: string) =>
   [...(f.incidents.get(incident)?.comments.values() ?? [])]
@@ -49,7 +41,7 @@ function expectHeld(f: FakeTenant, incident: string, res: Awaited<ReturnType<typ
 describe("act only on the removal rule's own incidents", () => {
   it("holds an incident merged with a Defender for Identity alert, reading nothing from Graph", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "adele");
+    const m = t.member("adele");
     const inc = t.incident({ accounts: [m.user], groups: [m.group], productNames: ["Azure Sentinel", "Microsoft Defender for Identity"] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -62,7 +54,7 @@ describe("act only on the removal rule's own incidents", () => {
 
   it("holds an incident that merged the removal rule's alert with another rule's", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "adele");
+    const m = t.member("adele");
     const inc = t.incident({ accounts: [m.user], groups: [m.group], ruleIds: [RULE_ID, OTHER_RULE] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -73,7 +65,7 @@ describe("act only on the removal rule's own incidents", () => {
 
   it("holds an Active incident: an analyst is on it", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "adele");
+    const m = t.member("adele");
     const inc = t.incident({ accounts: [m.user], groups: [m.group], status: "Active" });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -85,7 +77,7 @@ describe("act only on the removal rule's own incidents", () => {
 
   it("holds an incident with the hold label, whatever its case; the label's name is a setting", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "adele");
+    const m = t.member("adele");
     const standard = t.incident({ accounts: [m.user], groups: [m.group], labels: ["No-Auto-Remediation"] });
     const custom = t.incident({ accounts: [m.user], groups: [m.group], labels: ["soc-containment"] });
     fake = await FakeTenant.start({ scenario: t.scenario });
@@ -97,7 +89,7 @@ describe("act only on the removal rule's own incidents", () => {
 
   it("the reopen loop: remediates once, then holds the reopened incident in the webhook and the sweeper", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "adele");
+    const m = t.member("adele");
     const inc = t.incident({ accounts: [m.user], groups: [m.group], createdMinutesAgo: 30 });
     fake = await FakeTenant.start({ scenario: t.scenario });
     const deps = depsFor(fake);
@@ -129,8 +121,8 @@ describe("act only on the removal rule's own incidents", () => {
 describe("never restore a user the SOC is containing", () => {
   it("restores the healthy user next to a disabled one and leaves the incident open", async () => {
     const t = new TenantBuilder();
-    const healthy = member(t, "healthy");
-    const disabled = member(t, "disabled", { accountEnabled: false });
+    const healthy = t.member("healthy");
+    const disabled = t.member("disabled", { accountEnabled: false });
     const inc = t.incident({ accounts: [healthy.user, disabled.user], groups: [healthy.group, disabled.group] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -156,7 +148,7 @@ describe("never restore a user the SOC is containing", () => {
   ] as const) {
     it(`Identity Protection ${risk.riskState}/${risk.riskLevel}: ${held ? "not restored" : "restored"}`, async () => {
       const t = new TenantBuilder();
-      const m = member(t, "grady", { risk });
+      const m = t.member("grady", { risk });
       const inc = t.incident({ accounts: [m.user], groups: [m.group] });
       fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -167,36 +159,33 @@ describe("never restore a user the SOC is containing", () => {
     });
   }
 
-  it("a refused risk read holds the user and names the permission; it never proceeds blind", async () => {
+  /** One removal whose every Identity Protection read answers `status`, through the webhook. */
+  async function withRiskReadAnswering(status: number) {
     const t = new TenantBuilder();
-    const m = member(t, "u");
-    const inc = t.incident({ accounts: [m.user], groups: [m.group] });
+    const r = t.removal("u");
     fake = await FakeTenant.start({ scenario: t.scenario });
-    fake.addFault({ service: "graph", method: "GET", path: "/identityProtection/riskyUsers/", status: 403, times: 0 });
+    fake.addFault({ service: "graph", method: "GET", path: "/identityProtection/riskyUsers/", status, times: 0 });
+    return { f: fake, r, res: await callWebhook(depsFor(fake), fake.triggerBody(r.incident)) };
+  }
 
-    const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
+  it("a refused risk read holds the user and names the permission; it never proceeds blind", async () => {
+    const { f, r, res } = await withRiskReadAnswering(403);
 
-    expectHeld(fake, inc, res, /IdentityRiskyUser\.Read\.All/);
-    expect(holdsOf(res.body)).toEqual([`risk:${m.user}`]);
+    expectHeld(f, r.incident, res, /IdentityRiskyUser\.Read\.All/);
+    expect(holdsOf(res.body)).toEqual([`risk:${r.user}`]);
   });
 
   it("a risk read that keeps failing (500) fails the run: nothing restored, nothing closed", async () => {
-    const t = new TenantBuilder();
-    const m = member(t, "u");
-    const inc = t.incident({ accounts: [m.user], groups: [m.group] });
-    fake = await FakeTenant.start({ scenario: t.scenario });
-    fake.addFault({ service: "graph", method: "GET", path: "/identityProtection/riskyUsers/", status: 500, times: 0 });
-
-    const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
+    const { f, r, res } = await withRiskReadAnswering(500);
 
     expect(res.status).toBeGreaterThanOrEqual(500);
-    expect(fake.reprocessed.size).toBe(0);
-    expect(fake.incidents.get(inc)?.status).toBe("New");
+    expect(f.reprocessed.size).toBe(0);
+    expect(f.incidents.get(r.incident)?.status).toBe("New");
   });
 
   it("IDENTITY_PROTECTION_CHECK=off restores a user at risk without reading risk", async () => {
     const t = new TenantBuilder();
-    const m = member(t, "grady", { risk: { riskLevel: "high", riskState: "atRisk" } });
+    const m = t.member("grady", { risk: { riskLevel: "high", riskState: "atRisk" } });
     const inc = t.incident({ accounts: [m.user], groups: [m.group] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -211,7 +200,7 @@ describe("never restore a user the SOC is containing", () => {
 describe("limit the blast radius", () => {
   it("holds an incident naming more users than MAX_USERS_PER_INCIDENT whole, listing them, reading nothing from Graph", async () => {
     const t = new TenantBuilder();
-    const users = Array.from({ length: 6 }, (_, i) => member(t, `bulk${i}`));
+    const users = Array.from({ length: 6 }, (_, i) => t.member(`bulk${i}`));
     const inc = t.incident({ accounts: users.map((u) => u.user), groups: users.map((u) => u.group) });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
@@ -225,10 +214,7 @@ describe("limit the blast radius", () => {
   it("two instances racing the hourly cap restore no more users than the cap, and the sweeper resumes the rest next hour", async () => {
     const cap = 3;
     const t = new TenantBuilder();
-    const removals = Array.from({ length: 10 }, (_, i) => {
-      const m = member(t, `race${i}`);
-      return { ...m, incident: t.incident({ accounts: [m.user], groups: [m.group], createdMinutesAgo: 30 }) };
-    });
+    const removals = Array.from({ length: 10 }, (_, i) => t.removal(`race${i}`, 30));
     fake = await FakeTenant.start({ scenario: t.scenario });
     // Two app instances: separate clients and caches, one shared state table.
     const shared = { MAX_USERS_RESTORED_PER_HOUR: String(cap), STATE_TABLE_NAME: `race${randomUUID().replace(/-/g, "")}` };
@@ -258,8 +244,8 @@ describe("limit the blast radius", () => {
 describe("dry run shows every decision", () => {
   it("lists passed and held checks in the summary, the comment and the log, changing nothing", async () => {
     const t = new TenantBuilder();
-    const healthy = member(t, "healthy");
-    const disabled = member(t, "disabled", { accountEnabled: false });
+    const healthy = t.member("healthy");
+    const disabled = t.member("disabled", { accountEnabled: false });
     const inc = t.incident({ accounts: [healthy.user, disabled.user], groups: [healthy.group, disabled.group], status: "Active", labels: ["no-auto-remediation"] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 

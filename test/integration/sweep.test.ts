@@ -18,19 +18,11 @@ const never = new AbortController().signal;
 const sweep = (deps: ReturnType<typeof depsFor>, options: Partial<typeof SWEEP_DEFAULTS> = {}) =>
   sweepOpenIncidents(deps, captureLog(), never, { ...SWEEP_DEFAULTS, ...options });
 
-/** A user with one delivered assignment granting a group, removed from it: the normal incident. */
-function removal(t: TenantBuilder, name: string, minutesAgo: number) {
-  const user = t.user(name);
-  const group = t.group(`sg-${name}`);
-  const assignment = t.assign(user, t.accessPackage(`P-${name}`, [group]));
-  return { user, group, assignment, incident: t.incident({ accounts: [user], groups: [group], createdMinutesAgo: minutesAgo }) };
-}
-
 describe("sweeper", () => {
   it("remediates an incident whose webhook never arrived; leaves young ones to their webhook", async () => {
     const t = new TenantBuilder();
-    const old = removal(t, "old", 30);
-    const young = removal(t, "young", 1);
+    const old = t.removal("old", 30);
+    const young = t.removal("young", 1);
     fake = await FakeTenant.start({ scenario: t.scenario });
 
     const summary = await sweep(depsFor(fake));
@@ -43,8 +35,8 @@ describe("sweeper", () => {
   it("is not starved by 500 older incidents of other rules, and skips incidents past the maximum age", async () => {
     const t = new TenantBuilder();
     for (let i = 0; i < 500; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
-    const ours = removal(t, "ours", 20);
-    const ancient = removal(t, "ancient", 73 * 60);
+    const ours = t.removal("ours", 20);
+    const ancient = t.removal("ancient", 73 * 60);
     fake = await FakeTenant.start({ scenario: t.scenario });
 
     const summary = await sweep(depsFor(fake), { pageSize: 50, maxPages: 2 });
@@ -60,7 +52,7 @@ describe("sweeper", () => {
 
   it("re-evaluates incidents handled in dry run once the app enforces", async () => {
     const t = new TenantBuilder();
-    const r = removal(t, "dry", 30);
+    const r = t.removal("dry", 30);
     fake = await FakeTenant.start({ scenario: t.scenario });
     const settings = settingsFor(fake);
 
@@ -74,8 +66,8 @@ describe("sweeper", () => {
 
   it("gives a failing incident a bounded number of attempts, then comments that it needs an admin", async () => {
     const t = new TenantBuilder();
-    const r = removal(t, "broken", 30);
-    const fine = removal(t, "fine", 40);
+    const r = t.removal("broken", 30);
+    const fine = t.removal("fine", 40);
     fake = await FakeTenant.start({ scenario: t.scenario });
     fake.addFault({ service: "graph", method: "POST", path: `${r.assignment}/reprocess$`, status: 400, times: 0 });
     const deps = depsFor(fake, { SWEEP_MAX_ATTEMPTS: "2" });
@@ -94,7 +86,7 @@ describe("sweeper", () => {
 
   it("closes an incident once Entra ID delivers late, and stops with a comment when it never does", async () => {
     const t = new TenantBuilder();
-    const late = removal(t, "late", 30);
+    const late = t.removal("late", 30);
     fake = await FakeTenant.start({ scenario: { ...t.scenario, deliveryDelayMs: 1500 } });
     const deps = depsFor(fake, { DELIVERY_CHECK_SECONDS: "0" });
 
@@ -113,7 +105,7 @@ describe("sweeper", () => {
 
     // Never delivered: once DELIVERY_TIMEOUT_MINUTES have passed, a comment says so and the app stops.
     const t2 = new TenantBuilder();
-    const lost = removal(t2, "lost", 30);
+    const lost = t2.removal("lost", 30);
     await fake.close();
     fake = await FakeTenant.start({ scenario: { ...t2.scenario, deliveryDelayMs: -1 } });
     const deps2 = depsFor(fake, { DELIVERY_CHECK_SECONDS: "0" });
@@ -130,7 +122,7 @@ describe("sweeper", () => {
 
   it("the timer function runs a sweep with its own deadline", async () => {
     const t = new TenantBuilder();
-    const r = removal(t, "timer", 30);
+    const r = t.removal("timer", 30);
     fake = await FakeTenant.start({ scenario: t.scenario });
     const deps = depsFor(fake);
     const logs: string[] = [];
