@@ -40,9 +40,15 @@ export interface StateStore {
 
 const TABLE_ROLE = "the Storage Table Data Contributor role on the app's storage account";
 const RESERVE_ATTEMPTS = 10;
+/** Longer than any invocation's deadline: the caller's signal is what bounds a wait in the queue. */
+const QUEUE_TIMEOUT_MS = 10 * 60_000;
 
 export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number } = {}): StateStore {
   const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: 3, maxInFlight: 20 });
+  // One reservation at a time in this instance (an in-flight bound of 1, abort-aware): only other
+  // instances can then change the count between a read and its conditional write, so a burst on
+  // one instance no longer exhausts RESERVE_ATTEMPTS on its own etag conflicts.
+  const oneAtATime = createPolicy({ timeoutMs: QUEUE_TIMEOUT_MS, attempts: 1, maxInFlight: 1 });
   let created: Promise<void> | undefined;
   const ensureTable = (signal: AbortSignal) => {
     // createTable succeeds when the table exists already.
@@ -82,7 +88,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
 
     async reserveRestores(users, cap, now, signal) {
       const hour = new Date(now).toISOString().slice(0, 13); // e.g. 2026-11-23T11
-      return run(signal, "count restores this hour", async (abortSignal) => {
+      return oneAtATime.run(signal, (turn) => run(turn, "count restores this hour", async (abortSignal) => {
         for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
           let current: { count: number; etag: string } | undefined;
           try {
@@ -107,7 +113,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
           }
         }
         throw new Error(`the hourly count kept changing under ${RESERVE_ATTEMPTS} attempts`);
-      });
+      }));
     },
   };
 }

@@ -211,6 +211,20 @@ describe("limit the blast radius", () => {
     expect(graphCalls(fake)).toHaveLength(0);
   });
 
+  it("a burst on one instance counts every restore once: no run fails on the instance's own etag conflicts", async () => {
+    const t = new TenantBuilder();
+    const removals = Array.from({ length: 40 }, (_, i) => t.removal(`burst${i}`));
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    const deps = depsFor(fake, { MAX_USERS_RESTORED_PER_HOUR: "1000" });
+
+    const results = await Promise.all(removals.map((r) => callWebhook(deps, fake!.triggerBody(r.incident))));
+
+    expect(results.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
+    expect(fake.reprocessed.size).toBe(40);
+    // The shared count saw each of the 40 restores exactly once.
+    expect(await deps.store.reserveRestores(0, 1000, Date.now(), never)).toEqual({ granted: true, used: 40 });
+  });
+
   it("two instances racing the hourly cap restore no more users than the cap, and the sweeper resumes the rest next hour", async () => {
     const cap = 3;
     const t = new TenantBuilder();
