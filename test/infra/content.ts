@@ -83,7 +83,8 @@ export interface Analysis {
  * Sentinel's _GetWatchlist(alias) as the analyzer sees it: the exemption watchlist's columns
  * (infra/modules/detection.bicep deploys it). Declared ahead of a query that calls it.
  */
-export const WATCHLIST_FUNCTION = "let _GetWatchlist = (watchlistAlias: string) { datatable(SearchKey: string, ActorId: string, ActorName: string, Reason: string)[] };\n";
+export const WATCHLIST_COLUMNS = "SearchKey: string, ActorId: string, ActorName: string, Reason: string";
+export const WATCHLIST_FUNCTION = `let _GetWatchlist = (watchlistAlias: string) { datatable(${WATCHLIST_COLUMNS})[] };\n`;
 
 export function analyzeKql(query: string): Analysis {
   const prelude = query.includes("_GetWatchlist(") && !query.includes("let _GetWatchlist") ? WATCHLIST_FUNCTION : "";

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONTENT, loadContent, TABLES } from "./content";
+import { CONTENT, loadContent, TABLES, WATCHLIST_COLUMNS } from "./content";
 
 export interface SampleFile {
   /** The rule, as a path under infra/content/. */
@@ -63,7 +63,7 @@ export function samplesKql(file: string): string {
     `let AuditLogs = datatable(${columns.map(([c, t]) => `${c}: ${t}`).join(", ")}) [`,
     rows.join(",\n"),
     "];",
-    "let _GetWatchlist = (watchlistAlias: string) { datatable(SearchKey: string, ActorId: string, ActorName: string, Reason: string) [",
+    `let _GetWatchlist = (watchlistAlias: string) { datatable(${WATCHLIST_COLUMNS}) [`,
     watchlist.join(",\n"),
     "] };",
     rule.query.replaceAll("__REMEDIATION_PRINCIPAL_ID__", samples.remediationPrincipalId).trimEnd(),
