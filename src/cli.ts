@@ -43,6 +43,9 @@ const EXIT: Record<Outcome, number> = {
   "awaiting-delivery": 3,
   capped: 3,
   "delivery-not-seen": 3,
+  "closed-by-other": 3,
+  "in-progress": 3,
+  "partly-restored": 3,
 };
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -111,6 +111,8 @@ export const settingsSchema = z
     IDENTITY_PROTECTION_CHECK: z._default(optional(z.enum(["on", "off"], { error: 'must be "on" or "off"' })), "on"),
     MAX_USERS_PER_INCIDENT: count(5, 1, 500),
     MAX_USERS_RESTORED_PER_HOUR: count(50, 1, 100_000),
+    // Tug of war: the same user and group (or application) restored this often within 24 hours holds the next one.
+    REPEAT_RESTORE_LIMIT: count(2, 1, 50),
     DELIVERY_TIMEOUT_MINUTES: count(120, 5, 7 * 24 * 60),
     DELIVERY_CHECK_SECONDS: count(30, 0, 80),
     // Bounds (docs/reliability.md).
@@ -163,8 +165,10 @@ export interface Limits {
   maxReprocessPerIncident: number;
   /** Users (Account entities) one incident may name. */
   maxUsersPerIncident: number;
-  /** Users restored per hour across the tenant (every instance). */
+  /** Users restored in any 60 minutes across the tenant (every instance). */
   maxUsersRestoredPerHour: number;
+  /** Restores of one user and group (or application) within 24 hours before the next is held. */
+  repeatRestoreLimit: number;
   /** How long the app waits for Entra ID to deliver the membership before it gives up. */
   deliveryTimeoutMs: number;
   /** How long one webhook run polls for the delivery before leaving the incident waiting. */
@@ -234,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       maxReprocessPerIncident: s.MAX_REPROCESS_PER_INCIDENT,
       maxUsersPerIncident: s.MAX_USERS_PER_INCIDENT,
       maxUsersRestoredPerHour: s.MAX_USERS_RESTORED_PER_HOUR,
+      repeatRestoreLimit: s.REPEAT_RESTORE_LIMIT,
       deliveryTimeoutMs: s.DELIVERY_TIMEOUT_MINUTES * 60_000,
       deliveryCheckMs: s.DELIVERY_CHECK_SECONDS * 1000,
     },
@@ -249,6 +254,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       authorityHost: s.AZURE_AUTHORITY_HOST,
     },
   };
+}
+
+/** The ARM id of an analytics rule in the workspace (lower case), as incidents list it. */
+export function ruleArmId(workspace: WorkspaceRef, ruleId: string): string {
+  return (
+    `/subscriptions/${workspace.subscriptionId}/resourceGroups/${workspace.resourceGroup}/providers/Microsoft.OperationalInsights` +
+    `/workspaces/${workspace.name}/providers/Microsoft.SecurityInsights/alertRules/${ruleId}`
+  ).toLowerCase();
 }
 
 /**

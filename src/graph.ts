@@ -15,7 +15,7 @@ export const GRAPH_PERMISSIONS = {
   reprocess: "EntitlementManagement.ReadWrite.All",
   getUser: "User.Read.All",
   getRisk: "IdentityRiskyUser.Read.All (Microsoft Entra ID P2)",
-  memberGroups: "GroupMember.Read.All",
+  directGroups: "GroupMember.Read.All",
 } as const;
 
 /** delivering | partiallyDelivered | delivered | expired | deliveryFailed | unknownFutureValue */
@@ -60,8 +60,11 @@ export interface GraphGateway {
   getUser(userId: string, signal: AbortSignal): Promise<UserAccount | undefined>;
   /** Identity Protection's risk for the user, or undefined when the user was never flagged. */
   getRisk(userId: string, signal: AbortSignal): Promise<UserRisk | undefined>;
-  /** Of `groupIds`, those the user is a member of (transitively), lower case. */
-  memberGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
+  /**
+   * Of `groupIds`, those the user is a direct member of (what an access package delivers;
+   * membership through a nested group does not count), lower case.
+   */
+  directGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
 }
 
 export interface GraphGatewayOptions {
@@ -121,7 +124,10 @@ const accessPackage = z.object({
 });
 const user = z.object({ id: z.string(), accountEnabled: z.boolean(), userPrincipalName: z.optional(z.nullable(z.string())) });
 const risk = z.object({ id: z.string(), riskLevel: z.string(), riskState: z.string() });
-const stringList = z.object({ value: z.array(z.string()) });
+const directoryObjectPage = z.object({
+  value: z.array(z.object({ id: z.string().check(z.minLength(1)) })),
+  "@odata.nextLink": z.optional(z.string()),
+});
 
 /** A failed Graph answer, with what the policy needs to decide on a retry. */
 class GraphHttpError extends Error {
@@ -363,15 +369,18 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       return { riskLevel: body.riskLevel, riskState: body.riskState };
     },
 
-    async memberGroups(userId, groupIds, signal) {
-      const { body } = await call(
+    async directGroups(userId, groupIds, signal) {
+      // The user's direct group memberships (memberOf is not transitive), paged within GRAPH_MAX_PAGES.
+      const direct = await listAll(
         signal,
-        `check the group memberships of user ${userId}`,
-        appPermission(GRAPH_PERMISSIONS.memberGroups),
-        { method: "POST", path: `/users/${encodeURIComponent(userId)}/checkMemberGroups`, body: { groupIds } },
-        stringList,
+        `list the group memberships of user ${userId}`,
+        appPermission(GRAPH_PERMISSIONS.directGroups),
+        `/users/${encodeURIComponent(userId)}/memberOf/microsoft.graph.group?$select=id&$top=999`,
+        directoryObjectPage,
+        `user ${userId} is a direct member of more groups than the pages allowed`,
       );
-      return (body?.value ?? []).map((g) => g.toLowerCase());
+      const ids = new Set(direct.map((g) => g.id.toLowerCase()));
+      return groupIds.filter((g) => ids.has(g.toLowerCase())).map((g) => g.toLowerCase());
     },
   };
 }

@@ -87,6 +87,11 @@ const OUTCOME_STATUS: Record<Outcome, number> = {
   // The hourly cap was reached; the sweeper resumes the incident when the window allows.
   capped: 202,
   "delivery-not-seen": 200,
+  "partly-restored": 200,
+  // Someone else closed it meanwhile: handled, nothing to retry.
+  "closed-by-other": 200,
+  // Another run holds the incident's lease: nothing was done; that run reports.
+  "in-progress": 202,
   // Some reprocess calls failed, or the close did: 5xx so the playbook's retry policy calls again.
   failed: 502,
 };

@@ -1,7 +1,7 @@
 import type { TokenCredential } from "@azure/identity";
 import { getContinuationToken, SecurityInsights, type Incident } from "@azure/arm-securityinsight";
 import * as z from "zod/mini";
-import { ruleGuid, type WorkspaceRef } from "./config";
+import type { WorkspaceRef } from "./config";
 import { RequestError, statusOf, upstreamError, UpstreamError } from "./errors";
 import { createPolicy, type CallPolicy } from "./policy";
 
@@ -34,11 +34,16 @@ export interface IncidentState {
   lastModifiedTimeUtc?: Date;
   incidentNumber?: number;
   incidentUrl?: string;
-  /** Analytics rule GUIDs (lower case), from relatedAnalyticRuleIds. */
+  /** relatedAnalyticRuleIds as read: full ARM ids of analytics rules (lower case). */
   ruleIds: string[];
-  /** additionalData.alertProductNames: the products whose alerts the incident holds. */
-  alertProductNames: string[];
+  /**
+   * additionalData.alertProductNames: the products whose alerts the incident holds. Optional in
+   * the spec (Defender-portal incidents may lack it): then the alerts are read (listAlerts).
+   */
+  alertProductNames?: string[];
   alertsCount?: number;
+  /** owner.ownerType: "User" (an analyst owns it), "Group" (a queue) or "Unknown". */
+  ownerType?: string;
 }
 
 /** An incident entity as Sentinel returns it: its kind and its (flattened) properties. */
@@ -53,14 +58,24 @@ export interface CloseRequest {
   label: string;
 }
 
-/** closed; already-closed (someone closed it first); changed (no longer New: left alone). */
-export type CloseResult = "closed" | "already-closed" | "changed";
+/** closed; conflict: the incident changed since the read whose etag the close carried (re-read and decide again). */
+export type CloseResult = "closed" | "conflict";
 
 export interface CandidateQuery {
   createdAfter: Date;
   createdBefore: Date;
   maxPages: number;
   pageSize: number;
+  /** Which incidents to keep (the others are dropped page by page). */
+  keep: (incident: IncidentState) => boolean;
+}
+
+export interface CandidateList {
+  kept: IncidentState[];
+  /** Incidents read, kept or not. */
+  read: number;
+  /** The page bound stopped the listing before its end. */
+  truncated: boolean;
 }
 
 /** What the core needs from Sentinel. One workspace, fixed by configuration. Every call stops when `signal` aborts. */
@@ -68,19 +83,19 @@ export interface SentinelGateway {
   /** Returns undefined when the incident does not exist. */
   getIncident(incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined>;
   listEntities(incidentId: string, signal: AbortSignal): Promise<IncidentEntity[]>;
+  /** The product of each alert of the incident (POST …/incidents/{id}/alerts). */
+  listAlertProducts(incidentId: string, signal: AbortSignal): Promise<string[]>;
   /** Incidents in status New created in the window, newest first, read page by page within `maxPages`. */
-  listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<IncidentState[]>;
+  listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<CandidateList>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
   upsertComment(incidentId: string, commentId: string, message: string, signal: AbortSignal): Promise<void>;
   /**
    * Closes as BenignPositive / SuspiciousButExpected with a label, writing back only the
-   * writable properties as read. On an etag conflict it re-reads and closes only if the incident
-   * is still New.
+   * writable properties as read, conditional on the read's etag: any change since (status,
+   * owner, labels, a merged alert) answers "conflict" and nothing is written.
    */
   closeIncident(incident: IncidentState, request: CloseRequest, signal: AbortSignal): Promise<CloseResult>;
 }
-
-const CLOSE_ATTEMPTS = 4;
 
 export const ARM_REQUEST_TIMEOUT_MS = 20_000;
 
@@ -93,10 +108,11 @@ const incidentShape = z.object({
   severity: z.string(),
   status: z.string(),
   relatedAnalyticRuleIds: z.optional(z.array(z.string())),
-  additionalData: z.object({ alertProductNames: z.array(z.string()), alertsCount: z.optional(z.number()) }),
+  additionalData: z.optional(z.object({ alertProductNames: z.optional(z.array(z.string())), alertsCount: z.optional(z.number()) })),
   labels: z.optional(z.array(z.object({ labelName: z.string() }))),
 });
 const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
+const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })) });
 
 export interface SentinelGatewayOptions {
   requestTimeoutMs?: number;
@@ -135,7 +151,7 @@ export function createSentinelGateway(
     }
   };
 
-  const read = (incident: unknown, what: string): IncidentState => {
+  const toState = (incident: unknown, what: string): IncidentState => {
     const parsed = incidentShape.safeParse(incident);
     if (!parsed.success) {
       const where = parsed.error.issues[0]?.path.join(".") || "body";
@@ -148,7 +164,7 @@ export function createSentinelGateway(
     const what = `read incident ${incidentId}`;
     try {
       const incident = await policy.run(signal, (abortSignal) => client.incidents.get(rg, ws, incidentId, { abortSignal }));
-      return read(incident, what);
+      return toState(incident, what);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw upstreamError("sentinel", what, error, RESPONDER);
@@ -163,10 +179,12 @@ export function createSentinelGateway(
       const filter =
         `properties/status eq 'New' and properties/createdTimeUtc ge ${query.createdAfter.toISOString()} ` +
         `and properties/createdTimeUtc le ${query.createdBefore.toISOString()}`;
-      const out: IncidentState[] = [];
+      const kept: IncidentState[] = [];
       const seen = new Set<string>();
+      let read = 0;
       let token: string | undefined;
-      for (let page = 0; page < query.maxPages; page++) {
+      for (let page = 0; ; page++) {
+        if (page >= query.maxPages) return { kept, read, truncated: true };
         const result = await call(signal, what, async (abortSignal) => {
           const pages = client.incidents
             .list(rg, ws, { filter, orderby: "properties/createdTimeUtc desc", top: query.pageSize, abortSignal })
@@ -175,13 +193,14 @@ export function createSentinelGateway(
           return next.done ? undefined : { items: next.value, token: getContinuationToken(next.value) };
         });
         if (!result) break;
-        out.push(...result.items.map((i) => read(i, what)));
+        read += result.items.length;
+        kept.push(...result.items.map((i) => toState(i, what)).filter(query.keep));
         token = result.token;
         if (token === undefined) break;
         if (seen.has(token)) throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: a next page link repeats an earlier page`);
         seen.add(token);
       }
-      return out;
+      return { kept, read, truncated: false };
     },
 
     listEntities: (incidentId, signal) =>
@@ -201,6 +220,22 @@ export function createSentinelGateway(
         incidentId,
       ),
 
+    listAlertProducts: (incidentId, signal) =>
+      call(
+        signal,
+        `list the alerts of incident ${incidentId}`,
+        async (abortSignal) => {
+          const response = await client.incidents.listAlerts(rg, ws, incidentId, { abortSignal });
+          const parsed = alertsShape.safeParse(response);
+          if (!parsed.success) {
+            throw new UpstreamError("sentinel", 200, `Sentinel could not list the alerts of incident ${incidentId}: the answer has no alerts list`);
+          }
+          // An alert that names no product is not known to be Sentinel's own.
+          return parsed.data.value.map((a) => a.productName ?? "(no product name)");
+        },
+        incidentId,
+      ),
+
     upsertComment: (incidentId, commentId, message, signal) =>
       call(
         signal,
@@ -212,24 +247,15 @@ export function createSentinelGateway(
       ),
 
     async closeIncident(incident, request, signal) {
-      let current: IncidentState | undefined = incident;
-      for (let attempt = 1; ; attempt++) {
-        if (current.status === "Closed") return "already-closed";
-        if (current.status !== "New") return "changed";
-        const body = closeBody(current, request);
-        try {
-          await policy.run(signal, (abortSignal) => client.incidents.createOrUpdate(rg, ws, current!.name, body, { abortSignal }));
-          return "closed";
-        } catch (error) {
-          const status = statusOf(error);
-          if (status === 404) throw deleted(incident.name);
-          // Someone changed the incident since it was read: look again, and close only if it is still New.
-          if ((status !== 409 && status !== 412) || attempt >= CLOSE_ATTEMPTS) {
-            throw upstreamError("sentinel", `close incident ${incident.name}`, error, RESPONDER);
-          }
-        }
-        current = await getIncident(incident.name, signal);
-        if (!current) throw deleted(incident.name);
+      try {
+        await policy.run(signal, (abortSignal) => client.incidents.createOrUpdate(rg, ws, incident.name, closeBody(incident, request), { abortSignal }));
+        return "closed";
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 404) throw deleted(incident.name);
+        // Someone changed the incident since it was read: the caller re-reads and decides again.
+        if (status === 409 || status === 412) return "conflict";
+        throw upstreamError("sentinel", `close incident ${incident.name}`, error, RESPONDER);
       }
     },
   };
@@ -242,7 +268,9 @@ export function createSentinelGateway(
  * (additionalData, providerName, …) and empty owner fields are left out.
  */
 export function closeBody(current: IncidentState, request: CloseRequest): Incident {
-  const owner = Object.fromEntries(Object.entries(current.owner ?? {}).filter(([, v]) => typeof v === "string" && v !== ""));
+  const owner: Record<string, string> = Object.fromEntries(Object.entries(current.owner ?? {}).filter(([, v]) => typeof v === "string" && v !== ""));
+  // A queue (Group) owner stays a queue.
+  if (Object.keys(owner).length > 0 && current.ownerType && current.ownerType !== "Unknown") owner.ownerType = current.ownerType;
   const labels = [...new Set([...current.labels, request.label])];
   return {
     etag: current.etag,
@@ -287,8 +315,9 @@ function toIncidentState(incident: Incident, checked: z.output<typeof incidentSh
     ...(incident.lastModifiedTimeUtc ? { lastModifiedTimeUtc: incident.lastModifiedTimeUtc } : {}),
     ...(incident.incidentNumber !== undefined ? { incidentNumber: incident.incidentNumber } : {}),
     ...(incident.incidentUrl ? { incidentUrl: incident.incidentUrl } : {}),
-    ruleIds: (checked.relatedAnalyticRuleIds ?? []).map(ruleGuid),
-    alertProductNames: checked.additionalData.alertProductNames,
-    ...(checked.additionalData.alertsCount !== undefined ? { alertsCount: checked.additionalData.alertsCount } : {}),
+    ruleIds: (checked.relatedAnalyticRuleIds ?? []).map((r) => r.trim().toLowerCase()),
+    ...(checked.additionalData?.alertProductNames ? { alertProductNames: checked.additionalData.alertProductNames } : {}),
+    ...(checked.additionalData?.alertsCount !== undefined ? { alertsCount: checked.additionalData.alertsCount } : {}),
+    ...(typeof owner?.ownerType === "string" ? { ownerType: owner.ownerType } : {}),
   };
 }

@@ -1,53 +1,139 @@
 import type { TokenCredential } from "@azure/identity";
 import { TableClient } from "@azure/data-tables";
+import * as z from "zod/mini";
 import { statusOf, upstreamError } from "./errors";
 import { createPolicy } from "./policy";
 
-/** What the app remembers about an incident between runs (webhook, sweeper, other instances). */
+/** Something a user lost that the incident names: a group membership or an application role. */
+export interface Pair {
+  userId: string;
+  kind: "group" | "app";
+  /** Group object id, or the application's service principal id (lower case). */
+  targetId: string;
+}
+
+export interface WaveAssignment {
+  userId: string;
+  assignmentId: string;
+  accessPackageId: string;
+  accessPackageName?: string;
+  state: string;
+}
+
+/** The one reprocess wave of an incident: recorded before the first call, never requested again. */
+export interface Wave {
+  /** When the wave was recorded (epoch ms). */
+  requestedAt: number;
+  /** Exactly the assignments the wave reprocesses. */
+  assignments: WaveAssignment[];
+  /** The (user, group or application) pairs the wave is meant to restore. */
+  pairs: Pair[];
+  /** Filled in once the calls answered: assignments whose reprocess failed or were gone. */
+  failed?: { assignmentId: string; error: string }[];
+  /** The pairs the wave cannot restore (held user, no package grants it), with why: the incident stays open. */
+  left?: (Pair & { reason: string })[];
+}
+
+/**
+ * The app's persisted state of one incident (the state machine of docs/safety.md). `outcome` is
+ * the state; every write is conditional on the etag of the read (or write) before it, so a
+ * retry, the sweeper or another instance resumes from here and never repeats a step.
+ */
 export interface IncidentRecord {
-  /** The outcome of the last run. */
+  /** The state the last run reached (an Outcome of src/core/report.ts). */
   outcome: string;
-  /** Whether the last run was a dry run. */
+  /** The last run was a dry run: nothing was changed, and no failure of it counts as an attempt. */
   dryRun: boolean;
-  /** Runs in a row that failed. */
+  /** Enforcing runs in a row that failed. */
   failures: number;
-  /** Set while reprocess was requested and Entra ID's delivery is awaited (epoch ms of the request). */
-  waitingSince?: number;
-  /** What to check for delivery: each restored user and the groups they should be back in. */
-  verify?: { userId: string; groups: string[] }[];
-  /** The incident's lastModifiedTimeUtc when the run ended (epoch ms): a later change is an analyst's. */
-  incidentModified?: number;
+  /** Set once reprocess was requested: later runs only verify it (and its pairs). */
+  wave?: Wave;
+  /** Comments the app wrote on the incident; the next one's id derives from this count. */
+  comments: number;
+  /** The reason of the state, one sentence (shown by `status`). */
+  reason?: string;
+  /** One run at a time: the run holding the incident and until when. */
+  lease?: { owner: string; until: number };
   /** When the record was written (epoch ms). */
   updatedAt: number;
 }
 
+/** A record as stored, with the etag its next write must match. */
+export interface Stored {
+  record: IncidentRecord | undefined;
+  etag: string | undefined;
+}
+
 export interface Reservation {
   granted: boolean;
-  /** Restores counted in this hour, this reservation included when granted. */
+  /** Users restored in the rolling hour, this reservation included when granted. */
   used: number;
+  /** When granted: the minute bucket counted, to release it again. */
+  bucket?: number;
+  /** When refused: the earliest time the window frees enough (epoch ms), when known. */
+  freesAt?: number;
+  /** When refused because the counter cannot be trusted: why. */
+  problem?: string;
+}
+
+/** The run lost its lease: another run took the incident over (after this one's lease expired). */
+export class LeaseLost extends Error {
+  override readonly name = "LeaseLost";
 }
 
 /** Shared state in a table of the app's storage account. Every call stops when `signal` aborts. */
 export interface StateStore {
-  getIncident(incidentId: string, signal: AbortSignal): Promise<IncidentRecord | undefined>;
-  putIncident(incidentId: string, record: IncidentRecord, signal: AbortSignal): Promise<void>;
+  /** The record and its etag (both undefined when none). */
+  read(incidentId: string, signal: AbortSignal): Promise<Stored>;
   /**
-   * Counts `users` restores against the clock hour of `now`, unless that would pass `cap`.
-   * Optimistic concurrency (etags) makes the count exact across instances.
+   * Takes the incident's lease for `owner` until `until`, unless another owner holds an unexpired
+   * one in `stored` or wrote since it was read (then undefined). Conditional on the etag read, so
+   * two runs never both get it. Returns the etag the run's next write must match.
    */
+  claim(incidentId: string, stored: Stored, owner: string, until: number, now: number, signal: AbortSignal): Promise<string | undefined>;
+  /** Writes the record if it is still at `etag`; throws LeaseLost when it is not. Returns the new etag. */
+  save(incidentId: string, record: IncidentRecord, etag: string | undefined, signal: AbortSignal): Promise<string>;
+  /** Counts `users` restores in the rolling hour ending `now`, unless that would pass `cap`. Exact across instances. */
   reserveRestores(users: number, cap: number, now: number, signal: AbortSignal): Promise<Reservation>;
+  /** Gives back a granted reservation that was not used (best effort). */
+  releaseRestores(reservation: Reservation, users: number, signal: AbortSignal): Promise<void>;
+  /** How often each pair was restored since `since` (epoch ms), keyed by pairKey. */
+  restoresOf(pairs: Pair[], since: number, signal: AbortSignal): Promise<Map<string, number>>;
+  /** Notes a restore of each pair at `now` (keeps the last day). */
+  noteRestores(pairs: Pair[], now: number, signal: AbortSignal): Promise<void>;
 }
+
+export const pairKey = (p: Pair) => `${p.userId}_${p.kind}_${p.targetId}`;
 
 const TABLE_ROLE = "the Storage Table Data Contributor role on the app's storage account";
 const RESERVE_ATTEMPTS = 10;
+const WRITE_ATTEMPTS = 5;
 /** Longer than any invocation's deadline: the caller's signal is what bounds a wait in the queue. */
 const QUEUE_TIMEOUT_MS = 10 * 60_000;
+const MINUTE = 60_000;
+/**
+ * The rolling hour is counted in minute buckets. Sixty-one of them (the current minute and the
+ * sixty before it) cover every 60-minute span, so no span, wherever it starts, passes the cap.
+ */
+const WINDOW_BUCKETS = 61;
+const DAY = 24 * 60 * MINUTE;
+/** Restores kept per pair: more than any sensible REPEAT_RESTORE_LIMIT. */
+const PAIR_HISTORY = 50;
+
+const recordShape = z.object({
+  outcome: z.string(),
+  dryRun: z.boolean(),
+  failures: z.number(),
+  comments: z._default(z.number(), 0),
+  updatedAt: z.number(),
+});
+const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
+const timesShape = z.array(z.number());
 
 export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number } = {}): StateStore {
   const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: 3, maxInFlight: 20 });
-  // One reservation at a time in this instance (an in-flight bound of 1, abort-aware): only other
-  // instances can then change the count between a read and its conditional write, so a burst on
-  // one instance no longer exhausts RESERVE_ATTEMPTS on its own etag conflicts.
+  // One counter update at a time in this instance (an in-flight bound of 1, abort-aware): only
+  // other instances can then change the count between a read and its conditional write.
   const oneAtATime = createPolicy({ timeoutMs: QUEUE_TIMEOUT_MS, attempts: 1, maxInFlight: 1 });
   let created: Promise<void> | undefined;
   const ensureTable = (signal: AbortSignal) => {
@@ -63,59 +149,165 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
       await ensureTable(signal);
       return await policy.run(signal, fn);
     } catch (error) {
+      if (error instanceof LeaseLost) throw error;
       throw upstreamError("state", what, error, TABLE_ROLE);
     }
   };
+  /** An entity, or undefined on 404. */
+  const get = async <T extends object>(pk: string, rk: string, abortSignal: AbortSignal) => {
+    try {
+      return await client.getEntity<T>(pk, rk, { abortSignal });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  };
+  /** Create (no etag) or replace-if-match; false when someone else wrote first. */
+  const put = async (entity: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string | undefined, abortSignal: AbortSignal) => {
+    try {
+      const answer = etag === undefined ? await client.createEntity(entity, { abortSignal }) : await client.updateEntity(entity, "Replace", { etag, abortSignal });
+      return answer.etag ?? "";
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 412 || status === 409) return undefined;
+      throw error;
+    }
+  };
+
+  const read = (incidentId: string, signal: AbortSignal): Promise<Stored> =>
+    run(signal, `read the state of incident ${incidentId}`, async (abortSignal) => {
+      const e = await get<{ record: string }>("incident", incidentId, abortSignal);
+      if (!e) return { record: undefined, etag: undefined };
+      return { record: parseRecord(e.record, incidentId), etag: e.etag };
+    });
 
   return {
-    async getIncident(incidentId, signal) {
-      return run(signal, `read the state of incident ${incidentId}`, async (abortSignal) => {
-        try {
-          const e = await client.getEntity<{ record: string }>("incident", incidentId, { abortSignal });
-          return JSON.parse(e.record) as IncidentRecord;
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined;
-          throw error;
-        }
-      });
-    },
+    read,
 
-    async putIncident(incidentId, record, signal) {
-      await run(signal, `write the state of incident ${incidentId}`, (abortSignal) =>
-        client.upsertEntity({ partitionKey: "incident", rowKey: incidentId, record: JSON.stringify(record) }, "Replace", { abortSignal }),
+    async claim(incidentId, stored, owner, until, now, signal) {
+      const lease = stored.record?.lease;
+      if (lease && lease.owner !== owner && lease.until > now) return undefined;
+      const record: IncidentRecord = { ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }), lease: { owner, until } };
+      return run(signal, `claim incident ${incidentId}`, (abortSignal) =>
+        put({ partitionKey: "incident", rowKey: incidentId, record: JSON.stringify(record) }, stored.etag, abortSignal),
       );
     },
 
-    async reserveRestores(users, cap, now, signal) {
-      const hour = new Date(now).toISOString().slice(0, 13); // e.g. 2026-11-23T11
-      return oneAtATime.run(signal, (turn) => run(turn, "count restores this hour", async (abortSignal) => {
-        for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
-          let current: { count: number; etag: string } | undefined;
-          try {
-            const e = await client.getEntity<{ count: number }>("restores", hour, { abortSignal });
-            current = { count: e.count, etag: e.etag };
-          } catch (error) {
-            if (statusOf(error) !== 404) throw error;
+    async save(incidentId, record, etag, signal) {
+      const next = await run(signal, `write the state of incident ${incidentId}`, (abortSignal) =>
+        put({ partitionKey: "incident", rowKey: incidentId, record: JSON.stringify(record) }, etag, abortSignal),
+      );
+      if (next === undefined) throw new LeaseLost(`the state of incident ${incidentId} was changed by another run`);
+      return next;
+    },
+
+    reserveRestores(users, cap, now, signal) {
+      return oneAtATime.run(signal, (turn) =>
+        run(turn, "count restores in the last hour", async (abortSignal) => {
+          for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
+            const e = await get<{ buckets: string }>("restores", "window", abortSignal);
+            const parsed = e ? parseBuckets(e.buckets) : {};
+            // Fail closed: a counter nobody can read grants nothing.
+            if (parsed === undefined) return { granted: false, used: 0, problem: "the hourly counter in the state table is unreadable" };
+            const minute = Math.floor(now / MINUTE);
+            const live = Object.entries(parsed).filter(([m]) => Number(m) > minute - WINDOW_BUCKETS);
+            const used = live.reduce((sum, [, n]) => sum + n, 0);
+            if (used + users > cap) return { granted: false, used, freesAt: freesAt(live, used + users - cap) };
+            const buckets = Object.fromEntries(live);
+            buckets[String(minute)] = (buckets[String(minute)] ?? 0) + users;
+            const etag = await put({ partitionKey: "restores", rowKey: "window", buckets: JSON.stringify(buckets) }, e?.etag, abortSignal);
+            if (etag !== undefined) return { granted: true, used: used + users, bucket: minute };
+            // Another instance counted first: read again.
           }
-          const used = (current?.count ?? 0) + users;
-          if (used > cap) return { granted: false, used: current?.count ?? 0 };
-          try {
-            if (current) {
-              await client.updateEntity({ partitionKey: "restores", rowKey: hour, count: used }, "Replace", { etag: current.etag, abortSignal });
-            } else {
-              await client.createEntity({ partitionKey: "restores", rowKey: hour, count: used }, { abortSignal });
+          throw new Error(`the hourly count kept changing under ${RESERVE_ATTEMPTS} attempts`);
+        }),
+      );
+    },
+
+    async releaseRestores(reservation, users, signal) {
+      const bucket = reservation.bucket;
+      if (!reservation.granted || bucket === undefined) return;
+      await oneAtATime.run(signal, (turn) =>
+        run(turn, "give back restores of the last hour", async (abortSignal) => {
+          for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
+            const e = await get<{ buckets: string }>("restores", "window", abortSignal);
+            const buckets = e ? parseBuckets(e.buckets) : undefined;
+            if (!e || !buckets || buckets[String(bucket)] === undefined) return;
+            buckets[String(bucket)] = Math.max(0, (buckets[String(bucket)] ?? 0) - users);
+            if ((await put({ partitionKey: "restores", rowKey: "window", buckets: JSON.stringify(buckets) }, e.etag, abortSignal)) !== undefined) return;
+          }
+        }),
+      );
+    },
+
+    async restoresOf(pairs, since, signal) {
+      const counts = await Promise.all(
+        pairs.map((p) =>
+          run(signal, `read how often ${pairKey(p)} was restored`, async (abortSignal) => {
+            const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
+            return [pairKey(p), e ? parseTimes(e.times).filter((t) => t >= since).length : 0] as const;
+          }),
+        ),
+      );
+      return new Map(counts);
+    },
+
+    async noteRestores(pairs, now, signal) {
+      await Promise.all(
+        pairs.map((p) =>
+          run(signal, `note a restore of ${pairKey(p)}`, async (abortSignal) => {
+            for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+              const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
+              const times = [...(e ? parseTimes(e.times) : []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
+              if ((await put({ partitionKey: "pair", rowKey: pairKey(p), times: JSON.stringify(times) }, e?.etag, abortSignal)) !== undefined) return;
             }
-            return { granted: true, used };
-          } catch (error) {
-            // Another instance counted first (412 on update, 409 on create): read again.
-            const status = statusOf(error);
-            if (status !== 412 && status !== 409) throw error;
-          }
-        }
-        throw new Error(`the hourly count kept changing under ${RESERVE_ATTEMPTS} attempts`);
-      }));
+            throw new Error(`the restore history of ${pairKey(p)} kept changing under ${WRITE_ATTEMPTS} attempts`);
+          }),
+        ),
+      );
     },
   };
+}
+
+/** When enough minute buckets leave the window for `excess` more users to fit (undefined: never, the request is larger than the cap). */
+function freesAt(live: [string, number][], excess: number): number | undefined {
+  let freed = 0;
+  for (const [m, n] of [...live].sort((a, b) => Number(a[0]) - Number(b[0]))) {
+    freed += n;
+    if (freed >= excess) return (Number(m) + WINDOW_BUCKETS) * MINUTE;
+  }
+  return undefined;
+}
+
+function parseBuckets(text: unknown): Record<string, number> | undefined {
+  try {
+    const parsed = bucketsShape.safeParse(JSON.parse(String(text)));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseTimes(text: unknown): number[] {
+  try {
+    const parsed = timesShape.safeParse(JSON.parse(String(text)));
+    return parsed.success ? parsed.data : [];
+  } catch {
+    return [];
+  }
+}
+
+function parseRecord(text: string, incidentId: string): IncidentRecord {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = recordShape.safeParse(json);
+  // A record the app cannot read is a failure: acting as if there were none could repeat a wave.
+  if (!parsed.success) throw new Error(`the state of incident ${incidentId} is not a record this app wrote`);
+  return { ...(json as IncidentRecord), comments: parsed.data.comments };
 }
 
 /** The table client: identity-based on Azure (endpoint + managed identity), a connection string for Azurite. */

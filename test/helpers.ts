@@ -203,16 +203,25 @@ export function trapDeps(calls: string[]): Deps {
       reprocess: trap("graph.reprocess"),
       getUser: trap("graph.getUser"),
       getRisk: trap("graph.getRisk"),
-      memberGroups: trap("graph.memberGroups"),
+      directGroups: trap("graph.directGroups"),
     },
     sentinel: {
       getIncident: trap("sentinel.getIncident"),
       listEntities: trap("sentinel.listEntities"),
+      listAlertProducts: trap("sentinel.listAlertProducts"),
       listNewIncidents: trap("sentinel.listNewIncidents"),
       upsertComment: trap("sentinel.upsertComment"),
       closeIncident: trap("sentinel.closeIncident"),
     },
-    store: { getIncident: trap("store.getIncident"), putIncident: trap("store.putIncident"), reserveRestores: trap("store.reserveRestores") },
+    store: {
+      read: trap("store.read"),
+      claim: trap("store.claim"),
+      save: trap("store.save"),
+      reserveRestores: trap("store.reserveRestores"),
+      releaseRestores: trap("store.releaseRestores"),
+      restoresOf: trap("store.restoresOf"),
+      noteRestores: trap("store.noteRestores"),
+    },
     now: Date.now,
   };
 }

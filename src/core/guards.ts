@@ -1,4 +1,4 @@
-import { sameName as same, type Config } from "../config";
+import { ruleArmId, sameName as same, type WorkspaceRef } from "../config";
 import type { Deps } from "../deps";
 import { UpstreamError } from "../errors";
 import type { IncidentState } from "../sentinel";
@@ -15,27 +15,54 @@ export const SENTINEL_PRODUCTS = ["Azure Sentinel", "Microsoft Sentinel"];
 const RISKY_STATES = new Set(["atRisk", "confirmedCompromised"]);
 
 /**
- * The incident-wide checks, all of them (a dry run shows each). The app acts only on an incident
- * whose every alert is the removal rule's, that nobody has started on, that carries no hold label
- * and that it did not close before.
+ * The incident-wide checks, all of them (a dry run shows each), on the incident as just read.
+ * The app acts only on an incident whose every alert is the removal rule's (in the configured
+ * workspace) and Sentinel's own, that nobody has started on or owns, that carries no hold label,
+ * that it did not close before, and that is younger than SWEEP_MAX_AGE_HOURS. When the incident
+ * does not list its alerts' products (optional in the API), the alerts are read.
  */
-export function checkIncident(incident: IncidentState, config: Pick<Config, "allowedRuleIds" | "holdLabel">): Decision[] {
-  const otherRules = incident.ruleIds.filter((r) => !config.allowedRuleIds.includes(r));
-  const otherProducts = incident.alertProductNames.filter((p) => !SENTINEL_PRODUCTS.some((s) => same(s, p)));
-  const ours = incident.ruleIds.length > 0 && otherRules.length === 0 && otherProducts.length === 0;
+export async function checkIncident(incident: IncidentState, deps: Pick<Deps, "config" | "sentinel" | "now">, signal: AbortSignal): Promise<Decision[]> {
+  const { config } = deps;
+  const products = incident.alertProductNames ?? (await deps.sentinel.listAlertProducts(incident.name, signal));
+  const allowed = new Set(config.allowedRuleIds.map((r) => ruleArmId(config.workspace, r)));
+  const otherRules = incident.ruleIds.filter((r) => !allowed.has(r));
+  const otherProducts = [...new Set(products.filter((p) => !SENTINEL_PRODUCTS.some((s) => same(s, p))))];
+  const ours = incident.ruleIds.length > 0 && otherRules.length === 0 && otherProducts.length === 0 && products.length > 0;
   const details = [
     incident.ruleIds.length === 0 ? "no analytics rule" : "",
-    otherRules.length ? `rule(s) not in SENTINEL_RULE_IDS: ${otherRules.join(", ")}` : "",
+    products.length === 0 ? "no alerts" : "",
+    otherRules.length ? `rule(s) not in SENTINEL_RULE_IDS: ${otherRules.map((r) => shortRule(r, config.workspace)).join(", ")}` : "",
     otherProducts.length ? `alerts from ${otherProducts.join(", ")}` : "",
   ].filter(Boolean);
-  const held = incident.labels.some((l) => same(l, config.holdLabel));
-  const reopened = incident.labels.some((l) => same(l, AUTO_LABEL));
+  const label = config.holdLabel.trim();
+  const held = incident.labels.some((l) => same(l.trim(), label));
+  const reopened = incident.labels.some((l) => same(l.trim(), AUTO_LABEL));
+  const owner = incident.owner?.assignedTo ?? incident.owner?.userPrincipalName ?? incident.owner?.email ?? incident.owner?.objectId;
+  const ownedByPerson = same(incident.ownerType ?? "", "User") && owner !== undefined;
+  const created = incident.createdTimeUtc?.getTime();
+  const ageHours = created === undefined ? undefined : (deps.now() - created) / 3_600_000;
+  const maxHours = config.sweep.maxAgeMs / 3_600_000;
   return [
     decide("alerts", ours, "every alert comes from an allowed removal rule", `incident holds alerts of other rules or products (${details.join("; ")})`),
     decide("status", incident.status === "New", "incident is New", `incident is ${incident.status}: an analyst is on it`),
-    decide("hold-label", !held, `no "${config.holdLabel}" label`, `incident carries the label "${config.holdLabel}"`),
+    decide("owner", !ownedByPerson, "no analyst owns the incident", `an analyst owns the incident (${owner ?? ""})`),
+    decide("hold-label", !held, `no "${label}" label`, `incident carries the label "${label}"`),
     decide("reopened", !reopened, "not closed by this app before", `this app closed the incident before (label "${AUTO_LABEL}") and someone reopened it`),
+    decide(
+      "age",
+      ageHours !== undefined && ageHours <= maxHours,
+      `created ${ageHours === undefined ? "?" : ageHours.toFixed(1)} h ago, within SWEEP_MAX_AGE_HOURS (${maxHours})`,
+      ageHours === undefined
+        ? "the incident has no creation time"
+        : `incident was created ${ageHours.toFixed(1)} h ago, more than SWEEP_MAX_AGE_HOURS (${maxHours}): too old to act on automatically`,
+    ),
   ];
+}
+
+/** An alertRules ARM id as its GUID when it is in the configured workspace, else whole (another workspace's rule). */
+function shortRule(armId: string, workspace: WorkspaceRef): string {
+  const prefix = ruleArmId(workspace, "");
+  return armId.startsWith(prefix) ? armId.slice(prefix.length) : armId;
 }
 
 /** An incident-wide decision: pass with one reason, hold with the other. */

@@ -1,15 +1,16 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sameName as same, type WorkspaceRef } from "../config";
-import type { Deps, Logger } from "../deps";
-import { AppError, DeadlineError, LimitError, messageOf, printable, RequestError } from "../errors";
+import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
+import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentEntity, IncidentState } from "../sentinel";
-import type { IncidentRecord } from "../store";
-import { extractEntities, type UserRef } from "./entities";
+import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type Wave } from "../store";
+import { extractEntities, type ExtractedEntities } from "./entities";
 import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
-import { headline, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type RemediationSummary } from "./report";
+import { headline, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type PairNote, type RemediationSummary } from "./report";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
@@ -17,129 +18,480 @@ import { headline, renderComment, stableId, type Decision, type FailedAssignment
  */
 export const GRAPH_CONCURRENCY = 20;
 
+/** Close attempts when the incident keeps changing between the re-read and the close. */
+const CLOSE_ATTEMPTS = 4;
+const DAY_MS = 24 * 3_600_000;
+/** How long recording a failure may take once the run's own deadline has passed. */
+const FAILURE_RECORD_MS = 5_000;
+
 export interface RunOptions {
   dryRun?: boolean;
   /** How long to poll Graph for the restored membership before leaving the incident waiting. */
   verifyWithinMs?: number;
+  /** How long the run holds the incident's lease: at least the caller's deadline. */
+  leaseMs?: number;
 }
-
-/** What a user should be a member of again once Entra ID delivers. */
-type Target = NonNullable<IncidentRecord["verify"]>[number];
-
-/** An earlier wave whose delivery is awaited. */
-type Waiting = Pick<IncidentRecord, "verify"> & { waitingSince: number };
-
-type Report = (outcome: Outcome, f: Facts, message?: string, waiting?: Waiting) => Promise<RemediationSummary>;
 
 /** What the steps learn, passed along: each step returns the facts it adds. */
 type Facts = Omit<RemediationSummary, "outcome" | "message" | "closed" | "commentId">;
 
 /**
- * The whole remediation for one incident pointer, top to bottom:
- *
- *   read → incident checks → users → (waiting? verify) → user checks → plan → cap → reprocess → verify → report
- *
- * Every call carries `signal`, the invocation's deadline: when it aborts, the call in flight is
- * abandoned and nothing after it runs. Throws RequestError for pointers it refuses (nothing read
- * or changed), UpstreamError/LimitError when Graph, Sentinel or a bound stop it (the incident gets
- * a comment saying so) and DeadlineError. Every decision is in the returned summary.
+ * One run on one incident: everything the steps share, so that each step takes this one object.
+ * `incident`, `record` and `etag` always hold the latest read or write, so every decision and
+ * every change works on the same facts.
  */
-export async function remediateIncident(
-  pointer: IncidentPointer,
-  deps: Deps,
-  log: Logger,
-  signal: AbortSignal,
-  options: RunOptions = {},
-): Promise<RemediationSummary> {
+interface Run {
+  deps: Deps;
+  log: Logger;
+  signal: AbortSignal;
+  dryRun: boolean;
+  verifyWithinMs: number;
+  incident: IncidentState;
+  found: ExtractedEntities;
+  /** The app's record as of the claim, and the etag its next write must match. */
+  record: IncidentRecord | undefined;
+  etag: string | undefined;
+  /** Resolves once the run holds the lease; rejects with Busy when another run does. */
+  claimed: Promise<void>;
+}
+
+/** Another run holds the incident. */
+class Busy extends Error {}
+
+/**
+ * The whole remediation for one incident pointer, as one state machine (docs/safety.md):
+ *
+ *   read → claim → incident checks → users → (wave recorded? verify it) → user checks → plan
+ *        → cap + fresh re-read → record the wave → reprocess → verify → close (etag) → report
+ *
+ * Every call carries `signal`, the invocation's deadline. Every change is preceded by a check on
+ * fresh data: the incident is re-read before the wave, the close carries the etag of that read
+ * (any change since answers conflict: re-read, decide again), and a later run re-checks the
+ * users before it closes. The record in the state table says where the incident stands, so a
+ * retry, the sweeper or another instance resumes from there and never repeats a wave.
+ */
+export async function remediateIncident(pointer: IncidentPointer, deps: Deps, log: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<RemediationSummary> {
   assertSameWorkspace(pointer.workspace, deps.config.workspace);
   const dryRun = options.dryRun ?? deps.config.dryRun;
-  // The app's own record of the incident is read alongside (a read of its own table, nothing else).
-  const [{ incident, entities }, record] = await Promise.all([
-    readIncident(pointer.incidentId, deps, signal),
-    deps.store.getIncident(pointer.incidentId, signal),
-  ]);
+  // The app's own record is read alongside the incident (a read of its own table, nothing else).
+  const [{ incident, entities }, stored] = await Promise.all([readIncident(pointer.incidentId, deps, signal), deps.store.read(pointer.incidentId, signal)]);
+  const found = extractEntities(entities);
   if (incident.status === "Closed") {
     log.info(`incident ${incident.name}: already closed, nothing to do`);
-    return { ...facts(incident, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
+    return { ...facts(incident, found, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
   }
+  const run: Run = {
+    deps,
+    log,
+    signal,
+    dryRun,
+    verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs,
+    incident,
+    found,
+    record: stored.record,
+    etag: stored.etag,
+    claimed: Promise.resolve(),
+  };
+  run.claimed = claim(run, stored, options.leaseMs ?? WEBHOOK_DEADLINE_MS + 30_000);
+  run.claimed.catch(() => undefined); // awaited before the first change; reads go on meanwhile
   try {
-    return await decideAndAct(incident, entities, record, deps, log, signal, { dryRun, verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs });
+    return await decide(run);
   } catch (error) {
-    if (error instanceof AppError && !(error instanceof DeadlineError) && !(error instanceof RequestError) && !signal.aborted) {
-      await recordFailure(incident, record, error, deps, log, signal);
+    if (error instanceof Busy || error instanceof LeaseLost) return busy(run);
+    const reason: unknown = signal.aborted ? signal.reason : error;
+    if (reason instanceof AppError && !(reason instanceof RequestError)) {
+      // Past the deadline, the record still says how far the run got: one short write with its own bound.
+      await recordFailure({ ...run, signal: signal.aborted ? AbortSignal.timeout(FAILURE_RECORD_MS) : signal }, reason);
     }
     throw error;
   }
 }
 
-async function decideAndAct(
-  incident: IncidentState,
-  entities: IncidentEntity[],
-  record: IncidentRecord | undefined,
-  deps: Deps,
-  log: Logger,
-  signal: AbortSignal,
-  options: Required<RunOptions>,
-): Promise<RemediationSummary> {
+/** Takes the incident's lease; the etag it returns guards every later write of this run. */
+async function claim(run: Run, stored: Stored, leaseMs: number): Promise<void> {
+  const { deps, signal } = run;
+  const etag = await deps.store.claim(run.incident.name, stored, randomUUID(), deps.now() + leaseMs, deps.now(), signal);
+  if (etag === undefined) throw new Busy();
+  run.etag = etag;
+}
+
+function busy(run: Run): RemediationSummary {
+  run.log.info(`incident ${run.incident.name}: another run is working on it; nothing done`);
+  return {
+    ...facts(run.incident, run.found, run.dryRun),
+    outcome: "in-progress",
+    message: headline("in-progress"),
+    closed: false,
+  };
+}
+
+async function decide(run: Run): Promise<RemediationSummary> {
+  const { deps, log, found } = run;
   const { config } = deps;
-  const { users, groups, apps, unusableAccounts } = extractEntities(entities);
-  const base: Facts = { ...facts(incident, options.dryRun), users, groups, applications: apps };
-  log.info(`incident ${incident.name}: ${users.length} user(s), ${groups.length} group(s), ${apps.length} application(s), ${unusableAccounts.length} account(s) without an Entra id`);
-  const report: Report = (outcome, f, message, waiting) => finish(incident, record, f, outcome, message, waiting, deps, log, signal);
+  const { users } = found;
+  log.info(`incident ${run.incident.name}: ${users.length} user(s), ${found.groups.length} group(s), ${found.apps.length} application(s), ${found.unusableAccounts.length} account(s) without an Entra id`);
+  const scope = await incidentScope(run, run.incident);
+  const base = { ...facts(run.incident, found, run.dryRun), decisions: scope };
+  if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base, holdMessage(scope));
+  if (users.length === 0) return settle(run, "no-account", base);
 
-  // Incident-wide checks, then the users it names.
-  const scope = [...checkIncident(incident, config), ...(users.length ? [checkUserCount(users, config.limits.maxUsersPerIncident)] : [])];
-  if (holds(scope).length > 0 && !options.dryRun) return report("held", { ...base, decisions: scope }, holdMessage(scope));
-  if (users.length === 0) return report("no-account", { ...base, decisions: scope });
+  // A wave was recorded earlier: only verify it (never a second wave).
+  const wave = run.record?.wave;
+  if (wave && !run.dryRun) return verifyWave(run, wave, base);
 
-  // An earlier run requested reprocess: only look for the delivery (never a second wave).
-  if (record?.waitingSince !== undefined && !options.dryRun) {
-    return verifyEarlierWave({ ...record, waitingSince: record.waitingSince }, { ...base, decisions: scope }, deps, signal, options, report);
-  }
-
-  // The incident is verified: the user checks and the assignment lists (reads only) run in parallel.
-  const [userChecks, listed] = await Promise.all([
-    checkUsers(users, deps, signal),
-    listAssignments(holds(scope).length > 0 ? [] : users, deps, signal).catch((error: unknown) => error as Error),
+  // The user checks, the assignment lists and the restore history (reads only) run in parallel.
+  const pairs = pairsOf(found);
+  const [userChecks, listed, history] = await Promise.all([
+    checkUsers(users, deps, run.signal),
+    listAssignments(run, holds(scope).length > 0 ? [] : users.map((u) => u.objectId)).catch((error: unknown) => error as Error),
+    deps.store.restoresOf(pairs, deps.now() - DAY_MS, run.signal),
   ]);
-  const decisions = [...scope, ...userChecks];
-  if (listed instanceof LimitError) return report("held", { ...base, decisions }, listed.message);
+  const decisions = [...scope, ...userChecks, ...repeatChecks(pairs, history, config.limits.repeatRestoreLimit)];
+  if (listed instanceof LimitError) return settle(run, "held", { ...base, decisions }, listed.message);
   if (listed instanceof Error) throw listed;
   const cleared = new Set(usersCleared(users, decisions).map((u) => u.objectId));
-  const planned = await planFor(listed.filter((l) => cleared.has(l.userId)), { groups, apps }, deps, signal);
-  const { plan, targets } = planned;
-  const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention };
-  log.info(`incident ${incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
+  const { plan, covered, left } = await planFor(run, listed.filter((l) => cleared.has(l.userId)), pairs, decisions);
+  const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention, notRestored: left };
+  log.info(`incident ${run.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
 
-  if (options.dryRun) return report("dry-run", { ...planFacts, wouldReprocess: plan.reprocess });
-  if (plan.reprocess.length > config.limits.maxReprocessPerIncident) {
-    return report("held", planFacts, `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${config.limits.maxReprocessPerIncident}); nothing was reprocessed`);
+  if (run.dryRun) return settle(run, "dry-run", { ...planFacts, wouldReprocess: plan.reprocess });
+  const limit = config.limits.maxReprocessPerIncident;
+  if (plan.reprocess.length > limit) {
+    return settle(run, "held", planFacts, `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${limit}); nothing was reprocessed`);
   }
   if (plan.reprocess.length === 0) {
-    return holds(decisions).length > 0 ? report("held", planFacts, holdMessage(decisions)) : report("nothing-to-reprocess", planFacts);
+    return holds(decisions).length > 0 ? settle(run, "held", planFacts, holdMessage(decisions)) : settle(run, "nothing-to-reprocess", planFacts);
   }
+  return requestWave(run, { plan, covered, left, facts: planFacts });
+}
 
-  // The tenant-wide hourly cap, counted in the shared table before anything changes.
-  const restoring = [...new Set(plan.reprocess.map((a) => a.userId))];
-  const cap = config.limits.maxUsersRestoredPerHour;
-  const reservation = await deps.store.reserveRestores(restoring.length, cap, deps.now(), signal);
+/** The incident-wide checks, and the ones that depend only on what the incident names. */
+async function incidentScope(run: Run, incident: IncidentState): Promise<Decision[]> {
+  const { users, groups, apps } = run.found;
+  const scope = await checkIncident(incident, run.deps, run.signal);
+  if (users.length > 0) scope.push(checkUserCount(users, run.deps.config.limits.maxUsersPerIncident));
+  const named = groups.length + apps.length > 0;
+  scope.push({
+    guard: "lost-access",
+    result: named ? "pass" : "hold",
+    reason: named
+      ? `the incident names what was lost: ${groups.length} group(s), ${apps.length} application(s)`
+      : "the incident names no group or application the user lost, so the app cannot tell what to restore or verify",
+  });
+  return scope;
+}
+
+/** Every (user, group or application) pair the incident names: what must be restored before it is closed. */
+function pairsOf({ users, groups, apps }: ExtractedEntities): Pair[] {
+  return users.flatMap((u) => [
+    ...groups.map((g) => ({ userId: u.objectId, kind: "group" as const, targetId: g })),
+    ...apps.map((a) => ({ userId: u.objectId, kind: "app" as const, targetId: a })),
+  ]);
+}
+
+/** Tug of war: a pair restored `limit` times in the last 24 hours holds its user. */
+function repeatChecks(pairs: Pair[], history: Map<string, number>, limit: number): Decision[] {
+  return pairs.flatMap((p) => {
+    const times = history.get(pairKey(p)) ?? 0;
+    if (times < limit) return [];
+    const what = p.kind === "group" ? `group ${p.targetId}` : `application ${p.targetId}`;
+    return [
+      {
+        guard: "repeat" as const,
+        userId: p.userId,
+        result: "hold" as const,
+        reason: `someone keeps removing this user from ${what}: restored ${times} time(s) in 24 hours (REPEAT_RESTORE_LIMIT ${limit}); decide by hand`,
+      },
+    ];
+  });
+}
+
+/** Step: list each user's access package assignments (within the bounds). */
+function listAssignments(run: Run, userIds: string[]): Promise<{ userId: string; assignments: Assignment[] }[]> {
+  return Promise.all(userIds.map(async (userId) => ({ userId, assignments: await run.deps.graph.listAssignments(userId, run.signal) })));
+}
+
+/**
+ * Step: for the cleared users, learn what their packages grant, choose what to reprocess, and
+ * sort the incident's pairs into those the wave covers and those it cannot restore (with why).
+ */
+async function planFor(
+  run: Run,
+  perUser: { userId: string; assignments: Assignment[] }[],
+  pairs: Pair[],
+  decisions: Decision[],
+): Promise<{ plan: Plan; covered: Pair[]; left: PairNote[] }> {
+  const { groups, apps } = run.found;
+  const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
+  const grants = new Map<string, Grants>();
+  for (let i = 0; i < packageIds.length; i += GRAPH_CONCURRENCY) {
+    const batch = packageIds.slice(i, i + GRAPH_CONCURRENCY);
+    const answers = await Promise.all(batch.map((id) => run.deps.graph.grantsOf(id, run.signal)));
+    batch.forEach((id, n) => grants.set(id, answers[n] ?? { groups: [], apps: [] }));
+  }
+  const plan = planReprocess(perUser, { groups, apps }, grants);
+  const grantsPair = (a: AssignmentRef, p: Pair) => {
+    const g = grants.get(a.accessPackageId);
+    return a.userId === p.userId && (p.kind === "group" ? g?.groups : g?.apps)?.includes(p.targetId) === true;
+  };
+  const heldReason = (userId: string) => holds(decisions).find((d) => d.userId === userId)?.reason;
+  const covered: Pair[] = [];
+  const left: PairNote[] = [];
+  for (const p of pairs) {
+    const held = heldReason(p.userId);
+    if (held) left.push({ ...p, reason: `held: ${held}` });
+    else if (plan.reprocess.some((a) => grantsPair(a, p))) covered.push(p);
+    else {
+      const skipped = plan.skipped.find((a) => grantsPair(a, p));
+      left.push({ ...p, reason: skipped ? `its assignment was not reprocessed: ${skipped.reason}` : "no access package assignment of the user grants it" });
+    }
+  }
+  return { plan, covered, left };
+}
+
+/**
+ * Steps: reserve the hourly cap while re-reading the incident, re-check it on that fresh read,
+ * record the wave (before the first call, so no retry repeats it), reprocess, then verify.
+ */
+async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; left: PairNote[]; facts: Facts }): Promise<RemediationSummary> {
+  const { deps, signal } = run;
+  const { plan, covered, left } = planned;
+  await run.claimed;
+  const restoring = new Set(plan.reprocess.map((a) => a.userId)).size;
+  const cap = deps.config.limits.maxUsersRestoredPerHour;
+  const [reservation, fresh] = await Promise.all([deps.store.reserveRestores(restoring, cap, deps.now(), signal), rereadIncident(run)]);
+  run.incident = fresh;
+  const recheck = await incidentScope(run, fresh);
+  if (holds(recheck).length > 0) {
+    await deps.store.releaseRestores(reservation, restoring, signal).catch(() => undefined);
+    return settle(run, "held", { ...planned.facts, decisions: recheck }, `${holdMessage(recheck)} (the incident changed before anything was reprocessed)`);
+  }
   if (!reservation.granted) {
-    const capDecision: Decision = { guard: "hourly-cap", result: "hold", reason: `${reservation.used} of ${cap} users already restored this hour` };
-    return report("capped", { ...planFacts, decisions: [...decisions, capDecision] });
+    const reason = reservation.problem
+      ? `${reservation.problem}: nothing is restored until it can be read`
+      : `${reservation.used} of ${cap} users already restored in the last 60 minutes${reservation.freesAt ? `; room again from ${new Date(reservation.freesAt).toISOString()}` : ""}`;
+    const capDecision: Decision = { guard: "hourly-cap", result: "hold", reason };
+    return settle(run, "capped", { ...planned.facts, decisions: [...planned.facts.decisions, capDecision] });
   }
 
-  // Recorded before the wave: a retry (after a deadline, a playbook retry) verifies instead of reprocessing again.
-  const waiting: Waiting = { waitingSince: deps.now(), verify: targets };
-  await deps.store.putIncident(incident.name, { ...nextRecord(record, "awaiting-delivery", deps), ...waiting }, signal);
-  const wave = await reprocessAll(plan.reprocess, deps, signal);
-  const waveFacts: Facts = { ...planFacts, reprocessed: wave.reprocessed, failed: wave.failed, skipped: [...plan.skipped, ...wave.gone] };
-  log.info(`incident ${incident.name}: reprocessed ${wave.reprocessed.length}, failed ${wave.failed.length}`);
-  if (wave.failed.length > 0) return report("failed", waveFacts, `${wave.failed.length} reprocess call(s) failed; nothing is closed`);
+  const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
+  await Promise.all([save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave }), deps.store.noteRestores(covered, deps.now(), signal)]);
+  const done = await reprocessAll(run, plan.reprocess);
+  const requested: Wave = { ...wave, failed: done.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
+  if (done.failed.length > 0) {
+    await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: requested });
+    return settle(
+      run,
+      "failed",
+      { ...planned.facts, reprocessed: done.reprocessed, failed: done.failed, skipped: [...plan.skipped, ...done.gone] },
+      `${done.failed.length} reprocess call(s) failed; the app requests those again on its next attempt`,
+    );
+  }
+  return verify(run, requested, { ...planned.facts, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] }, false);
+}
 
-  const delivered = groups.length === 0 ? null : await waitForDelivery(targets.filter((t) => wave.reprocessed.some((a) => a.userId === t.userId)), deps, signal, options.verifyWithinMs);
-  const verified: Facts = { ...waveFacts, deliveryVerified: delivered };
-  if (holds(decisions).length > 0) return report("held", verified, holdMessage(decisions));
-  return delivered === false ? report("awaiting-delivery", verified, undefined, waiting) : report("remediated", verified);
+/** A later run on a recorded wave: request again only the calls that failed, re-check the users, verify. */
+async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<RemediationSummary> {
+  const failedIds = new Set((wave.failed ?? []).map((f) => f.assignmentId));
+  let current = wave;
+  let failed: FailedAssignment[] = [];
+  if (failedIds.size > 0) {
+    await run.claimed;
+    const retried = await reprocessAll(run, wave.assignments.filter((a) => failedIds.has(a.assignmentId)));
+    current = { ...wave, failed: retried.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
+    failed = retried.failed;
+    await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: current });
+  }
+  const reprocessed = wave.assignments.filter((a) => !current.failed?.some((f) => f.assignmentId === a.assignmentId));
+  const f: Facts = { ...base, reprocessed, failed, notRestored: wave.left ?? [] };
+  if (failed.length > 0) return settle(run, "failed", f, `${failed.length} reprocess call(s) failed again`);
+  return verify(run, current, f, true);
+}
+
+/**
+ * Step: poll Graph until every covered group pair shows as a direct membership again (application
+ * roles cannot be verified), re-checking the users when an earlier run requested the wave. Closes
+ * only when every pair the incident names is restored and verified.
+ */
+async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Promise<RemediationSummary> {
+  const { deps } = run;
+  const [seen, userChecks] = await Promise.all([
+    waitForDelivery(run, wave.pairs.filter((p) => p.kind === "group")),
+    recheckUsers ? checkUsers(run.found.users, deps, run.signal) : Promise.resolve([]),
+  ]);
+  const decisions = [...f.decisions, ...userChecks];
+  const since = new Date(wave.requestedAt).toISOString();
+  const restored = wave.pairs.filter((p) => seen.has(pairKey(p)));
+  const unverifiable: PairNote[] = wave.pairs
+    .filter((p) => p.kind === "app")
+    .map((p) => ({ ...p, reason: "application role reprocessed; the app cannot verify application roles, check the user's role assignment" }));
+  const pending = wave.pairs.filter((p) => p.kind === "group" && !seen.has(pairKey(p)));
+  const notRestored = [...(wave.left ?? []), ...unverifiable];
+  const verified: Facts = { ...f, decisions, restored, notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))] };
+  if (holds(userChecks).length > 0) {
+    return settle(run, "held", verified, `${holdMessage(userChecks)} Reprocess was requested at ${since}, but the user no longer passes the checks, so the incident is not closed.`);
+  }
+  if (pending.length > 0) {
+    if (deps.now() - wave.requestedAt > deps.config.limits.deliveryTimeoutMs) {
+      return settle(run, "delivery-not-seen", verified, `Reprocess was requested at ${since}; ${pending.length} membership(s) still do not show.`);
+    }
+    return settle(run, "awaiting-delivery", verified, `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} membership(s).`);
+  }
+  if (holds(decisions).length > 0) return settle(run, "held", verified, `${holdMessage(decisions)} The other users were restored; the incident stays open.`);
+  if (notRestored.length > 0) return settle(run, "partly-restored", verified);
+  return close(run, verified);
+}
+
+/** Step: reprocess each planned assignment, GRAPH_CONCURRENCY at a time. */
+async function reprocessAll(run: Run, planned: AssignmentRef[]) {
+  const reprocessed: AssignmentRef[] = [];
+  const failed: FailedAssignment[] = [];
+  const gone: RemediationSummary["skipped"] = [];
+  for (let i = 0; i < planned.length; i += GRAPH_CONCURRENCY) {
+    const batch = planned.slice(i, i + GRAPH_CONCURRENCY);
+    const results = await Promise.allSettled(batch.map((a) => run.deps.graph.reprocess(a.assignmentId, run.signal)));
+    run.signal.throwIfAborted();
+    results.forEach((r, n) => {
+      const a = batch[n] as AssignmentRef;
+      if (r.status === "rejected") failed.push({ ...a, error: messageOf(r.reason) });
+      else if (r.value === "notFound") gone.push({ ...a, reason: "assignment no longer exists (Graph answered 404 to reprocess)" });
+      else reprocessed.push(a);
+    });
+  }
+  run.log.info(`incident ${run.incident.name}: reprocessed ${reprocessed.length}, failed ${failed.length}`);
+  return { reprocessed, failed, gone };
+}
+
+/**
+ * Poll Graph until every group pair is a direct membership again, with a growing wait, for at
+ * most `verifyWithinMs`. Returns the keys of the pairs seen.
+ */
+async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
+  const { deps, signal } = run;
+  const seen = new Set<string>();
+  const until = deps.now() + run.verifyWithinMs;
+  for (let round = 0, wait = 1000; round < 20; round++, wait = Math.min(wait * 2, 8000)) {
+    const byUser = new Map<string, string[]>();
+    for (const p of pairs.filter((x) => !seen.has(pairKey(x)))) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p.targetId]);
+    const answers = await Promise.all([...byUser].map(async ([userId, groupIds]) => ({ userId, groups: await deps.graph.directGroups(userId, groupIds, signal) })));
+    for (const { userId, groups } of answers) for (const g of groups) seen.add(pairKey({ userId, kind: "group", targetId: g }));
+    if (pairs.every((p) => seen.has(pairKey(p)))) break;
+    if (deps.now() + wait > until) break;
+    await sleep(wait, undefined, { signal });
+  }
+  return seen;
+}
+
+/**
+ * Step: close with the etag of the last read. A conflict means the incident changed since: read
+ * it again and decide again from every incident check (closed by someone else, an analyst on it,
+ * a hold label, a merged alert), and close only if all still pass.
+ */
+async function close(run: Run, f: Facts): Promise<RemediationSummary> {
+  const { deps, signal } = run;
+  for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
+    await run.claimed;
+    const result = await deps.sentinel.closeIncident(
+      run.incident,
+      { classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`, label: AUTO_LABEL },
+      signal,
+    );
+    if (result === "closed") {
+      run.log.info(`incident ${run.incident.name}: closed as BenignPositive`);
+      return settle(run, "remediated", f);
+    }
+    run.incident = await rereadIncident(run);
+    if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
+    const recheck = await incidentScope(run, run.incident);
+    if (holds(recheck).length > 0) {
+      return settle(run, "held", { ...f, decisions: recheck }, `${holdMessage(recheck)} Access was restored, but the incident changed meanwhile, so it was not closed.`);
+    }
+  }
+  throw new UpstreamError("sentinel", 409, `Sentinel could not close incident ${run.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`);
+}
+
+/**
+ * Step: report. Writes the record of the state reached (lease released) and, when the state or
+ * its reason changed, one new comment that supersedes the earlier ones. Once the incident is
+ * closed, a failing comment is logged and does not undo the outcome.
+ */
+async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): Promise<RemediationSummary> {
+  const { deps, log, signal, incident } = run;
+  await run.claimed;
+  const failures = outcome === "failed" ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
+  const text = outcome === "failed" ? failureMessage(run, failures, message ?? "") : (message ?? headline(outcome));
+  const closed = outcome === "remediated";
+  const previous = run.record;
+  const changed = previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
+  const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
+  const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome, message: text, closed, update };
+  // Every hold is in the log too (a dry run logs every check).
+  for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
+    log.info(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
+  }
+  if (changed) {
+    const commentId = stableId(incident.name, "update", String(update));
+    try {
+      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
+      summary.commentId = commentId;
+    } catch (error) {
+      if (!closed) throw error;
+      log.warn(`incident ${incident.name}: closed, but the comment could not be written: ${printable(messageOf(error), 300)}`);
+    }
+  }
+  await save(run, { ...baseRecord(run), outcome, failures, comments: update, reason: text });
+  log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
+  return summary;
+}
+
+/** A run that failed (Graph, Sentinel, a bound): count it (enforcing runs only), say so, keep the wave. */
+async function recordFailure(run: Run, error: AppError): Promise<void> {
+  try {
+    const f = { ...facts(run.incident, run.found, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
+    await settle(run, "failed", f, error.message);
+  } catch (writeError) {
+    run.log.warn(`incident ${run.incident.name}: could not record the failure: ${messageOf(writeError)}`);
+  }
+}
+
+/** What a failure means for the incident, from the recorded state (never more than it knows). */
+function failureMessage(run: Run, failures: number, detail: string): string {
+  const wave = run.record?.wave;
+  const state = wave
+    ? `Reprocess of ${wave.assignments.length} assignment(s) was requested at ${new Date(wave.requestedAt).toISOString()}; it is not requested again, only checked.`
+    : "Nothing was reprocessed.";
+  if (run.dryRun) return `Dry run failed (not counted as an attempt). ${state} ${detail}`;
+  const max = run.deps.config.sweep.maxAttempts;
+  return failures >= max
+    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. ${state} Last error: ${detail}`
+    : `Attempt ${failures} of ${max} failed; the app tries again. ${state} ${detail}`;
+}
+
+/** Enforcing failures in a row; a dry run's failure is never counted. */
+function failureCount(run: Run): number {
+  const before = run.record?.failures ?? 0;
+  return run.dryRun ? before : before + 1;
+}
+
+/** The fields every write carries over: the wave (never dropped once recorded), the comment count. */
+function baseRecord(run: Run): IncidentRecord {
+  const r = run.record;
+  return {
+    outcome: r?.outcome ?? "new",
+    dryRun: run.dryRun,
+    failures: r?.failures ?? 0,
+    comments: r?.comments ?? 0,
+    ...(r?.wave ? { wave: r.wave } : {}),
+    ...(r?.reason !== undefined ? { reason: r.reason } : {}),
+    updatedAt: run.deps.now(),
+  };
+}
+
+/** A conditional write of the record; the run then works from what it wrote. */
+async function save(run: Run, record: IncidentRecord): Promise<void> {
+  const written = { ...record, updatedAt: run.deps.now() };
+  run.etag = await run.deps.store.save(run.incident.name, written, run.etag, run.signal);
+  run.record = written;
 }
 
 /** Step: read the incident and its entities from Sentinel (the body was only a pointer). */
@@ -155,166 +507,13 @@ async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal)
   return { incident, entities };
 }
 
-/** Step: list each user's access package assignments (within the bounds). */
-function listAssignments(users: UserRef[], deps: Deps, signal: AbortSignal): Promise<{ userId: string; assignments: Assignment[] }[]> {
-  return Promise.all(users.map(async (u) => ({ userId: u.objectId, assignments: await deps.graph.listAssignments(u.objectId, signal) })));
+async function rereadIncident(run: Run): Promise<IncidentState> {
+  const fresh = await run.deps.sentinel.getIncident(run.incident.name, run.signal);
+  if (!fresh) throw new RequestError("IncidentNotFound", `Incident ${run.incident.name} was deleted while it was being remediated; nothing more to do`);
+  return fresh;
 }
 
-/** Step: for the cleared users, learn what their packages grant and choose what to reprocess. */
-async function planFor(perUser: { userId: string; assignments: Assignment[] }[], lost: Grants, deps: Deps, signal: AbortSignal): Promise<{ plan: Plan; targets: Target[] }> {
-  const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
-  const grants = new Map<string, Grants>();
-  if (lost.groups.length + lost.apps.length > 0) {
-    for (let i = 0; i < packageIds.length; i += GRAPH_CONCURRENCY) {
-      const batch = packageIds.slice(i, i + GRAPH_CONCURRENCY);
-      const answers = await Promise.all(batch.map((id) => deps.graph.grantsOf(id, signal)));
-      batch.forEach((id, n) => grants.set(id, answers[n] ?? { groups: [], apps: [] }));
-    }
-  }
-  const plan = planReprocess(perUser, lost, grants);
-  // Group memberships are verified after reprocess; application roles are not (see verificationNote).
-  const targets = [...new Set(plan.reprocess.map((a) => a.userId))].map((userId) => ({
-    userId,
-    groups: lost.groups.filter((g) => plan.reprocess.some((a) => a.userId === userId && (grants.get(a.accessPackageId)?.groups ?? []).includes(g))),
-  }));
-  return { plan, targets };
-}
-
-/** Step: reprocess each planned assignment, GRAPH_CONCURRENCY at a time. */
-async function reprocessAll(planned: AssignmentRef[], deps: Deps, signal: AbortSignal) {
-  const reprocessed: AssignmentRef[] = [];
-  const failed: FailedAssignment[] = [];
-  const gone: RemediationSummary["skipped"] = [];
-  for (let i = 0; i < planned.length; i += GRAPH_CONCURRENCY) {
-    const batch = planned.slice(i, i + GRAPH_CONCURRENCY);
-    const results = await Promise.allSettled(batch.map((a) => deps.graph.reprocess(a.assignmentId, signal)));
-    signal.throwIfAborted();
-    results.forEach((r, n) => {
-      const a = batch[n] as AssignmentRef;
-      if (r.status === "rejected") failed.push({ ...a, error: messageOf(r.reason) });
-      else if (r.value === "notFound") gone.push({ ...a, reason: "assignment no longer exists (Graph answered 404 to reprocess)" });
-      else reprocessed.push(a);
-    });
-  }
-  return { reprocessed, failed, gone };
-}
-
-/**
- * Step: poll Graph until every restored user is a member of the lost group(s) again, with a
- * growing wait, for at most `withinMs`. True when seen, false when not yet.
- */
-async function waitForDelivery(targets: Target[], deps: Deps, signal: AbortSignal, withinMs: number): Promise<boolean> {
-  const checkable = targets.filter((t) => t.groups.length > 0);
-  const until = deps.now() + withinMs;
-  for (let round = 0, wait = 1000; round < 20; round++, wait = Math.min(wait * 2, 8000)) {
-    const members = await Promise.all(checkable.map((t) => deps.graph.memberGroups(t.userId, t.groups, signal)));
-    if (checkable.every((t, i) => t.groups.every((g) => members[i]?.includes(g)))) return true;
-    if (deps.now() + wait > until) return false;
-    await sleep(wait, undefined, { signal });
-  }
-  return false;
-}
-
-/** Step for a later run: reprocess was requested earlier; close once the membership shows, give up after the limit. */
-async function verifyEarlierWave(
-  record: IncidentRecord & { waitingSince: number },
-  f: Facts,
-  deps: Deps,
-  signal: AbortSignal,
-  options: Required<RunOptions>,
-  report: Report,
-): Promise<RemediationSummary> {
-  const since = new Date(record.waitingSince).toISOString();
-  const delivered = (record.verify ?? []).length === 0 ? null : await waitForDelivery(record.verify ?? [], deps, signal, options.verifyWithinMs);
-  const verified = { ...f, deliveryVerified: delivered };
-  if (delivered !== false) return report("remediated", verified, `Reprocess was requested at ${since}; the membership shows now.`);
-  if (deps.now() - record.waitingSince > deps.config.limits.deliveryTimeoutMs) {
-    return report("delivery-not-seen", verified, `Reprocess was requested at ${since}; the membership still does not show.`);
-  }
-  return report("awaiting-delivery", verified, `Reprocess was requested at ${since}; still waiting for Entra ID to deliver.`, record);
-}
-
-/**
- * Step: report. A remediated incident is closed first (BenignPositive, label auto-remediated);
- * the comment then says what really happened, and the record tells later runs where things stand.
- */
-async function finish(
-  incident: IncidentState,
-  record: IncidentRecord | undefined,
-  f: Facts,
-  outcome: Outcome,
-  message: string | undefined,
-  waiting: Waiting | undefined,
-  deps: Deps,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<RemediationSummary> {
-  let final: Outcome = outcome;
-  let text = message ?? headline(outcome);
-  let closed = false;
-  if (outcome === "remediated") {
-    const result = await deps.sentinel.closeIncident(
-      incident,
-      { classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s); see the comment.`, label: AUTO_LABEL },
-      signal,
-    );
-    closed = result !== "changed";
-    if (result === "changed") {
-      final = "held";
-      text = "Access was restored, but the incident changed status meanwhile (an analyst is on it), so it was not closed.";
-    }
-    log.info(`incident ${incident.name}: ${result === "closed" ? "closed as BenignPositive" : result === "already-closed" ? "was closed meanwhile" : "changed meanwhile, left open"}`);
-  }
-  const next = nextRecord(record, final, deps);
-  if (final === "failed") text = failureMessage(next.failures, deps.config.sweep.maxAttempts, text);
-  const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome: final, message: text, closed };
-  // Every hold is in the log too (a dry run logs every check).
-  for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
-    log.info(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
-  }
-  const commentId = stableId(incident.name, final);
-  const stillWaiting = final === "awaiting-delivery" ? waitingOf(waiting) : {};
-  await Promise.all([
-    deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal),
-    // A dry run changes nothing, state included: after the switch to enforce the sweeper finds no record and acts.
-    summary.dryRun ? undefined : deps.store.putIncident(incident.name, { ...next, ...stillWaiting }, signal),
-  ]);
-  summary.commentId = commentId;
-  log.info(`incident ${incident.name}: ${final}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
-  return summary;
-}
-
-/** A run that failed (Graph, Sentinel, a bound): count it, and say so on the incident without claiming anything happened. */
-export async function recordFailure(incident: IncidentState, record: IncidentRecord | undefined, error: AppError, deps: Deps, log: Logger, signal: AbortSignal): Promise<void> {
-  const next = nextRecord(record, "failed", deps);
-  const message = failureMessage(next.failures, deps.config.sweep.maxAttempts, error.message);
-  try {
-    const summary: RemediationSummary = { ...facts(incident, false), outcome: "failed", message, closed: false };
-    await deps.sentinel.upsertComment(incident.name, stableId(incident.name, "failed"), renderComment(summary), signal);
-    // Keep an earlier wave's waiting state: the next run must verify, not reprocess again.
-    await deps.store.putIncident(incident.name, { ...next, ...waitingOf(record) }, signal);
-  } catch (commentError) {
-    log.warn(`incident ${incident.name}: could not record the failure: ${messageOf(commentError)}`);
-  }
-}
-
-function failureMessage(failures: number, max: number, detail: string): string {
-  return failures >= max
-    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. Last error: ${detail}`
-    : `Attempt ${failures} of ${max} failed; nothing was closed and the app will try again. ${detail}`;
-}
-
-/** The waiting state of an earlier wave, to carry into the next record (empty when none). */
-function waitingOf(w: Partial<Waiting> | undefined): Partial<Waiting> {
-  return w?.waitingSince !== undefined ? { waitingSince: w.waitingSince, verify: w.verify } : {};
-}
-
-/** Dry runs write no record, so every record written is an enforcing run's. */
-function nextRecord(record: IncidentRecord | undefined, outcome: Outcome, deps: Deps): IncidentRecord {
-  return { outcome, dryRun: false, failures: outcome === "failed" ? (record?.failures ?? 0) + 1 : 0, updatedAt: deps.now() };
-}
-
-function facts(incident: IncidentState, dryRun: boolean): Facts {
+function facts(incident: IncidentState, found: ExtractedEntities, dryRun: boolean): Facts {
   return {
     incident: {
       id: incident.name,
@@ -323,32 +522,30 @@ function facts(incident: IncidentState, dryRun: boolean): Facts {
       ...(incident.incidentUrl ? { url: incident.incidentUrl } : {}),
     },
     dryRun,
-    users: [],
-    groups: [],
-    applications: [],
+    users: found.users,
+    groups: found.groups,
+    applications: found.apps,
     decisions: [],
     reprocessed: [],
     wouldReprocess: [],
     skipped: [],
     failed: [],
     needsAttention: [],
-    deliveryVerified: null,
+    restored: [],
+    notRestored: [],
   };
 }
 
 const sortDecisions = (d: Decision[]) => [...holds(d), ...d.filter((x) => x.result === "pass")];
 
 function holdMessage(decisions: Decision[]): string {
-  const h = holds(decisions);
-  return `Held: ${h.map((d) => d.reason).join("; ")}.`;
+  return `Held: ${holds(decisions)
+    .map((d) => d.reason)
+    .join("; ")}.`;
 }
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
-  if (
-    !same(sent.subscriptionId, configured.subscriptionId) ||
-    !same(sent.resourceGroup, configured.resourceGroup) ||
-    !same(sent.name, configured.name)
-  ) {
+  if (!same(sent.subscriptionId, configured.subscriptionId) || !same(sent.resourceGroup, configured.resourceGroup) || !same(sent.name, configured.name)) {
     // Neither workspace is echoed: the caller learns only that it is not the configured one.
     throw new RequestError("WorkspaceMismatch", "The incident belongs to another workspace than the one this app is configured for");
   }

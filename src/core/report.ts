@@ -1,12 +1,19 @@
 import { v5 as uuidv5 } from "uuid";
+import type { Pair } from "../store";
 import type { UserRef } from "./entities";
 import type { AssignmentRef, SkippedAssignment } from "./plan";
 
 export type Outcome =
-  /** Reprocessed, delivery seen (or the group unknown), closed with the auto-remediated label. */
+  /** Every pair the incident names reprocessed and seen delivered; closed with the auto-remediated label. */
   | "remediated"
   /** The incident was already closed: nothing done (replayed webhook). */
   | "already-closed"
+  /** Someone else closed the incident while the app worked on it: the app did not close it. */
+  | "closed-by-other"
+  /** Another run (webhook, sweeper, another instance) holds the incident's lease: nothing done. */
+  | "in-progress"
+  /** Some pairs restored and verified, others not (no package grants them, a user held, an app role): left open. */
+  | "partly-restored"
   /** Dry-run mode: every decision shown in a comment, nothing changed. */
   | "dry-run"
   /** A guard kept the app off the incident or off some of its users: left open for an analyst. */
@@ -41,7 +48,14 @@ export type Guard =
   | "users-per-incident"
   | "account"
   | "risk"
+  | "owner"
+  | "age"
+  | "lost-access"
+  | "repeat"
   | "hourly-cap";
+
+/** A (user, group or application) pair with why it is not restored. */
+export type PairNote = Pair & { reason: string };
 
 export interface FailedAssignment extends AssignmentRef {
   error: string;
@@ -66,9 +80,13 @@ export interface RemediationSummary {
   failed: FailedAssignment[];
   /** Partially delivered assignments an admin should look at. */
   needsAttention: AssignmentRef[];
-  /** Membership seen again in Graph: true, false (not yet), or null (group unknown, not checked). */
-  deliveryVerified: boolean | null;
+  /** Pairs reprocessed and seen delivered (direct group membership). */
+  restored: Pair[];
+  /** Pairs the incident names that are not (yet) restored, each with why: the incident stays open. */
+  notRestored: PairNote[];
   closed: boolean;
+  /** The number of the app's comment on the incident this run wrote or kept (each state change adds one). */
+  update?: number;
   /** Id of the comment written on the incident, if any. */
   commentId?: string;
   /** One readable sentence: what happened and why. */
@@ -92,8 +110,12 @@ export const assignmentLabel = (a: AssignmentRef) =>
   `${a.accessPackageName ? `"${a.accessPackageName}"` : `access package ${a.accessPackageId}`} (assignment ${a.assignmentId})`;
 
 const HEADLINE: Record<Outcome, string> = {
-  remediated: "Access restored: the assignments were reprocessed and the incident is closed as BenignPositive.",
+  remediated: "Access restored: every membership the incident names was reprocessed and verified; the incident is closed as BenignPositive.",
   "already-closed": "The incident was already closed; nothing was done.",
+  "closed-by-other": "Someone closed the incident while the app worked on it; the app did not close it and leaves its classification as it is.",
+  "in-progress": "Another run of the app is working on this incident; this one did nothing.",
+  "partly-restored":
+    "Not everything the incident names is restored and verified (see \"Not restored\"), so the incident is left open for an analyst.",
   "dry-run": "Dry run: nothing was reprocessed and the incident was not closed. These are the decisions the app would act on.",
   held: "Not acted on for some or all users: a safety check held them. The incident is left open for an analyst.",
   "nothing-to-reprocess":
@@ -106,7 +128,7 @@ const HEADLINE: Record<Outcome, string> = {
     "The hourly limit on users restored by automation (MAX_USERS_RESTORED_PER_HOUR) is reached. Nothing was reprocessed; the incident waits open and the app resumes it when the limit allows.",
   "delivery-not-seen":
     "Reprocess was requested but Entra ID did not deliver the membership within the time allowed. The app has stopped; an admin should check the assignment.",
-  failed: "Remediation did not complete; the incident is left open and the app will try again.",
+  failed: "Remediation did not complete; the incident is left open.",
 };
 
 /** Sentinel renders incident comments as HTML; they are limited to 30,000 characters. */
@@ -126,6 +148,8 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
     ["Users", s.users.map(userLabel)],
     ["Groups the user was removed from", s.groups],
     ["Applications whose role the user lost (service principal ids)", s.applications],
+    ["Restored and verified", s.restored.map((p) => pairLabel(p, s.users))],
+    ["Not restored", s.notRestored.map((p) => `${pairLabel(p, s.users)}: ${p.reason}`)],
     ["Reprocessed", s.reprocessed.map(assignmentLabel)],
     ["Would reprocess", s.wouldReprocess.map(assignmentLabel)],
     ["Failed", s.failed.map((f) => `${assignmentLabel(f)}: ${f.error}`)],
@@ -136,21 +160,21 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
   ];
 }
 
-function verificationNote(s: RemediationSummary): string {
-  if (s.reprocessed.length === 0) return "";
-  if (s.deliveryVerified === null) {
-    return s.applications.length > 0 && s.groups.length === 0
-      ? "The incident names an application role, not a group: the restored role assignment was not verified after reprocess."
-      : "The group was not identified in the incident, so membership was not verified after reprocess.";
-  }
-  return s.deliveryVerified ? "Membership verified: the user is a member of the group again." : "";
+function pairLabel(p: Pair, users: UserRef[]): string {
+  const user = users.find((u) => u.objectId === p.userId);
+  return `${user ? userLabel(user) : p.userId} → ${p.kind === "group" ? "group" : "application"} ${p.targetId}`;
+}
+
+/** Each state change adds a comment (edits do not reach the Defender portal): the newest says it supersedes the rest. */
+function updateNote(s: RemediationSummary): string {
+  return s.update !== undefined && s.update > 1 ? `Update ${s.update}: this comment supersedes the app's earlier comments on this incident.` : "";
 }
 
 export function renderComment(s: RemediationSummary): string {
   const html = [
     `<p><b>Access package remediation</b>: ${esc(HEADLINE[s.outcome])}</p>`,
     s.message && s.message !== HEADLINE[s.outcome] ? `<p>${esc(s.message)}</p>` : "",
-    verificationNote(s) ? `<p>${esc(verificationNote(s))}</p>` : "",
+    updateNote(s) ? `<p><i>${esc(updateNote(s))}</i></p>` : "",
     ...sections(s)
       .filter(([, items]) => items.length > 0)
       .map(([title, items]) => `<p><b>${esc(title)}</b></p><ul>${items.map((i) => `<li>${esc(i)}</li>`).join("")}</ul>`),
@@ -170,7 +194,6 @@ export function renderText(s: RemediationSummary): string {
     `Outcome: ${s.outcome}${s.dryRun ? " (dry run)" : ""}; closed: ${s.closed ? "yes" : "no"}`,
     s.message,
   ];
-  if (verificationNote(s)) lines.push(verificationNote(s));
   for (const [title, items] of sections(s)) {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  - ${i}`));
   }

@@ -2,7 +2,8 @@ import { deadline, type Deps, type Logger } from "../deps";
 import { DeadlineError, messageOf, printable } from "../errors";
 import type { IncidentState } from "../sentinel";
 import type { IncidentRecord } from "../store";
-import { recordFailure, remediateIncident } from "./remediate";
+import { ruleArmId } from "../config";
+import { remediateIncident } from "./remediate";
 import type { Outcome } from "./report";
 
 export interface SweepOptions {
@@ -16,9 +17,16 @@ export interface SweepOptions {
   /** Each incident's own deadline within the sweep. */
   perIncidentMs: number;
   dryRun?: boolean;
+  /** Enforcing: also act on incidents an earlier dry run handled (the switch to enforce does not reach back otherwise). */
+  includeDryRun?: boolean;
 }
 
-export const SWEEP_DEFAULTS: SweepOptions = { graceMs: 10 * 60_000, maxPerRun: 20, pageSize: 50, maxPages: 10, perIncidentMs: 60_000 };
+/**
+ * The listing has no documented filter on the analytics rule, so the sweeper reads New incidents
+ * newest first and keeps its rule's: 25 pages of 200 reach its incidents behind 5,000 newer ones
+ * of other rules and products (only its own are kept in memory).
+ */
+export const SWEEP_DEFAULTS: SweepOptions = { graceMs: 10 * 60_000, maxPerRun: 20, pageSize: 200, maxPages: 25, perIncidentMs: 60_000 };
 
 /** The whole sweep stops within this long: under host.json's 5-minute functionTimeout and the 5-minute schedule. */
 export const SWEEP_DEADLINE_MS = 4 * 60_000;
@@ -30,6 +38,8 @@ export interface SweepSummary {
   /** New incidents in the window (any rule), and of those, the configured rules'. */
   listed: number;
   ours: number;
+  /** The page bound stopped the listing: older incidents in the window were not seen this time. */
+  truncated: boolean;
   /** Incidents run, by the outcome they reached. */
   ran: Partial<Record<Outcome, string[]>>;
   /** Not due (decided earlier, nothing changed), or not readable this time. */
@@ -50,38 +60,41 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
   const { config, sentinel, store } = deps;
   const dryRun = options.dryRun ?? config.dryRun;
   const now = deps.now();
-  const listed = await sentinel.listNewIncidents(
+  // Rule ids are matched page by page: the incidents list documents no filter on relatedAnalyticRuleIds.
+  const rules = new Set(config.allowedRuleIds.map((r) => ruleArmId(config.workspace, r)));
+  const listing = await sentinel.listNewIncidents(
     {
       createdAfter: new Date(now - config.sweep.maxAgeMs),
       createdBefore: new Date(now - options.graceMs),
       maxPages: options.maxPages,
       pageSize: options.pageSize,
+      keep: (i) => i.ruleIds.some((r) => rules.has(r)),
     },
     signal,
   );
-  // Rule ids are matched here: the incidents list documents no filter on relatedAnalyticRuleIds.
-  const ours = listed.filter((i) => i.ruleIds.some((r) => config.allowedRuleIds.includes(r)));
-  const summary: SweepSummary = { listed: listed.length, ours: ours.length, ran: {}, skipped: [], failed: [], deferred: [] };
+  const ours = listing.kept;
+  const summary: SweepSummary = { listed: listing.read, ours: ours.length, truncated: listing.truncated, ran: {}, skipped: [], failed: [], deferred: [] };
+  if (listing.truncated) log.warn(`sweep: stopped after ${listing.read} New incidents (${options.maxPages} pages); older ones are not seen this time`);
 
   const due: { incident: IncidentState; record: IncidentRecord | undefined; why: string }[] = [];
   for (const incident of ours) {
     if (signal.aborted) break;
     let record: IncidentRecord | undefined;
     try {
-      record = await store.getIncident(incident.name, signal);
+      record = (await store.read(incident.name, signal)).record;
     } catch (error) {
       log.warn(`sweep: incident ${incident.name} skipped, its state could not be read: ${printable(messageOf(error), 300)}`);
       summary.skipped.push(incident.name);
       continue;
     }
-    const why = dueReason(incident, record, config.sweep.maxAttempts, dryRun);
+    const why = dueReason(incident, record, { maxAttempts: config.sweep.maxAttempts, dryRun, includeDryRun: options.includeDryRun ?? false, now });
     if (why) due.push({ incident, record, why });
     else summary.skipped.push(incident.name);
   }
   // Never tried first (newest first, as listed), then the least recently tried.
   due.sort((a, b) => (a.record?.updatedAt ?? -1) - (b.record?.updatedAt ?? -1));
 
-  for (const [n, { incident, record, why }] of due.entries()) {
+  for (const [n, { incident, why }] of due.entries()) {
     if (n >= options.maxPerRun || signal.aborted) {
       summary.deferred.push(incident.name);
       continue;
@@ -95,14 +108,12 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
         deps,
         log,
         stop,
-        { dryRun, verifyWithinMs: 0 },
+        { dryRun, verifyWithinMs: 0, leaseMs: options.perIncidentMs + 30_000 },
       );
       (summary.ran[result.outcome] ??= []).push(incident.name);
     } catch (error) {
       log.warn(`sweep: incident ${incident.name} not remediated: ${printable(messageOf(error), 300)}`);
       summary.failed.push(incident.name);
-      // The incident's own deadline passed (the sweep's has not): count the attempt.
-      if (own.signal.aborted && !signal.aborted) await recordFailure(incident, record, own.signal.reason as DeadlineError, deps, log, signal);
     } finally {
       own.clear();
     }
@@ -116,19 +127,27 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
 }
 
 /** Why the sweeper should run this incident now, or undefined when it should leave it alone. */
-export function dueReason(incident: IncidentState, record: IncidentRecord | undefined, maxAttempts: number, dryRun: boolean): string | undefined {
-  if (!record) return "no run recorded (its webhook never arrived or was a dry run)";
+export function dueReason(
+  incident: IncidentState,
+  record: IncidentRecord | undefined,
+  options: { maxAttempts: number; dryRun: boolean; includeDryRun: boolean; now: number },
+): string | undefined {
+  if (!record) return "no run recorded (its webhook never arrived)";
+  if (record.lease && record.lease.until > options.now) return undefined; // another run is on it
+  // The attempt limit applies in every state, a recorded wave included.
+  if (record.failures >= options.maxAttempts) return undefined;
+  if (record.dryRun && !options.dryRun) return options.includeDryRun ? "handled in dry run; now enforcing (--include-dry-run)" : undefined;
   const changed = incident.lastModifiedTimeUtc !== undefined && incident.lastModifiedTimeUtc.getTime() > record.updatedAt + CHANGE_SLACK_MS;
   switch (record.outcome) {
+    case "reprocess-requested":
     case "awaiting-delivery":
       return "reprocess requested earlier; checking delivery";
     case "capped":
       return "waited for the hourly cap";
+    case "new":
+      return "an earlier run stopped before it reached a decision";
     case "failed":
-      if (record.waitingSince !== undefined) return "reprocess requested earlier; checking delivery";
-      return record.failures < maxAttempts ? `attempt ${record.failures + 1} of ${maxAttempts}` : undefined;
-    case "dry-run":
-      return dryRun ? undefined : "handled in dry run; now enforcing";
+      return record.dryRun ? (changed ? "changed since the app's last run" : undefined) : `attempt ${record.failures + 1} of ${options.maxAttempts}`;
     default:
       return changed ? "changed since the app's last run" : undefined;
   }

@@ -50,6 +50,7 @@ export const scenarioSchema = z.object({
       }),
     )
     .default([]),
+  /** Direct members: user ids, or group ids (a nested group: its members are transitive members only). */
   groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
   accessPackages: z
     .array(
@@ -90,8 +91,16 @@ export const scenarioSchema = z.object({
         ruleIds: z.array(guid).default([]),
         /** Products whose alerts the incident holds (additionalData.alertProductNames). */
         productNames: z.array(z.string()).default(["Azure Sentinel"]),
+        /**
+         * Whether additionalData lists alertProductNames (optional in the spec; Defender-portal
+         * incidents may lack it). The alerts themselves (one per product name) are always listed.
+         */
+        listsProducts: z.boolean().default(true),
         description: z.string().optional(),
-        owner: z.object({ objectId: guid, email: z.string(), assignedTo: z.string(), userPrincipalName: z.string() }).partial().optional(),
+        owner: z
+          .object({ objectId: guid, email: z.string(), assignedTo: z.string(), userPrincipalName: z.string(), ownerType: z.enum(["User", "Group"]) })
+          .partial()
+          .optional(),
         labels: z.array(z.object({ labelName: z.string(), labelType: z.enum(["User", "AutoAssigned"]).default("User") })).default([]),
         /** How long ago the incident was created (default: just now). */
         createdMinutesAgo: z.number().min(0).default(0),

@@ -49,6 +49,7 @@ interface IncidentRecord {
   ruleIds: string[];
   /** additionalData.alertProductNames: the products of the incident's alerts. */
   productNames: string[];
+  listsProducts: boolean;
   description?: string;
   owner?: Record<string, unknown>;
   labels: { labelName: string; labelType: string }[];
@@ -81,6 +82,7 @@ export class FakeTenant {
   latencyMs: number;
 
   private readonly faults: (Fault & { left: number })[] = [];
+  private readonly triggers: { service: Service; method?: string; path: RegExp; action: () => void; left: number }[] = [];
   private readonly byUser = new Map<string, Scenario["assignments"]>();
   private readonly assignmentsById = new Map<string, Scenario["assignments"][number]>();
   private readonly packagesById = new Map<string, Scenario["accessPackages"][number]>();
@@ -179,6 +181,23 @@ export class FakeTenant {
   }
 
   /**
+   * Runs `action` when a matching request arrives, before it is served (for tests of what
+   * changes while the app works: an analyst's edit during the delivery wait, say).
+   */
+  when(match: { service: Service; method?: string; path: RegExp; times?: number }, action: () => void): void {
+    this.triggers.push({ ...match, action, left: match.times ?? 1 });
+  }
+
+  /** An analyst's (or Defender's) edit of an incident: new etag and modification time. */
+  editIncident(name: string, change: (incident: IncidentRecord) => void): void {
+    const incident = this.incidents.get(name.toLowerCase());
+    if (!incident) throw new Error(`no incident ${name} in the scenario`);
+    change(incident);
+    incident.etag = `"${randomUUID()}"`;
+    incident.lastModifiedTimeUtc = new Date().toISOString();
+  }
+
+  /**
    * The incident trigger body Sentinel would send a playbook for this incident: the incident
    * resource plus, as Sentinel adds them, its related entities.
    */
@@ -206,6 +225,12 @@ export class FakeTenant {
     let status = 500;
     try {
       const body = await readBody(req);
+      for (const t of this.triggers) {
+        if (t.left > 0 && t.service === service && (t.method === undefined || t.method === method) && t.path.test(url.pathname)) {
+          t.left--;
+          t.action();
+        }
+      }
       const fault = this.takeFault(service, method, url.pathname);
       const delay = (service === "login" ? 0 : this.latencyMs) + (fault?.latencyMs ?? 0);
       if (delay > 0) await sleep(delay);
@@ -494,13 +519,35 @@ export class FakeTenant {
       };
     }
 
+    const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf\/microsoft\.graph\.group$/.exec(path);
+    if (method === "GET" && memberOf) {
+      // Direct memberships only (memberOf is not transitive): groups listing the user itself.
+      const id = decodeURIComponent(memberOf[1] ?? "").toLowerCase();
+      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id)) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+      const all = [...this.members].filter(([, m]) => m.has(id)).map(([g]) => g);
+      const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
+      const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
+      const body: Record<string, unknown> = {
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id)",
+        value: all.slice(skip, skip + top).map((g) => ({ "@odata.type": "#microsoft.graph.group", id: g })),
+      };
+      if (skip + top < all.length) {
+        const next = new URL(`${this.urls.graph}${path}`);
+        for (const [k, v] of url.searchParams) if (k !== "$skiptoken") next.searchParams.set(k, v);
+        next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
+        body["@odata.nextLink"] = next.toString();
+      }
+      return { status: 200, body };
+    }
+
     const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
     if (method === "POST" && checkMatch) {
       const id = decodeURIComponent(checkMatch[1] ?? "").toLowerCase();
       if (!this.scenario.users.some((x) => x.id.toLowerCase() === id)) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const groupIds = (JSON.parse(requestBody || "{}") as { groupIds?: unknown }).groupIds;
       if (!Array.isArray(groupIds) || groupIds.length === 0 || groupIds.length > 20) return graphError(400, "Request_BadRequest", "groupIds must list 1 to 20 group ids");
-      const value = groupIds.filter((g): g is string => typeof g === "string" && (this.members.get(g.toLowerCase())?.has(id) ?? false));
+      // Transitive, as Graph documents: a member of a group nested in the group counts.
+      const value = groupIds.filter((g): g is string => typeof g === "string" && this.transitiveMember(g.toLowerCase(), id, 0));
       return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", value } };
     }
 
@@ -534,6 +581,12 @@ export class FakeTenant {
     }
 
     return graphError(404, "UnknownError", `No route ${method} ${path}`);
+  }
+
+  private transitiveMember(groupId: string, userId: string, depth: number): boolean {
+    const members = this.members.get(groupId);
+    if (!members || depth > 10) return false;
+    return members.has(userId) || [...members].some((m) => this.members.has(m) && this.transitiveMember(m, userId, depth + 1));
   }
 
   private packageResource(p: Scenario["accessPackages"][number]) {
@@ -580,7 +633,7 @@ export class FakeTenant {
     if (list && method === "GET") return inWorkspace(list[1], list[2], list[3]) ? this.listIncidents(url) : notFound(list[2], list[3]);
 
     const m =
-      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)(\/entities|\/comments(?:\/([^/]+))?)?$/i.exec(
+      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)(\/entities|\/alerts|\/comments(?:\/([^/]+))?)?$/i.exec(
         url.pathname,
       );
     if (!m) return armError(404, "NotFound", `No route ${method} ${url.pathname}`);
@@ -645,6 +698,22 @@ export class FakeTenant {
           metaData: Object.entries(
             incident.entities.reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.kind]: (acc[e.kind] ?? 0) + 1 }), {}),
           ).map(([entityKind, count]) => ({ count, entityKind })),
+        },
+      };
+    }
+
+    if (tail === "/alerts" && method === "POST") {
+      // One SecurityAlert per product the incident holds alerts of.
+      return {
+        status: 200,
+        body: {
+          value: incident.productNames.map((productName, n) => ({
+            id: `${this.incidentId(incident)}/alerts/${n}`,
+            name: randomUUID(),
+            type: "Microsoft.SecurityInsights/Entities",
+            kind: "SecurityAlert",
+            properties: { friendlyName: `alert ${n}`, alertDisplayName: incident.title, productName, productComponentName: productName, severity: incident.severity, status: "New" },
+          })),
         },
       };
     }
@@ -738,17 +807,24 @@ export class FakeTenant {
         status: i.status,
         ...(i.classification ? { classification: i.classification, classificationReason: i.classificationReason, classificationComment: i.classificationComment } : {}),
         ...(i.description !== undefined ? { description: i.description } : {}),
-        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null, ...i.owner, ownerType: i.owner ? "User" : "Unknown" },
+        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null, ownerType: i.owner ? "User" : "Unknown", ...i.owner },
         labels: i.labels,
         firstActivityTimeUtc: i.createdTimeUtc,
         lastActivityTimeUtc: i.createdTimeUtc,
         lastModifiedTimeUtc: i.lastModifiedTimeUtc,
         createdTimeUtc: i.createdTimeUtc,
         incidentNumber: i.number,
-        additionalData: { alertsCount: Math.max(1, i.productNames.length), bookmarksCount: 0, commentsCount: i.comments.size, alertProductNames: i.productNames, tactics: ["Impact"], techniques: [] },
+        additionalData: {
+          alertsCount: Math.max(1, i.productNames.length),
+          bookmarksCount: 0,
+          commentsCount: i.comments.size,
+          ...(i.listsProducts ? { alertProductNames: i.productNames } : {}),
+          tactics: ["Impact"],
+          techniques: [],
+        },
         relatedAnalyticRuleIds: i.ruleIds.map((r) => ruleBase + r),
         incidentUrl: `https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident${this.incidentId(i)}`,
-        providerName: "Azure Sentinel",
+        providerName: i.listsProducts ? "Azure Sentinel" : "Microsoft XDR",
         providerIncidentId: String(i.number),
       },
     };

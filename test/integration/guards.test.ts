@@ -222,7 +222,7 @@ describe("limit the blast radius", () => {
     expect(results.map((r) => r.status).filter((s) => s !== 200)).toEqual([]);
     expect(fake.reprocessed.size).toBe(40);
     // The shared count saw each of the 40 restores exactly once.
-    expect(await deps.store.reserveRestores(0, 1000, Date.now(), never)).toEqual({ granted: true, used: 40 });
+    expect(await deps.store.reserveRestores(0, 1000, Date.now(), never)).toMatchObject({ granted: true, used: 40 });
   });
 
   it("two instances racing the hourly cap restore no more users than the cap, and the sweeper resumes the rest next hour", async () => {
@@ -243,11 +243,11 @@ describe("limit the blast radius", () => {
     const capped = removals.filter((_, i) => results[i]?.body.outcome === "capped");
     for (const r of capped) {
       expect(fake.incidents.get(r.incident)?.status).toBe("New");
-      expect(commentsOf(fake, r.incident)).toMatch(new RegExp(`${cap} of ${cap} users already restored this hour`));
+      expect(commentsOf(fake, r.incident)).toMatch(new RegExp(`${cap} of ${cap} users already restored in the last 60 minutes`));
     }
 
-    // The next hour: the sweeper resumes the capped incidents, again within the cap.
-    const nextHour = { ...depsFor(fake, shared), now: () => Date.now() + 3_600_000 };
+    // The next hour (a restore counts for 61 minute buckets): the sweeper resumes the capped incidents, again within the cap.
+    const nextHour = { ...depsFor(fake, shared), now: () => Date.now() + 62 * 60_000 };
     const swept = await sweepOpenIncidents(nextHour, captureLog(), never, { ...SWEEP_DEFAULTS, graceMs: 0 });
     expect(swept.ran.remediated).toHaveLength(cap);
     expect(swept.ran.capped).toHaveLength(10 - 2 * cap);
@@ -269,11 +269,11 @@ describe("dry run shows every decision", () => {
     const decisions = res.body.decisions.map((d: { guard: string; result: string; userId?: string }) => `${d.guard}${d.userId ? `:${d.userId}` : ""}=${d.result}`);
     expect(decisions).toEqual(
       expect.arrayContaining([
-        "alerts=pass", "status=hold", "hold-label=hold", "reopened=pass", "users-per-incident=pass",
+        "alerts=pass", "status=hold", "owner=pass", "hold-label=hold", "reopened=pass", "age=pass", "users-per-incident=pass", "lost-access=pass",
         `account:${healthy.user}=pass`, `account:${disabled.user}=hold`, `risk:${healthy.user}=pass`, `risk:${disabled.user}=pass`,
       ]),
     );
-    expect(decisions).toHaveLength(9);
+    expect(decisions).toHaveLength(12);
     const comment = commentsOf(fake, inc);
     expect(comment).toContain("Held by safety checks");
     expect(comment).toContain("Checks");

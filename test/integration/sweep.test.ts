@@ -50,7 +50,7 @@ describe("sweeper", () => {
     expect(list?.query.$orderby).toBe("properties/createdTimeUtc desc");
   });
 
-  it("re-evaluates incidents handled in dry run once the app enforces", async () => {
+  it("after the switch to enforce, acts on incidents handled in dry run only when told to", async () => {
     const t = new TenantBuilder();
     const r = t.removal("dry", 30);
     fake = await FakeTenant.start({ scenario: t.scenario });
@@ -60,8 +60,14 @@ describe("sweeper", () => {
     expect(dry.ran["dry-run"]).toEqual([r.incident]);
     expect(fake.reprocessed.size).toBe(0);
 
-    const enforce = await sweepOpenIncidents(buildDeps(loadConfig(settings), undefined, FAST), captureLog(), never, SWEEP_DEFAULTS);
-    expect(enforce.ran.remediated).toEqual([r.incident]);
+    const enforcing = buildDeps(loadConfig(settings), undefined, FAST);
+    const enforce = await sweepOpenIncidents(enforcing, captureLog(), never, SWEEP_DEFAULTS);
+    expect(enforce.ran).toEqual({});
+    expect(enforce.skipped).toEqual([r.incident]);
+    expect(fake.reprocessed.size).toBe(0);
+
+    const told = await sweepOpenIncidents(enforcing, captureLog(), never, { ...SWEEP_DEFAULTS, includeDryRun: true });
+    expect(told.ran.remediated).toEqual([r.incident]);
   });
 
   it("gives a failing incident a bounded number of attempts, then comments that it needs an admin", async () => {
@@ -92,7 +98,8 @@ describe("sweeper", () => {
 
     const first = await callWebhook(deps, fake.triggerBody(late.incident));
     expect(first.status).toBe(202);
-    expect(first.body).toMatchObject({ outcome: "awaiting-delivery", closed: false, deliveryVerified: false });
+    expect(first.body).toMatchObject({ outcome: "awaiting-delivery", closed: false, restored: [] });
+    expect(first.body.notRestored).toEqual([expect.objectContaining({ userId: late.user, targetId: late.group, reason: "not delivered yet" })]);
     expect([...(fake.incidents.get(late.incident)?.comments.values() ?? [])][0]?.message).toContain("waiting for Entra ID to deliver");
     expect(fake.incidents.get(late.incident)?.status).toBe("New");
 

@@ -50,7 +50,8 @@ describe("webhook against the fake tenant", () => {
     expect(incident).toMatchObject({ status: "Closed", classification: "BenignPositive", classificationReason: "SuspiciousButExpected" });
     expect(incident.classificationComment).toMatch(/1 reprocessed access package assignment/);
     expect(incident.labels.map((l) => l.labelName)).toContain("auto-remediated");
-    expect(res.body.deliveryVerified).toBe(true);
+    expect(res.body.restored).toEqual([{ userId: user, kind: "group", targetId: finance }]);
+    expect(res.body.notRestored).toEqual([]);
     const comments = [...incident.comments.values()];
     expect(comments).toHaveLength(1);
     expect(comments[0]?.message).toContain("Finance Analysts");
@@ -85,8 +86,9 @@ describe("webhook against the fake tenant", () => {
   it("follows @odata.nextLink over several pages", async () => {
     const t = new TenantBuilder();
     const user = t.user("many");
-    const ids = Array.from({ length: 7 }, (_, i) => t.assign(user, t.accessPackage(`P${i}`, [t.group(`g${i}`)])));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    const ids = Array.from({ length: 7 }, (_, i) => t.assign(user, t.accessPackage(`P${i}`, [g])));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t, { pageSize: 3 });
 
     const res = await callWebhook(depsFor(f), f.triggerBody(inc));
@@ -100,31 +102,33 @@ describe("webhook against the fake tenant", () => {
     expect([...f.reprocessed.keys()].sort()).toEqual([...ids].sort());
   });
 
-  it("without a SecurityGroup entity reprocesses every delivered assignment and reads no access package", async () => {
+  it("without a SecurityGroup or CloudApplication entity restores nothing: it cannot tell what was lost", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    const a = t.assign(user, t.accessPackage("A", [t.group("ga")]));
-    const b = t.assign(user, t.accessPackage("B", [t.group("gb")]));
+    t.assign(user, t.accessPackage("A", [t.group("ga")]));
+    t.assign(user, t.accessPackage("B", [t.group("gb")]));
     const inc = t.incident({ accounts: [user] });
     const f = await start(t);
 
     const res = await callWebhook(depsFor(f), f.triggerBody(inc));
 
-    expect(res.body).toMatchObject({ outcome: "remediated", groups: [] });
-    expect([...f.reprocessed.keys()].sort()).toEqual([a, b].sort());
-    expect(f.requests.some((r) => r.path.includes("/accessPackages/"))).toBe(false);
-    expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("membership was not verified");
+    expect(res.body).toMatchObject({ outcome: "held", closed: false, groups: [], reprocessed: [] });
+    expect(res.body.decisions[0]).toMatchObject({ guard: "lost-access", result: "hold" });
+    expect(f.reprocessed.size).toBe(0);
+    expect(requestsOf(f, "graph")).toEqual([]);
+    expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("names no group or application");
   });
 
   it("skips expired, delivering and partially delivered assignments with reasons and calls out partial delivery", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    const pkg = (n: string) => t.accessPackage(n, []);
+    const g = t.group("g");
+    const pkg = (n: string) => t.accessPackage(n, [g]);
     const delivered = t.assign(user, pkg("Delivered"));
     const expired = t.assign(user, pkg("Expired"), "expired");
     const delivering = t.assign(user, pkg("Delivering"), "delivering");
     const partial = t.assign(user, pkg("Partial"), "partiallyDelivered");
-    const inc = t.incident({ accounts: [user] });
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
 
     const res = await callWebhook(depsFor(f), f.triggerBody(inc));
@@ -173,9 +177,10 @@ describe("webhook against the fake tenant", () => {
   it("reports an assignment that vanished (reprocess 404) without failing", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    const gone = t.assign(user, t.accessPackage("Gone", []));
-    const kept = t.assign(user, t.accessPackage("Kept", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    const gone = t.assign(user, t.accessPackage("Gone", [g]));
+    const kept = t.assign(user, t.accessPackage("Kept", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
     f.addFault({ service: "graph", method: "POST", path: `${gone}/reprocess$`, status: 404 });
 
@@ -190,9 +195,10 @@ describe("webhook against the fake tenant", () => {
   it("when one reprocess fails: comments the failure, leaves the incident open, answers 502; the retry finishes", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    const ok = t.assign(user, t.accessPackage("Fine", []));
-    const bad = t.assign(user, t.accessPackage("Broken", []));
-    const inc = t.incident({ accounts: [user] });
+    const [g1, g2] = [t.group("g1"), t.group("g2")];
+    const ok = t.assign(user, t.accessPackage("Fine", [g1]));
+    const bad = t.assign(user, t.accessPackage("Broken", [g2]));
+    const inc = t.incident({ accounts: [user], groups: [g1, g2] });
     const f = await start(t);
     f.addFault({ service: "graph", method: "POST", path: `${bad}/reprocess$`, status: 500, times: 0 });
     const deps = depsFor(f);
@@ -220,14 +226,16 @@ describe("webhook against the fake tenant", () => {
   it("keeps the incident's owner, labels, title, severity and description when closing it", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const record = t.scenario.incidents.find((i) => i.name === inc);
     if (!record) throw new Error("no incident");
     Object.assign(record, {
       severity: "High",
       description: "Removed during the finance re-org",
-      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", email: "soc@contoso.example", assignedTo: "SOC Tier 1", userPrincipalName: "soc@contoso.example" },
+      // A queue (a group owner), not a person: a person's incident is held.
+      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", email: "soc@contoso.example", assignedTo: "SOC Tier 1", userPrincipalName: "soc@contoso.example", ownerType: "Group" },
       labels: [{ labelName: "access-review" }],
     });
     const f = await start(t);
@@ -240,7 +248,7 @@ describe("webhook against the fake tenant", () => {
       title: "User removed from group or app role by hand",
       severity: "High",
       description: "Removed during the finance re-org",
-      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", assignedTo: "SOC Tier 1" },
+      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", assignedTo: "SOC Tier 1", ownerType: "Group" },
       labels: [{ labelName: "access-review", labelType: "User" }, { labelName: "auto-remediated", labelType: "User" }],
     });
   });
@@ -248,8 +256,9 @@ describe("webhook against the fake tenant", () => {
   it("re-reads and retries when the close meets a stale etag", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
     f.addFault({ service: "arm", method: "PUT", path: `/incidents/${inc}$`, etagConflict: true });
 
@@ -265,8 +274,9 @@ describe("webhook against the fake tenant", () => {
   it("treats a replay for an already closed incident as a no-op success", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
     const deps = depsFor(f);
     const body = f.triggerBody(inc);
@@ -287,8 +297,9 @@ describe("webhook against the fake tenant", () => {
   it("in dry-run mode comments what it would do and changes nothing", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    const a = t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    const a = t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
 
     const res = await callWebhook(depsFor(f, { REMEDIATION_MODE: "dry-run" }), f.triggerBody(inc));
@@ -321,7 +332,8 @@ describe("webhook against the fake tenant", () => {
   it("holds an incident of a rule not in SENTINEL_RULE_IDS: comments why, reprocesses and closes nothing", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
     const inc = t.incident({ accounts: [user], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"] });
     const f = await start(t);
 
@@ -338,8 +350,9 @@ describe("webhook against the fake tenant", () => {
   it("accepts an incident from an allowed rule given as a full ARM id", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
     const armRuleId = `/subscriptions/${WORKSPACE.subscriptionId}/resourceGroups/${WORKSPACE.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${WORKSPACE.name}/providers/Microsoft.SecurityInsights/alertRules/${RULE_ID.toUpperCase()}`;
 
@@ -372,10 +385,11 @@ describe("webhook against the fake tenant", () => {
     const t = new TenantBuilder();
     const real = t.user("real");
     const other = t.user("other");
-    const pkg = t.accessPackage("P", []);
+    const g = t.group("g");
+    const pkg = t.accessPackage("P", [g]);
     t.assign(real, pkg);
     const otherAssignment = t.assign(other, pkg);
-    const inc = t.incident({ accounts: [real] });
+    const inc = t.incident({ accounts: [real], groups: [g] });
     const f = await start(t);
     const body = f.triggerBody(inc) as { object: { properties: Record<string, unknown> } };
     body.object.properties = {
@@ -392,8 +406,9 @@ describe("webhook against the fake tenant", () => {
   it("names the missing Graph permission when Graph answers 403, comments it and leaves the incident open", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const inc = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const inc = t.incident({ accounts: [user], groups: [g] });
     const f = await start(t);
     f.addFault({ service: "graph", path: "/assignments$", status: 403, times: 0 });
 
@@ -464,7 +479,7 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
 });
 
 describe("application roles", () => {
-  it("reprocesses only the assignments whose package grants a role of the application, closes and says the role was not verified", async () => {
+  it("reprocesses only the assignments whose package grants a role of the application; leaves the incident open, the role not verifiable", async () => {
     const t = new TenantBuilder();
     const user = t.user("adele");
     const app = "5b1f8c2a-3d4e-4f6a-8b9c-0d1e2f3a4b5c";
@@ -476,12 +491,14 @@ describe("application roles", () => {
     const res = await callWebhook(depsFor(f), f.triggerBody(inc));
 
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ outcome: "remediated", closed: true, applications: [app], groups: [], deliveryVerified: null });
+    expect(res.body).toMatchObject({ outcome: "partly-restored", closed: false, applications: [app], groups: [], restored: [] });
+    expect(res.body.notRestored).toEqual([{ userId: user, kind: "app", targetId: app, reason: expect.stringContaining("cannot verify application roles") }]);
     expect([...f.reprocessed.keys()]).toEqual([withApp]);
     expect(res.body.skipped.map((s: { assignmentId: string }) => s.assignmentId)).toEqual([groupOnly]);
     expect(f.appRoleHolders.get(app)?.has(user)).toBe(true);
-    // No membership check for an application role: nothing to poll.
-    expect(f.requests.some((r) => r.path.endsWith("/checkMemberGroups"))).toBe(false);
-    expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("application role, not a group");
+    // No membership read for an application role: nothing to poll.
+    expect(f.requests.some((r) => r.path.includes("/memberOf"))).toBe(false);
+    expect(incidentOf(f, inc).status).toBe("New");
+    expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("cannot verify application roles");
   });
 });

@@ -36,10 +36,11 @@ describe("secrets stay out of every output", () => {
   it("across success, failure, dry run and the CLI", async () => {
     const t = new TenantBuilder();
     const user = t.user("u");
-    t.assign(user, t.accessPackage("P", []));
-    const ok = t.incident({ accounts: [user] });
-    const denied = t.incident({ accounts: [user] });
-    const dry = t.incident({ accounts: [user] });
+    const g = t.group("g");
+    t.assign(user, t.accessPackage("P", [g]));
+    const ok = t.incident({ accounts: [user], groups: [g] });
+    const denied = t.incident({ accounts: [user], groups: [g] });
+    const dry = t.incident({ accounts: [user], groups: [g] });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
     const outputs: unknown[] = [];

@@ -5,7 +5,8 @@ import { renderComment, renderText, stableId, type RemediationSummary } from "..
 import { checkIncident, checkUserCount } from "../../src/core/guards";
 import { dueReason } from "../../src/core/sweep";
 import { AttemptTimeout, createPolicy, retryAfterMs } from "../../src/policy";
-import type { IncidentState } from "../../src/sentinel";
+import type { IncidentState, SentinelGateway } from "../../src/sentinel";
+import { loadConfig, ruleArmId } from "../../src/config";
 import type { Assignment } from "../../src/graph";
 import { roundTrips } from "../bench/app-worker";
 
@@ -108,7 +109,8 @@ describe("report", () => {
     groups: [G1],
     applications: [],
     decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
-    deliveryVerified: true,
+    restored: [{ userId: U1, kind: "group", targetId: G1 }],
+    notRestored: [],
     reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
     wouldReprocess: [],
     skipped: [{ userId: U1, assignmentId: "a2", accessPackageId: "p2", state: "expired", reason: "assignment has expired" }],
@@ -215,23 +217,52 @@ describe("call policy", () => {
 
 describe("guards", () => {
   const RULE = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
+  const WS = { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" };
+  const ruleId = (guid: string, ws = WS) => ruleArmId(ws, guid);
+  const now = Date.parse("2026-11-29T12:00:00Z");
   const incident = (over: Partial<IncidentState> = {}): IncidentState => ({
-    id: "/x", name: "i", etag: '"e"', title: "t", severity: "Medium", status: "New", labels: [], ruleIds: [RULE], alertProductNames: ["Azure Sentinel"], ...over,
+    id: "/x", name: "i", etag: '"e"', title: "t", severity: "Medium", status: "New", labels: [], ruleIds: [ruleId(RULE)], alertProductNames: ["Azure Sentinel"],
+    createdTimeUtc: new Date(now - 3_600_000), ...over,
   });
-  const held = (i: IncidentState) => checkIncident(i, { allowedRuleIds: [RULE], holdLabel: "no-auto-remediation" }).filter((d) => d.result === "hold").map((d) => d.guard);
+  const config = loadConfig({
+    SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId, SENTINEL_RESOURCE_GROUP: WS.resourceGroup, SENTINEL_WORKSPACE_NAME: WS.name,
+    SENTINEL_RULE_IDS: RULE, STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+  });
+  const alertReads: string[] = [];
+  const sentinel = { listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]) } as unknown as SentinelGateway;
+  const held = async (i: IncidentState) => (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal)).filter((d) => d.result === "hold").map((d) => d.guard);
 
-  it("passes only the removal rule's own New, unlabelled incident", () => {
-    expect(held(incident())).toEqual([]);
-    expect(held(incident({ alertProductNames: ["Microsoft Sentinel"] }))).toEqual([]);
+  it("passes only the removal rule's own New, unowned, unlabelled, recent incident", async () => {
+    expect(await held(incident())).toEqual([]);
+    expect(await held(incident({ alertProductNames: ["Microsoft Sentinel"] }))).toEqual([]);
+    expect(await held(incident({ ownerType: "Group", owner: { assignedTo: "Tier 1 queue" } }))).toEqual([]);
   });
 
-  it("holds merged incidents, other statuses, the hold label and reopened incidents", () => {
-    expect(held(incident({ ruleIds: [RULE, "0b9ae89d-8cad-461c-808f-0494f70ad5c4"] }))).toEqual(["alerts"]);
-    expect(held(incident({ alertProductNames: ["Azure Sentinel", "Microsoft Defender for Identity"] }))).toEqual(["alerts"]);
-    expect(held(incident({ ruleIds: [] }))).toEqual(["alerts"]);
-    expect(held(incident({ status: "Active" }))).toEqual(["status"]);
-    expect(held(incident({ labels: ["No-Auto-Remediation"] }))).toEqual(["hold-label"]);
-    expect(held(incident({ labels: ["auto-remediated"] }))).toEqual(["reopened"]);
+  it("holds merged incidents, other statuses, the hold label and reopened incidents", async () => {
+    expect(await held(incident({ ruleIds: [ruleId(RULE), ruleId("0b9ae89d-8cad-461c-808f-0494f70ad5c4")] }))).toEqual(["alerts"]);
+    expect(await held(incident({ alertProductNames: ["Azure Sentinel", "Microsoft Defender for Identity"] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [] }))).toEqual(["alerts"]);
+    expect(await held(incident({ status: "Active" }))).toEqual(["status"]);
+    expect(await held(incident({ labels: ["No-Auto-Remediation"] }))).toEqual(["hold-label"]);
+    expect(await held(incident({ labels: [" no-auto-remediation "] }))).toEqual(["hold-label"]);
+    expect(await held(incident({ labels: ["auto-remediated"] }))).toEqual(["reopened"]);
+  });
+
+  it("matches rules as full ARM ids of the configured workspace: the same GUID in another workspace is not ours", async () => {
+    expect(await held(incident({ ruleIds: [ruleId(RULE, { ...WS, name: "law-other" })] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [RULE] }))).toEqual(["alerts"]);
+  });
+
+  it("holds an incident a person owns, and one older than SWEEP_MAX_AGE_HOURS", async () => {
+    expect(await held(incident({ ownerType: "User", owner: { assignedTo: "Ana Analyst" } }))).toEqual(["owner"]);
+    expect(await held(incident({ createdTimeUtc: new Date(now - 73 * 3_600_000) }))).toEqual(["age"]);
+    expect(await held(incident({ createdTimeUtc: undefined }))).toEqual(["age"]);
+  });
+
+  it("reads the alerts when the incident does not list their products, and decides from them", async () => {
+    alertReads.length = 0;
+    expect(await held(incident({ alertProductNames: undefined }))).toEqual(["alerts"]);
+    expect(alertReads).toEqual(["i"]);
   });
 
   it("holds an incident naming more users than allowed", () => {
@@ -242,20 +273,31 @@ describe("guards", () => {
 });
 
 describe("sweeper: which incidents are due", () => {
-  const i = (modifiedAgoMs: number) => ({ lastModifiedTimeUtc: new Date(Date.now() - modifiedAgoMs) }) as IncidentState;
-  const rec = (outcome: string, extra: object = {}) => ({ outcome, dryRun: false, failures: 0, updatedAt: Date.now() - 3_600_000, ...extra });
+  const now = Date.now();
+  const i = (modifiedAgoMs: number) => ({ lastModifiedTimeUtc: new Date(now - modifiedAgoMs) }) as IncidentState;
+  const rec = (outcome: string, extra: object = {}) => ({ outcome, dryRun: false, failures: 0, comments: 1, updatedAt: now - 3_600_000, ...extra });
+  const enforcing = { maxAttempts: 5, dryRun: false, includeDryRun: false, now };
 
-  it("runs what waits, retries failures up to the limit, re-evaluates dry runs and changed incidents", () => {
-    expect(dueReason(i(0), undefined, 5, false)).toMatch(/no run recorded/);
-    expect(dueReason(i(0), rec("awaiting-delivery"), 5, false)).toMatch(/delivery/);
-    expect(dueReason(i(0), rec("capped"), 5, false)).toMatch(/hourly cap/);
-    expect(dueReason(i(0), rec("failed", { failures: 2 }), 5, false)).toBe("attempt 3 of 5");
-    expect(dueReason(i(0), rec("failed", { failures: 5 }), 5, false)).toBeUndefined();
-    expect(dueReason(i(0), rec("dry-run"), 5, false)).toMatch(/now enforcing/);
-    expect(dueReason(i(0), rec("dry-run"), 5, true)).toBeUndefined();
+  it("runs what waits, retries failures up to the limit in every state, re-evaluates changed incidents", () => {
+    expect(dueReason(i(0), undefined, enforcing)).toMatch(/no run recorded/);
+    expect(dueReason(i(0), rec("awaiting-delivery"), enforcing)).toMatch(/delivery/);
+    expect(dueReason(i(0), rec("reprocess-requested"), enforcing)).toMatch(/delivery/);
+    expect(dueReason(i(0), rec("capped"), enforcing)).toMatch(/hourly cap/);
+    expect(dueReason(i(0), rec("failed", { failures: 2 }), enforcing)).toBe("attempt 3 of 5");
+    expect(dueReason(i(0), rec("failed", { failures: 5 }), enforcing)).toBeUndefined();
+    expect(dueReason(i(0), rec("awaiting-delivery", { failures: 5 }), enforcing)).toBeUndefined();
     // Held earlier: left alone unless someone changed the incident after the app's run.
-    expect(dueReason(i(7_200_000), rec("held"), 5, false)).toBeUndefined();
-    expect(dueReason(i(0), rec("held"), 5, false)).toMatch(/changed/);
+    expect(dueReason(i(7_200_000), rec("held"), enforcing)).toBeUndefined();
+    expect(dueReason(i(0), rec("held"), enforcing)).toMatch(/changed/);
+  });
+
+  it("leaves leased incidents alone, and dry-run ones unless told to reach back", () => {
+    expect(dueReason(i(0), rec("awaiting-delivery", { lease: { owner: "x", until: now + 1000 } }), enforcing)).toBeUndefined();
+    expect(dueReason(i(0), rec("awaiting-delivery", { lease: { owner: "x", until: now - 1 } }), enforcing)).toMatch(/delivery/);
+    expect(dueReason(i(0), rec("dry-run", { dryRun: true }), enforcing)).toBeUndefined();
+    expect(dueReason(i(0), rec("failed", { dryRun: true, failures: 0 }), enforcing)).toBeUndefined();
+    expect(dueReason(i(0), rec("dry-run", { dryRun: true }), { ...enforcing, includeDryRun: true })).toMatch(/now enforcing/);
+    expect(dueReason(i(7_200_000), rec("dry-run", { dryRun: true }), { ...enforcing, dryRun: true })).toBeUndefined();
   });
 });
 

@@ -104,7 +104,7 @@ describe("webhook input checks", () => {
 
   it("an unexpected error → 500 without its detail, logged", async () => {
     const deps = trapDeps([]);
-    deps.store.getIncident = async () => undefined;
+    deps.store.read = async () => ({ record: undefined, etag: undefined });
     deps.sentinel.listEntities = async () => [];
     deps.sentinel.getIncident = async () => {
       throw new TypeError("boom in a dependency");
