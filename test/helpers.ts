@@ -82,6 +82,9 @@ export class TenantBuilder {
     status?: "New" | "Active" | "Closed";
     ruleIds?: string[];
     productNames?: string[];
+    /** false: additionalData does not list the alerts' products (a Defender-portal incident). */
+    listsProducts?: boolean;
+    owner?: { assignedTo: string; ownerType: "User" | "Group"; objectId?: string };
     labels?: string[];
     createdMinutesAgo?: number;
     modifiedMinutesAgo?: number;
@@ -100,6 +103,8 @@ export class TenantBuilder {
       status: options.status ?? "New",
       ruleIds: options.ruleIds ?? [RULE_ID],
       ...(options.productNames ? { productNames: options.productNames } : {}),
+      ...(options.listsProducts !== undefined ? { listsProducts: options.listsProducts } : {}),
+      ...(options.owner ? { owner: options.owner } : {}),
       labels: (options.labels ?? []).map((labelName) => ({ labelName, labelType: "User" as const })),
       createdMinutesAgo: options.createdMinutesAgo ?? 0,
       ...(options.modifiedMinutesAgo !== undefined ? { modifiedMinutesAgo: options.modifiedMinutesAgo } : {}),
@@ -174,6 +179,13 @@ export async function callWebhook(
   const response: HttpResponseInit = await handler(request, context);
   return { status: response.status ?? 200, body: response.jsonBody, logs };
 }
+
+/** An incident's comments as text, oldest first (Sentinel comments are HTML; the app escapes what it writes). */
+export const commentsOf = (f: FakeTenant, incident: string): string =>
+  [...(f.incidents.get(incident)?.comments.values() ?? [])]
+    .sort((a, b) => a.createdTimeUtc.localeCompare(b.createdTimeUtc))
+    .map((c) => c.message.replace(/<[^>]+>/g, " ").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"))
+    .join("\n");
 
 /** Requests the fake received for one service, as "METHOD path-tail status". */
 export function requestsOf(fake: FakeTenant, service: "graph" | "arm" | "login"): string[] {

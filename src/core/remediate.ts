@@ -435,11 +435,18 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
       await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
       summary.commentId = commentId;
     } catch (error) {
-      if (!closed) throw error;
-      log.warn(`incident ${incident.name}: closed, but the comment could not be written: ${printable(messageOf(error), 300)}`);
+      // Closed is closed; and a failure is still counted when it cannot be said on the incident.
+      if (!closed && outcome !== "failed") throw error;
+      log.warn(`incident ${incident.name}: ${outcome}, but the comment could not be written: ${printable(messageOf(error), 300)}`);
     }
   }
-  await save(run, { ...baseRecord(run), outcome, failures, comments: update, reason: text });
+  try {
+    await save(run, { ...baseRecord(run), outcome, failures, comments: update, reason: text });
+  } catch (error) {
+    // Closed is closed: the next run reads the incident's status first and reports already-closed.
+    if (!closed) throw error;
+    log.warn(`incident ${incident.name}: closed, but its state could not be recorded: ${printable(messageOf(error), 300)}`);
+  }
   log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
   return summary;
 }

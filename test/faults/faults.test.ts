@@ -9,6 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { FaultInput } from "../fake-tenant/scenario";
 import { FakeTenant } from "../fake-tenant/server";
 import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
+import type { Deps } from "../../src/deps";
 import { callWebhook, captureLog, depsFor, TenantBuilder, type Called } from "../helpers";
 
 interface Row {
@@ -42,6 +43,9 @@ async function setup() {
   const deps = depsFor(fake, {}, { requestTimeoutMs: 1_500 });
   return { fake, deps, incident, a1, a2, body: fake.triggerBody(incident) };
 }
+
+const reprocessCalls = (f: FakeTenant) => [...f.reprocessed.values()].reduce((a, b) => a + b, 0);
+const capUsed = async (deps: Deps) => (await deps.store.reserveRestores(0, 100_000, deps.now(), new AbortController().signal)).used;
 
 /** What happened, in the matrix's words. */
 function observe(f: FakeTenant, incident: string, res: Called): string {
@@ -310,6 +314,60 @@ describe("fault matrix", () => {
     const res = await callWebhook(s.deps, s.body);
     const comments = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
     return `${observe(s.fake, s.incident, res)}; ${/incident is closed|closed as BenignPositive/.test(comments) ? "a comment says closed" : "no comment says closed"}`;
+  });
+
+  // ── The world changes during the delivery wait (after the wave, before the close) ──
+  /** Runs the webhook; when the app first reads the user's memberships (the wave is out), `edit` changes the incident. */
+  async function raceDuringWait(edit: (i: Parameters<Parameters<FakeTenant["editIncident"]>[1]>[0]) => void): Promise<string> {
+    const s = await setup();
+    s.fake.when({ service: "graph", method: "GET", path: /\/memberOf\// }, () => s.fake.editIncident(s.incident, edit));
+    const res = await callWebhook(s.deps, s.body);
+    const i = s.fake.incidents.get(s.incident);
+    return `${res.status} ${res.body.outcome}; incident ${i?.status}${i?.classification ? `/${i.classification}` : ""}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(s.deps)}`;
+  }
+
+  row("Hold label added during the delivery wait", "200 held; incident New; reprocess calls 2; cap used 1", () =>
+    raceDuringWait((i) => i.labels.push({ labelName: "no-auto-remediation", labelType: "User" })),
+  );
+  row("An analyst takes ownership during the delivery wait", "200 held; incident New; reprocess calls 2; cap used 1", () =>
+    raceDuringWait((i) => (i.owner = { assignedTo: "Sam Analyst", objectId: "1b2c3d4e-5f60-4172-8394-a5b6c7d8e9f0", ownerType: "User" })),
+  );
+  row("An analyst closes it as TruePositive during the delivery wait", "200 closed-by-other; incident Closed/TruePositive; reprocess calls 2; cap used 1", () =>
+    raceDuringWait((i) => Object.assign(i, { status: "Closed", classification: "TruePositive", classificationReason: "SuspiciousActivity" })),
+  );
+  row("Defender merges another product's alert during the delivery wait", "200 held; incident New; reprocess calls 2; cap used 1", () =>
+    raceDuringWait((i) => {
+      i.productNames.push("Microsoft Defender for Identity");
+      i.ruleIds.push("0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab");
+    }),
+  );
+
+  // ── Failures after the wave: the retry verifies, it never reprocesses again or reserves the cap again ──
+  async function failAfterWave(fault: FaultInput): Promise<string> {
+    const s = await setup();
+    s.fake.addFault({ ...fault, times: 0 });
+    const first = await callWebhook(s.deps, s.body);
+    s.fake.clearFaults();
+    const retry = await callWebhook(s.deps, s.body);
+    return `${first.status} ${first.body.outcome ?? first.body.error?.code} → retry: ${observe(s.fake, s.incident, retry)}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(s.deps)}`;
+  }
+
+  row("Membership read refused (403) after the wave", "502 GraphAccessDenied → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1", () =>
+    failAfterWave({ service: "graph", method: "GET", path: "/memberOf/", status: 403 }),
+  );
+  row("Close answers 503 on every attempt", "503 SentinelFailure → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1", () =>
+    failAfterWave({ service: "arm", method: "PUT", path: "/incidents/[^/]+$", status: 503, retryAfter: 0 }),
+  );
+  row("Every comment fails while delivery is awaited", "502 SentinelFailure → retry: 200 remediated; incident Closed; comments 1; reprocess calls 2; cap used 1", async () => {
+    const s = await setup();
+    s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
+    // Not delivered yet: the run wants to say "waiting", and cannot.
+    s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/", body: JSON.stringify({ value: [] }), times: 1 });
+    const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500 });
+    const first = await callWebhook(deps, s.body);
+    s.fake.clearFaults();
+    const retry = await callWebhook(deps, s.body);
+    return `${first.status} ${first.body.error?.code} → retry: ${observe(s.fake, s.incident, retry)}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(deps)}`;
   });
 
   row("Graph 429 without Retry-After, twice", "200 remediated; incident Closed; comments 1; waited ≥2s", async () => {

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
 import { FakeTenant } from "../fake-tenant/server";
-import { callWebhook, captureLog, depsFor, RULE_ID, TenantBuilder } from "../helpers";
+import { callWebhook, captureLog, commentsOf, depsFor, RULE_ID, TenantBuilder } from "../helpers";
 
 let fake: FakeTenant | undefined;
 afterEach(async () => {
@@ -19,11 +19,6 @@ afterEach(async () => {
 const never = new AbortController().signal;
 const OTHER_RULE = "0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab";
 
-/** The incident's comments as text (Sentinel comments are HTML; the app escapes what it writes). */
-const commentsOf = (f: FakeTenant, incident: string) =>
-  [...(f.incidents.get(incident)?.comments.values() ?? [])]
-    .map((c) => c.message.replace(/<[^>]+>/g, " ").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"))
-    .join("\n");
 const graphCalls = (f: FakeTenant) => f.requests.filter((r) => r.service === "graph");
 const holdsOf = (body: { decisions: { guard: string; result: string; userId?: string }[] }) =>
   body.decisions.filter((d) => d.result === "hold").map((d) => (d.userId ? `${d.guard}:${d.userId}` : d.guard));
