@@ -3,7 +3,7 @@
  * Runs the app outside the Functions host:
  *
  *   access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <local.settings.json>]
- *   access-package-remediation sweep [--dry-run] [--json] [--settings <local.settings.json>]
+ *   access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <local.settings.json>]
  *
  * Settings come from the environment; --settings also reads the Values of a local.settings.json
  * (the environment wins).
@@ -20,16 +20,19 @@ import { AppError, DeadlineError, messageOf, printable, RequestError } from "./e
 import { parseIncidentTriggerText } from "./incident";
 
 const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
-       access-package-remediation sweep [--dry-run] [--json] [--settings <file>]
+       access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <file>]
 
   replay      Run the remediation for a Sentinel incident trigger body saved as JSON
   sweep       Run the sweeper once now (the incidents the timer would pick up), with the same settings
   --dry-run   Comment what would be done; reprocess nothing, close nothing
+  --include-dry-run
+              sweep, enforcing: also act on incidents an earlier dry run handled
   --json      Print the JSON summary instead of the readable one
   --settings  Read settings from a local.settings.json (its Values); the environment wins
 
 Exit codes (replay): 0 remediated and closed (or already closed); 1 failed, retry; 2 bad usage,
-input or settings; 3 handled and left open (held by a safety check, waiting, dry run, nothing to do).
+input or settings; 3 handled and left open (held by a safety check, waiting, dry run, nothing to do,
+partly restored, closed by someone else, another run in progress).
 Exit codes (sweep): 0 no incident failed; 1 some failed; 2 bad usage or settings.`;
 
 const EXIT: Record<Outcome, number> = {
@@ -56,6 +59,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       allowPositionals: true,
       options: {
         "dry-run": { type: "boolean", default: false },
+        "include-dry-run": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         settings: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -90,7 +94,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (command === "sweep") {
       const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
       try {
-        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun });
+        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun, includeDryRun: args.values["include-dry-run"] });
         const ran = Object.entries(summary.ran).map(([o, ids]) => `  ${o}: ${ids.join(", ")}`);
         print(summary, [`Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`, ...ran, `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`].join("\n"));
         return summary.failed.length > 0 ? 1 : 0;

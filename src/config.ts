@@ -51,7 +51,7 @@ const required = () => z.string({ error: "is required" }).check(z.trim(), z.minL
 
 /**
  * Every setting the app reads. The names are the same in app settings, local.settings.json
- * Values and the process environment; infra/ writes exactly these. docs/settings.md explains each.
+ * Values and the process environment; infra/ writes exactly these. docs/settings.md explains each, with its range.
  *
  * zod/mini (the tree-shakable form of zod) keeps the bundle small: the full zod API adds
  * about 440 KB to the deployment file and 35 ms to every cold start.

@@ -21,6 +21,12 @@ export const GRAPH_CONCURRENCY = 20;
 /** Close attempts when the incident keeps changing between the re-read and the close. */
 const CLOSE_ATTEMPTS = 4;
 const DAY_MS = 24 * 3_600_000;
+/**
+ * An incident read this recently counts as fresh before the wave; an older read (a slow listing,
+ * throttling) is read again. The close always carries the etag of the last read, so any change
+ * since it, before or after the wave, is seen there.
+ */
+const FRESH_MS = 2_000;
 /** How long recording a failure may take once the run's own deadline has passed. */
 const FAILURE_RECORD_MS = 5_000;
 
@@ -47,6 +53,8 @@ interface Run {
   dryRun: boolean;
   verifyWithinMs: number;
   incident: IncidentState;
+  /** When `incident` was read (epoch ms). */
+  readAt: number;
   found: ExtractedEntities;
   /** The app's record as of the claim, and the etag its next write must match. */
   record: IncidentRecord | undefined;
@@ -87,6 +95,7 @@ export async function remediateIncident(pointer: IncidentPointer, deps: Deps, lo
     dryRun,
     verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs,
     incident,
+    readAt: deps.now(),
     found,
     record: stored.record,
     etag: stored.etag,
@@ -250,8 +259,9 @@ async function planFor(
 }
 
 /**
- * Steps: reserve the hourly cap while re-reading the incident, re-check it on that fresh read,
- * record the wave (before the first call, so no retry repeats it), reprocess, then verify.
+ * Steps: reserve the hourly cap (re-reading the incident meanwhile when the first read is no
+ * longer fresh, and re-checking it on that read), record the wave (before the first call, so no
+ * retry repeats it), reprocess, then verify.
  */
 async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; left: PairNote[]; facts: Facts }): Promise<RemediationSummary> {
   const { deps, signal } = run;
@@ -259,9 +269,9 @@ async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; lef
   await run.claimed;
   const restoring = new Set(plan.reprocess.map((a) => a.userId)).size;
   const cap = deps.config.limits.maxUsersRestoredPerHour;
-  const [reservation, fresh] = await Promise.all([deps.store.reserveRestores(restoring, cap, deps.now(), signal), rereadIncident(run)]);
-  run.incident = fresh;
-  const recheck = await incidentScope(run, fresh);
+  const stale = deps.now() - run.readAt > FRESH_MS;
+  const [reservation, fresh] = await Promise.all([deps.store.reserveRestores(restoring, cap, deps.now(), signal), stale ? rereadIncident(run) : run.incident]);
+  const recheck = stale ? await incidentScope(run, fresh) : [];
   if (holds(recheck).length > 0) {
     await deps.store.releaseRestores(reservation, restoring, signal).catch(() => undefined);
     return settle(run, "held", { ...planned.facts, decisions: recheck }, `${holdMessage(recheck)} (the incident changed before anything was reprocessed)`);
@@ -400,7 +410,7 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
       run.log.info(`incident ${run.incident.name}: closed as BenignPositive`);
       return settle(run, "remediated", f);
     }
-    run.incident = await rereadIncident(run);
+    await rereadIncident(run);
     if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
     const recheck = await incidentScope(run, run.incident);
     if (holds(recheck).length > 0) {
@@ -514,9 +524,12 @@ async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal)
   return { incident, entities };
 }
 
+/** Reads the incident again; the run works from this read (and closes with its etag) from now on. */
 async function rereadIncident(run: Run): Promise<IncidentState> {
   const fresh = await run.deps.sentinel.getIncident(run.incident.name, run.signal);
   if (!fresh) throw new RequestError("IncidentNotFound", `Incident ${run.incident.name} was deleted while it was being remediated; nothing more to do`);
+  run.incident = fresh;
+  run.readAt = run.deps.now();
   return fresh;
 }
 

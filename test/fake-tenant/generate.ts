@@ -17,7 +17,6 @@ export interface FocusUser {
   assignments: number;
   userId: string;
   /** No SecurityGroup entity: every assignment is reprocessed, no package is read. */
-  noGroupIncident: string;
   /** Group known, the user's packages not yet cached. */
   coldIncident: string;
   /** Group known again (another of the user's packages): packages cached by the cold run. */
@@ -79,7 +78,6 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
     return {
       assignments: count,
       userId,
-      noGroupIncident: incident(userId),
       coldIncident: incident(userId, first),
       warmIncident: incident(userId, first + count - 1),
     };
@@ -95,10 +93,10 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
 
   const warmUpUser = id(USER, users++);
   assign(warmUpUser, 0);
-  const warmUpIncident = incident(warmUpUser);
+  const warmUpIncident = incident(warmUpUser, 0);
   const faultUser = id(USER, users++);
   assign(faultUser, 0);
-  const faultIncident = incident(faultUser);
+  const faultIncident = incident(faultUser, 0);
 
   // Everyone else: about four assignments each, mostly delivered.
   while (assignments.length < spec.assignments) {

@@ -98,6 +98,26 @@ describe("re-check before every change", () => {
     expect(commentsOf(fake, r.incident)).toMatch(/account is disabled/);
   });
 
+  it("an incident changed while the app read slowly is read again before the wave: held, nothing reprocessed", async () => {
+    const t = new TenantBuilder();
+    const r = t.removal("slow");
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    // The assignment listing takes 2.5 s; meanwhile an analyst adds the hold label.
+    fake.addFault({ service: "graph", method: "GET", path: "/assignments$", latencyMs: 2_500 });
+    fake.when({ service: "graph", method: "GET", path: /\/assignments$/ }, () =>
+      fake?.editIncident(r.incident, (i) => i.labels.push({ labelName: "no-auto-remediation", labelType: "User" })),
+    );
+
+    const deps = depsFor(fake, {}, { requestTimeoutMs: 5_000 });
+    const res = await callWebhook(deps, fake.triggerBody(r.incident));
+
+    expect(res.body).toMatchObject({ outcome: "held", closed: false });
+    expect(res.body.message).toContain("the incident changed before anything was reprocessed");
+    expect(fake.reprocessed.size).toBe(0);
+    // The reservation made alongside the re-read was given back.
+    expect(await capUsed(deps)).toBe(0);
+  });
+
   it("an incident a person owns is held; one in a queue (group owner) is remediated", async () => {
     const t = new TenantBuilder();
     const a = t.member("ana");
