@@ -125,7 +125,7 @@ module functionApp 'modules/functionApp.bicep' = {
     appIdentityId: appIdentity.outputs.id
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
-    appInsightsConnectionString: monitoring.outputs.connectionString
+    appInsightsName: monitoring.outputs.appInsightsName
     webhookAppId: webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
     webhookCallerPrincipalId: playbookIdentity.outputs.principalId
     tags: tags

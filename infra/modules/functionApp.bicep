@@ -29,8 +29,8 @@ param storageAccountName string
 @description('Required. URL of the deployment package container.')
 param deploymentContainerUrl string
 
-@description('Required. Application Insights connection string.')
-param appInsightsConnectionString string
+@description('Required. Name of the Application Insights component (in this resource group) the app reports to.')
+param appInsightsName string
 
 @description('Required. App settings the remediation code reads (SENTINEL_*, REMEDIATION_MODE, AZURE_CLIENT_ID, …).')
 param remediationSettings object
@@ -50,6 +50,11 @@ param instanceMemoryMB int = 512
 
 @description('Optional. Resource tags.')
 param tags object = {}
+
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: 'plan-${name}'
@@ -98,7 +103,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
       AzureWebJobsStorage__accountName: storageAccountName
       AzureWebJobsStorage__credential: 'managedidentity'
       AzureWebJobsStorage__clientId: hostIdentityClientId
-      APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+      APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${hostIdentityClientId};Authorization=AAD'
     },
     remediationSettings

@@ -46,5 +46,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-@description('Application Insights connection string (no secret: local auth is off).')
-output connectionString string = appInsights.properties.ConnectionString
+// The connection string is read where it is used (functionApp.bicep, by name): no output carries it.
+@description('Name of the Application Insights component.')
+output appInsightsName string = appInsights.name

@@ -6,7 +6,9 @@
  * microsoftgraph/msgraph-bicep-types) that infra/ uses: every resource type@api-version declared
  * in infra/*.bicep, and every type those reach. The tests then need nothing outside this
  * repository. Run it again after adding a resource type or changing an api-version (the Bicep
- * test reports BCP081 until then).
+ * test reports BCP081 until then). An extension's types (a folder with an index.json, the
+ * Microsoft Graph extension) are copied whole: the CLI test publishes them as a local extension
+ * package, and the index points into the full types.json.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -53,6 +55,16 @@ for (const file of filesUnder(SOURCE, (name) => name === "types.json")) {
   const types = JSON.parse(readFileSync(file, "utf8")) as { $type: string; name?: string }[];
   const roots = types.flatMap((t, i) => (t.$type === "ResourceType" && used.has(String(t.name).toLowerCase()) ? [i] : []));
   if (roots.length === 0) continue;
+  const index = join(dirname(file), "index.json");
+  if (existsSync(index)) {
+    const out = join(TARGET, relative(SOURCE, dirname(file)));
+    mkdirSync(out, { recursive: true });
+    for (const f of [file, index]) writeFileSync(join(out, relative(dirname(file), f)), readFileSync(f));
+    roots.forEach((i) => found.add(String(types[i]?.name).toLowerCase()));
+    process.stdout.write(`${relative(ROOT, out)}: extension types copied whole (${types.length} types, index.json)
+`);
+    continue;
+  }
   const keep = new Set<number>();
   const queue = [...roots];
   while (queue.length > 0) {
