@@ -28,7 +28,7 @@ param securityInsightsPrincipalId string
 @description('Optional. Grant the Graph app roles through the Microsoft Graph Bicep extension (the deployer needs AppRoleAssignment.ReadWrite.All and Application.Read.All). Set false and run infra/scripts/grant-graph-permission.sh otherwise.')
 param grantGraphPermission bool = true
 
-@description('Optional. Grant the Automation Contributor role Sentinel needs to run the playbook (on the playbook only). Set false when it is granted already on the resource group.')
+@description('Optional. Grant the Microsoft Sentinel Automation Contributor role Sentinel needs to run the playbook, on the playbook\'s resource group (as Sentinel\'s docs require). Set false when it is granted there already (the portal\'s "Manage playbook permissions"): a second assignment of the same role fails with RoleAssignmentExists.')
 param grantPlaybookPermission bool = true
 
 @description('Optional. How the playbook authenticates to the webhook: entra (default; an app registration created through the Graph Bicep extension, the deployer needs Application.ReadWrite.All or Application Developer) or functionKey (set with infra/scripts/set-function-key.sh after the code is deployed).')
@@ -52,9 +52,9 @@ param detectionMode string = 'NRT'
 @description('Optional. Deploy the related Entra ID content: "Changes to PIM Settings" and the hunting queries.')
 param deployRelatedContent bool = true
 
-@description('Optional. enforce (reprocess and close) or dry-run (only comment what would be done).')
+@description('Optional. dry-run (default: only comment what would be done) or enforce (reprocess and close). Start in dry-run and switch once the comments say what you expect (docs/deploy.md).')
 @allowed([ 'enforce', 'dry-run' ])
-param remediationMode string = 'enforce'
+param remediationMode string = 'dry-run'
 
 @description('Optional. Resource tags.')
 param tags object = {}
@@ -166,7 +166,7 @@ module graphAppRoles 'modules/graphAppRole.bicep' = [for permission in graphPerm
 // The playbook's identity is the one caller the webhook's app registration lets get a token.
 module webhookCaller 'modules/graphAppRole.bicep' = if (webhookAuth == 'entra') {
   name: 'webhookCaller'
-  params: { principalId: playbookIdentity.outputs.principalId, resourceAppId: webhookApp!.outputs.appId, appRoleValue: webhookApp!.outputs.appRoleValue }
+  params: { principalId: playbookIdentity.outputs.principalId, resourceId: webhookApp!.outputs.servicePrincipalId, appRoleId: webhookApp!.outputs.appRoleId, appRoleValue: webhookApp!.outputs.appRoleValue }
   dependsOn: [ functionApp ]
 }
 

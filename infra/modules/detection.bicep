@@ -31,8 +31,13 @@ var huntingQueries = [
 ]
 
 // The watchlist of actors whose removals are intended (SOC, identity admins, HR offboarding
-// automation): the detection skips them. Deployed empty; add rows in Sentinel → Watchlists.
+// automation): the detection skips them. The watchlist API refuses a CSV with a header and no
+// rows ("no watchlist items found in the provided rawContent"), so it is deployed with one
+// placeholder row whose ActorId (the all-zero GUID) matches no actor; add rows in Sentinel →
+// Watchlists. The rules do not depend on it: _GetWatchlist of a missing watchlist returns no
+// rows, so a watchlist failure cannot take the rules down with it.
 var exemptionsAlias = 'AccessRemovalExemptions'
+var exemptionPlaceholder = '00000000-0000-0000-0000-000000000000,(placeholder),Keeps the watchlist non-empty; matches no actor'
 
 // The rule's queries name the remediation app's identity (its own actions are never alerts).
 func deployedQuery(query string, principalId string) string => replace(query, '__REMEDIATION_PRINCIPAL_ID__', principalId)
@@ -71,7 +76,7 @@ resource exemptions 'Microsoft.SecurityInsights/watchlists@2025-09-01' = {
     itemsSearchKey: 'ActorId'
     contentType: 'text/csv'
     numberOfLinesToSkip: 0
-    rawContent: 'ActorId,ActorName,Reason\r\n'
+    rawContent: 'ActorId,ActorName,Reason\r\n${exemptionPlaceholder}\r\n'
   }
 }
 
@@ -97,7 +102,6 @@ resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
     eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
     incidentConfiguration: incidentPerAlert
   }
-  dependsOn: [ exemptions ]
 }
 
 resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
@@ -124,7 +128,6 @@ resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
     eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
     incidentConfiguration: incidentPerAlert
   }
-  dependsOn: [ exemptions ]
 }
 
 var detectionRuleId = detectionMode == 'NRT' ? nrtRule.id : scheduledRule.id

@@ -110,29 +110,36 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   )
 }
 
+var entraAuth = !empty(webhookAppId)
+
 // Entra ID in front of the webhook: a request without a valid v2 token for the app registration,
-// issued to the allowed caller (WEBHOOK_ALLOWED_CALLER), gets 401/403 and never reaches the code.
-resource auth 'Microsoft.Web/sites/config@2024-11-01' = if (!empty(webhookAppId)) {
+// issued to the allowed caller (WEBHOOK_ALLOWED_CALLER), gets 401/403 and never reaches the code
+// (which checks the token again itself). Always deployed, enabled or not, so that switching
+// webhookAuth from entra to functionKey really turns it off. The registration has no identifier
+// URI, so its client id is the only audience a token can carry.
+resource auth 'Microsoft.Web/sites/config@2024-11-01' = {
   parent: site
   name: 'authsettingsV2'
   properties: {
-    platform: { enabled: true }
-    globalValidation: { requireAuthentication: true, unauthenticatedClientAction: 'Return401' }
-    identityProviders: {
-      azureActiveDirectory: {
-        enabled: true
-        registration: {
-          clientId: webhookAppId
-          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
-        }
-        validation: {
-          allowedAudiences: [ webhookAppId, 'api://${webhookAppId}' ]
-          defaultAuthorizationPolicy: {
-            allowedPrincipals: { identities: [ webhookCallerPrincipalId ] }
+    platform: { enabled: entraAuth }
+    globalValidation: entraAuth ? { requireAuthentication: true, unauthenticatedClientAction: 'Return401' } : { requireAuthentication: false }
+    identityProviders: entraAuth
+      ? {
+          azureActiveDirectory: {
+            enabled: true
+            registration: {
+              clientId: webhookAppId
+              openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+            }
+            validation: {
+              allowedAudiences: [ webhookAppId ]
+              defaultAuthorizationPolicy: {
+                allowedPrincipals: { identities: [ webhookCallerPrincipalId ] }
+              }
+            }
           }
         }
-      }
-    }
+      : {}
     login: { tokenStore: { enabled: false } }
   }
 }

@@ -13,14 +13,20 @@ param appRoleValue string
 @description('Optional. Application id of the resource app. Default: Microsoft Graph.')
 param resourceAppId string = '00000003-0000-0000-c000-000000000000'
 
-resource resourceApp 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+@description('Optional. Object id of the resource app\'s service principal and the app role\'s id, when the caller made them in this deployment: passed in, not looked up again right after creation (Entra ID replicates new objects with a delay). Empty: both looked up by resourceAppId and appRoleValue.')
+param resourceId string = ''
+
+@description('Optional. With resourceId: the id of the app role.')
+param appRoleId string = ''
+
+resource resourceApp 'Microsoft.Graph/servicePrincipals@v1.0' existing = if (empty(resourceId)) {
   appId: resourceAppId
 }
 
 resource assignment 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {
   principalId: principalId
-  resourceId: resourceApp.id
-  appRoleId: filter(resourceApp.appRoles, role => role.value == appRoleValue)[0].id
+  resourceId: empty(resourceId) ? resourceApp!.id : resourceId
+  appRoleId: empty(resourceId) ? filter(resourceApp!.appRoles, role => role.value == appRoleValue)[0].id : appRoleId
 }
 
 @description('Id of the app role granted.')

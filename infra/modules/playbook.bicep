@@ -117,12 +117,12 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
   }
 }
 
-// Sentinel runs playbooks as its own service principal, which needs this role. Scoped to this
-// playbook only: least privilege, and no RoleAssignmentExists clash with the resource-group
-// assignment the Sentinel portal makes ("Manage playbook permissions").
+// Sentinel runs playbooks as its own service principal, which needs this role on the playbook's
+// resource group (Sentinel's docs; a grant on the workflow alone is not what Sentinel checks).
+// The portal's "Manage playbook permissions" makes the same assignment: with it in place, set
+// grantRunPermission=false (a second one fails with RoleAssignmentExists).
 resource sentinelCanRunPlaybook 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantRunPermission) {
-  name: guid(workflow.id, securityInsightsPrincipalId, sentinelAutomationContributor)
-  scope: workflow
+  name: guid(resourceGroup().id, securityInsightsPrincipalId, sentinelAutomationContributor)
   properties: {
     principalId: securityInsightsPrincipalId
     principalType: 'ServicePrincipal'

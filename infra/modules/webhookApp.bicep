@@ -39,3 +39,9 @@ output appId string = servicePrincipal.appId
 
 @description('Value of the app role the caller is assigned.')
 output appRoleValue string = 'Webhook.Invoke'
+
+@description('Object id of the app registration\'s service principal: the resource of the caller\'s role assignment.')
+output servicePrincipalId string = servicePrincipal.id
+
+@description('Id of the app role the caller is assigned.')
+output appRoleId string = invokeRoleId

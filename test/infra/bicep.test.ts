@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { settingsSchema } from "../../src/config";
 import { checkResourceBodies, objectProperties, parseBicep, resources, syntaxErrors, type ParsedBicep } from "./bicep";
+import { parse as parseYaml } from "yaml";
 import { GRAPH_PERMISSIONS } from "../../src/graph";
 import { INFRA } from "./content";
 
@@ -153,13 +154,19 @@ describe("Bicep", () => {
     const auth = resources(app).find((r) => /authsettingsV2/.test(r.body?.text ?? ""));
     const text = auth!.body!.text;
     expect(text).toMatch(/requireAuthentication: true/);
+    // Deployed whatever webhookAuth is, so that switching to functionKey turns it off.
+    expect(app.source).toMatch(/resource auth 'Microsoft\.Web\/sites\/config@2024-11-01' = \{/);
+    expect(text).toMatch(/platform: \{ enabled: entraAuth \}/);
+    // The registration has no identifier URI: api://<appId> could never match.
+    expect(text).not.toContain("api://");
     expect(text).toMatch(/unauthenticatedClientAction: 'Return401'/);
     expect(text).toMatch(/allowedPrincipals: \{ identities: \[ webhookCallerPrincipalId \] \}/);
     expect(text).toMatch(/allowedAudiences: \[ webhookAppId/);
     // The one allowed caller is the playbook's identity, in Easy Auth and in the code's own check.
     expect(main).toMatch(/webhookCallerPrincipalId: playbookIdentity\.outputs\.principalId/);
     expect(main).toMatch(/WEBHOOK_ALLOWED_CALLER: playbookIdentity\.outputs\.principalId/);
-    expect(main).toMatch(/principalId: playbookIdentity\.outputs\.principalId, resourceAppId: webhookApp!\.outputs\.appId/);
+    // The webhook's service principal and role come out of the module that made them (no lookup right after creation).
+    expect(main).toMatch(/principalId: playbookIdentity\.outputs\.principalId, resourceId: webhookApp!\.outputs\.servicePrincipalId, appRoleId: webhookApp!\.outputs\.appRoleId/);
     expect(get("webhookApp.bicep").source).toMatch(/appRoleAssignmentRequired: true/);
     // The playbook authenticates with its identity and hides inputs and outputs from run history.
     const playbook = get("playbook.bicep").source;
@@ -188,7 +195,11 @@ describe("Bicep", () => {
     const alias = /_GetWatchlist\("(\w+)"\)/.exec(rule)?.[1];
     expect(detection).toContain(`var exemptionsAlias = '${alias}'`);
     expect(detection).toMatch(/itemsSearchKey: 'ActorId'/);
-    expect(detection).toMatch(/rawContent: 'ActorId,ActorName,Reason\\r\\n'/);
+    // A header alone is refused by the watchlist API: one placeholder row that matches no actor.
+    expect(detection).toMatch(/rawContent: 'ActorId,ActorName,Reason\\r\\n\$\{exemptionPlaceholder\}\\r\\n'/);
+    expect(detection).toContain("var exemptionPlaceholder = '00000000-0000-0000-0000-000000000000,");
+    // The rules do not wait for the watchlist: a watchlist failure must not take them down.
+    expect(detection).not.toMatch(/dependsOn: \[ exemptions \]/);
     // The rule's queries get the app's identity; the PIM rule is linked to its template.
     expect(detection).toMatch(/query: deployedQuery\(detection\.query, remediationPrincipalId\)/);
     expect(detection).toMatch(/query: deployedQuery\(scheduledDetection\.query, remediationPrincipalId\)/);
@@ -237,5 +248,28 @@ describe("Bicep", () => {
     expect(checkResourceBodies(bad).map((f) => `${f.line} ${f.code}`)).toEqual(["7 BCP036", "8 BCP037", "9 BCP073", "12 BCP081"]);
     const broken = await parseBicep("broken.bicep", "resource s 'Microsoft.Web/sites@2024-11-01' = {\n  name: 'x'\n  properties: {\n}\n");
     expect(syntaxErrors(broken).length).toBeGreaterThan(0);
+  });
+});
+
+describe("azure.yaml", () => {
+  const azd = parseYaml(readFileSync(join(ROOT, "azure.yaml"), "utf8")) as {
+    services: { api: { project: string; remoteBuild: boolean; hooks?: Record<string, { run: string }> } };
+    hooks: Record<string, { run: string }>;
+  };
+
+  it("stages the bundle in a service hook, which azd deploy alone runs too", () => {
+    expect(azd.services.api).toMatchObject({ project: "./deploy", remoteBuild: false });
+    expect(azd.services.api.hooks?.prepackage?.run).toContain("sh infra/scripts/stage-package.sh");
+    expect(azd.hooks.prepackage).toBeUndefined();
+  });
+
+  it("pre-provision stops with guidance when az is not signed in, the Sentinel principal id is unreadable, or Sentinel is not enabled", () => {
+    const run = azd.hooks.preprovision?.run ?? "";
+    expect(run).toMatch(/az account show >\/dev\/null 2>&1 \|\| \{ echo "The Azure CLI is not signed in: run az login/);
+    expect(run).toMatch(/test -n "\$id" \|\| \{ echo "Could not read the object id of the Azure Security Insights service principal/);
+    // The id is stored only once it was read: never an empty value.
+    expect(run.indexOf('test -n "$id"')).toBeLessThan(run.indexOf('azd env set SECURITY_INSIGHTS_PRINCIPAL_ID "$id"'));
+    expect(run).toMatch(/onboardingStates\/default/);
+    expect(run).toContain("is not onboarded to Microsoft Sentinel");
   });
 });
