@@ -144,7 +144,10 @@ module functionApp 'modules/functionApp.bicep' = {
         STATE_TABLE_NAME: stateTableName
         AZURE_CLIENT_ID: appIdentity.outputs.clientId
       },
-      webhookAuth == 'entra' ? { WEBHOOK_ALLOWED_CALLER: playbookIdentity.outputs.principalId } : {}
+      // Entra ID mode: the code validates the caller's token itself (issuer, audience, oid, role).
+      webhookAuth == 'entra'
+        ? { WEBHOOK_ALLOWED_CALLER: playbookIdentity.outputs.principalId, WEBHOOK_APP_ID: webhookApp!.outputs.appId, WEBHOOK_TENANT_ID: tenant().tenantId }
+        : {}
     )
   }
 }

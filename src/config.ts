@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import type { WebhookIdentity } from "./auth";
 import { ConfigError } from "./errors";
 
 export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -6,6 +7,8 @@ export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 export const PUBLIC_GRAPH_ENDPOINT = "https://graph.microsoft.com";
 export const PUBLIC_ARM_ENDPOINT = "https://management.azure.com";
 export const PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com";
+/** Entra ID authority hosts of the Azure clouds (public, US Government, China). */
+export const KNOWN_AUTHORITY_HOSTS = [PUBLIC_AUTHORITY_HOST, "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.partner.microsoftonline.cn"];
 /** Every 5 minutes (NCRONTAB with seconds, as the Functions timer trigger reads it). */
 export const DEFAULT_SWEEP_SCHEDULE = "0 */5 * * * *";
 
@@ -91,6 +94,9 @@ export const settingsSchema = z
     // playbook's). Set: App Service authentication must be on, and the function takes no key.
     // Unset: the function key authenticates the call.
     WEBHOOK_ALLOWED_CALLER: optional(z.string().check(z.trim(), z.regex(GUID, "must be the object id (GUID) of the playbook's managed identity"))),
+    // With WEBHOOK_ALLOWED_CALLER: the webhook's app registration (the tokens' audience) and its tenant.
+    WEBHOOK_APP_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be the client id (GUID) of the webhook's app registration"))),
+    WEBHOOK_TENANT_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be a tenant id (GUID)"))),
     // Catalog-scoped mode: the catalogs whose access packages the identity may manage (it holds
     // the entitlement-management role "Access package assignment manager" on them). Unset: tenant-wide.
     ACCESS_PACKAGE_CATALOG_IDS: z._default(
@@ -132,9 +138,24 @@ export const settingsSchema = z
     AZURE_TENANT_ID: optional(z.string().check(z.trim())),
     AZURE_CLIENT_SECRET: optional(z.string()),
     AZURE_AUTHORITY_HOST: optional(z.string().check(z.trim(), z.refine(isHttpsUrl, "must be an https:// URL"))),
+    // An authority host outside the Azure clouds receives the client secret and signs the webhook's tokens: only when said so.
+    ALLOW_CUSTOM_AUTHORITY_HOST: z._default(optional(z.enum(["true", "false"], { error: 'must be "true" or "false"' })), "false"),
   })
   .check(
     z.superRefine((s, ctx) => {
+      if (s.AZURE_AUTHORITY_HOST !== undefined && !KNOWN_AUTHORITY_HOSTS.includes(new URL(s.AZURE_AUTHORITY_HOST).origin) && s.ALLOW_CUSTOM_AUTHORITY_HOST !== "true") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["AZURE_AUTHORITY_HOST"],
+          message: `is not an Azure cloud's Entra ID (${KNOWN_AUTHORITY_HOSTS.join(", ")}); it would receive the client secret and sign the webhook's tokens. Set ALLOW_CUSTOM_AUTHORITY_HOST=true if you mean it (a local fake tenant)`,
+        });
+      }
+      if (s.WEBHOOK_ALLOWED_CALLER !== undefined) {
+        if (s.WEBHOOK_APP_ID === undefined) ctx.addIssue({ code: "custom", path: ["WEBHOOK_APP_ID"], message: "is required with WEBHOOK_ALLOWED_CALLER: the client id of the webhook's app registration (the tokens' audience)" });
+        if (s.WEBHOOK_TENANT_ID === undefined && s.AZURE_TENANT_ID === undefined) {
+          ctx.addIssue({ code: "custom", path: ["WEBHOOK_TENANT_ID"], message: "is required with WEBHOOK_ALLOWED_CALLER (or AZURE_TENANT_ID): the tenant whose tokens are accepted" });
+        }
+      }
       if (s.AZURE_CLIENT_SECRET !== undefined) {
         for (const key of ["AZURE_TENANT_ID", "AZURE_CLIENT_ID"] as const) {
           if (s[key] === undefined) {
@@ -188,8 +209,8 @@ export interface Config {
   riskCheck: boolean;
   /** Catalog-scoped mode: the catalogs whose access packages are listed one by one; empty: tenant-wide. */
   catalogIds: string[];
-  /** Object id (lower-case) of the one caller App Service authentication lets through; undefined: function key. */
-  webhookCaller?: string;
+  /** Entra ID mode: who may call the webhook and whose tokens are accepted; undefined: the function key. */
+  webhook?: WebhookIdentity;
   limits: Limits;
   sweep: { schedule: string; maxAgeMs: number; maxAttempts: number };
   state: { tableName: string } & ({ endpoint: string } | { connectionString: string });
@@ -231,7 +252,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     holdLabel: s.NO_AUTO_REMEDIATION_LABEL,
     riskCheck: s.IDENTITY_PROTECTION_CHECK === "on",
     catalogIds: s.ACCESS_PACKAGE_CATALOG_IDS,
-    ...(s.WEBHOOK_ALLOWED_CALLER ? { webhookCaller: s.WEBHOOK_ALLOWED_CALLER.toLowerCase() } : {}),
+    ...(s.WEBHOOK_ALLOWED_CALLER
+      ? {
+          webhook: {
+            caller: s.WEBHOOK_ALLOWED_CALLER.toLowerCase(),
+            audience: (s.WEBHOOK_APP_ID ?? "").toLowerCase(),
+            tenantId: (s.WEBHOOK_TENANT_ID ?? s.AZURE_TENANT_ID ?? "").toLowerCase(),
+            authorityHost: new URL(s.AZURE_AUTHORITY_HOST ?? PUBLIC_AUTHORITY_HOST).origin,
+          },
+        }
+      : {}),
     limits: {
       maxPages: s.GRAPH_MAX_PAGES,
       maxAssignmentsPerUser: s.MAX_ASSIGNMENTS_PER_USER,

@@ -75,9 +75,9 @@ export class LimitError extends AppError {
   }
 }
 
-export type Upstream = "graph" | "sentinel" | "state";
+export type Upstream = "graph" | "sentinel" | "state" | "login";
 
-const LABEL: Record<Upstream, string> = { graph: "Graph", sentinel: "Sentinel", state: "The state table" };
+const LABEL: Record<Upstream, string> = { graph: "Graph", sentinel: "Sentinel", state: "The state table", login: "Entra ID" };
 
 export class UpstreamError extends AppError {
   override readonly name = "UpstreamError";
@@ -95,7 +95,7 @@ export class UpstreamError extends AppError {
 }
 
 function upstreamCode(service: Upstream, status: number | undefined): string {
-  const prefix = service === "graph" ? "Graph" : service === "sentinel" ? "Sentinel" : "State";
+  const prefix = { graph: "Graph", sentinel: "Sentinel", state: "State", login: "Login" }[service];
   if (status === 401 || status === 403) return `${prefix}AccessDenied`;
   if (status === 429) return `${prefix}Throttled`;
   return `${prefix}Failure`;

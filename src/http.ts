@@ -9,22 +9,6 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
 /**
- * Entra ID mode: App Service authentication validated the caller's token (audience, issuer, the
- * allowed identity) and passes the caller's object id in x-ms-client-principal-id, a header it
- * removes from what callers send. Checked again here, so that a deployment with authentication
- * switched off refuses every call instead of letting anyone in.
- */
-export function assertCaller(request: HttpRequest, allowed: string): void {
-  const principal = request.headers.get("x-ms-client-principal-id")?.trim().toLowerCase();
-  if (!principal) {
-    throw new RequestError("Unauthenticated", "No authenticated caller: the webhook requires an Entra ID token (App Service authentication)");
-  }
-  if (principal !== allowed) {
-    throw new RequestError("CallerNotAllowed", "The caller is not the identity allowed to call this webhook (WEBHOOK_ALLOWED_CALLER)");
-  }
-}
-
-/**
  * Reads the webhook request as a Sentinel incident pointer. Every check happens before any
  * call to Graph or Sentinel: 415 wrong content type, 413 over 1 MB (stopped while it streams,
  * with or without Content-Length), 400 not JSON or not an incident.

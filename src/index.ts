@@ -8,5 +8,5 @@ import { registerRemediate } from "./functions/remediateIncident";
 import { registerSweep } from "./functions/sweepIncidents";
 
 const config = loadConfig(process.env);
-registerRemediate(config.webhookCaller);
+registerRemediate(config);
 registerSweep(config.sweep.schedule);

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
 import { inject } from "vitest";
+import type { CallerCheck } from "../src/auth";
 import { buildDeps, type Tuning } from "../src/clients";
 import { loadConfig } from "../src/config";
 import type { Deps, Logger } from "../src/deps";
@@ -161,10 +162,10 @@ export interface Called {
 export async function callWebhook(
   deps: Deps | (() => Deps),
   body: unknown,
-  init: { contentType?: string; raw?: string; deadlineMs?: number; caller?: string; headers?: Record<string, string> } = {},
+  init: { contentType?: string; raw?: string; deadlineMs?: number; checkCaller?: CallerCheck; headers?: Record<string, string> } = {},
 ): Promise<Called> {
   const logs: string[] = [];
-  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs, init.caller);
+  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs, init.checkCaller);
   const request = new HttpRequest({
     method: "POST",
     url: "https://app.example/api/remediateIncident",

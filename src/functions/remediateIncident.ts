@@ -1,21 +1,24 @@
 import { app, type HttpHandler } from "@azure/functions";
+import { createCallerCheck, type CallerCheck } from "../auth";
 import { depsFromEnvironment } from "../clients";
 import { remediateIncident } from "../core/remediate";
 import { contextLogger, deadline, WEBHOOK_DEADLINE_MS, type Deps } from "../deps";
 import { DeadlineError } from "../errors";
-import { assertCaller, errorResponse, readIncidentRequest, summaryResponse } from "../http";
+import type { Config } from "../config";
+import { errorResponse, readIncidentRequest, summaryResponse } from "../http";
 
 /**
  * POST /api/remediateIncident with the Sentinel incident trigger body (what the playbook forwards).
  * The body is only a pointer: the incident and its entities are re-read from Sentinel.
- * With `caller` (Entra ID mode), only that identity, as App Service authentication reports it, gets in.
+ * With `checkCaller` (Entra ID mode), only a valid token of the allowed identity gets in, checked
+ * before the body is read.
  */
-export function createRemediateHandler(getDeps: () => Deps, deadlineMs = WEBHOOK_DEADLINE_MS, caller?: string): HttpHandler {
+export function createRemediateHandler(getDeps: () => Deps, deadlineMs = WEBHOOK_DEADLINE_MS, checkCaller?: CallerCheck): HttpHandler {
   return async (request, context) => {
     const log = contextLogger(context);
     const run = deadline(deadlineMs, () => new DeadlineError(Math.round(deadlineMs / 1000)));
     try {
-      if (caller) assertCaller(request, caller);
+      if (checkCaller) await checkCaller(request.headers.get("authorization"));
       const pointer = await readIncidentRequest(request);
       log.info(`webhook for incident ${pointer.incidentId}`);
       return summaryResponse(await remediateIncident(pointer, getDeps(), log, run.signal));
@@ -28,13 +31,14 @@ export function createRemediateHandler(getDeps: () => Deps, deadlineMs = WEBHOOK
 }
 
 /**
- * Registers the webhook (src/index.ts calls this at start-up). With an allowed caller, App Service
- * authentication (Entra ID) guards the route and no function key is asked for; otherwise the key is.
+ * Registers the webhook (src/index.ts calls this at start-up). In Entra ID mode the code checks the
+ * caller's token itself (App Service authentication stays in front as the first gate) and no
+ * function key is asked for; otherwise the key is.
  */
-export function registerRemediate(caller?: string): void {
+export function registerRemediate(config: Pick<Config, "webhook">): void {
   app.http("remediateIncident", {
     methods: ["POST"],
-    authLevel: caller ? "anonymous" : "function",
-    handler: createRemediateHandler(depsFromEnvironment, WEBHOOK_DEADLINE_MS, caller),
+    authLevel: config.webhook ? "anonymous" : "function",
+    handler: createRemediateHandler(depsFromEnvironment, WEBHOOK_DEADLINE_MS, config.webhook ? createCallerCheck(config.webhook) : undefined),
   });
 }

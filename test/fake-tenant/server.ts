@@ -9,7 +9,8 @@
  * real services where their documentation says how; where it has to guess, a comment says so.
  * Every request is recorded (method, path, status, timings; never headers or bodies).
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { SignJWT } from "jose";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -74,6 +75,8 @@ export class FakeTenant {
   readonly clientId = randomUUID();
   readonly clientSecret = randomBytes(24).toString("base64url");
   readonly incidents = new Map<string, IncidentRecord>();
+  /** The tenant's token signing key (published at the OpenID configuration's jwks_uri) and its id. */
+  private readonly signing = { kid: randomUUID(), ...generateKeyPairSync("rsa", { modulusLength: 2048 }) };
   /** group id → member user ids */
   readonly members = new Map<string, Set<string>>();
   /** assignment id → number of accepted reprocess calls */
@@ -162,8 +165,31 @@ export class FakeTenant {
       AZURE_TENANT_ID: this.scenario.tenantId,
       AZURE_CLIENT_ID: this.clientId,
       AZURE_CLIENT_SECRET: this.clientSecret,
+      // The fake's login endpoint is not an Azure cloud's: the app accepts it only when told so.
+      ALLOW_CUSTOM_AUTHORITY_HOST: "true",
       NODE_EXTRA_CA_CERTS: this.tls.certPath,
     };
+  }
+
+  /**
+   * A v2 access token as Entra ID issues it to a managed identity for the webhook's app
+   * registration (RS256, the tenant's published key). `claims` override the defaults; `signWith`
+   * signs with another key (a forgery) under the published key id.
+   */
+  async webhookToken(claims: { aud: string; oid: string; roles?: string[]; iss?: string; expiresInSeconds?: number }, signWith?: KeyObject): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    const expires = now + (claims.expiresInSeconds ?? 3600);
+    const token = await new SignJWT({ oid: claims.oid, tid: this.scenario.tenantId, roles: claims.roles ?? ["Webhook.Invoke"], azp: randomUUID(), ver: "2.0" })
+      .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: this.signing.kid })
+      .setIssuer(claims.iss ?? `${this.urls.login}/${this.scenario.tenantId}/v2.0`)
+      .setAudience(claims.aud)
+      .setSubject(claims.oid)
+      .setIssuedAt(Math.min(now, expires - 60))
+      .setNotBefore(Math.min(now, expires - 60))
+      .setExpirationTime(expires)
+      .sign(signWith ?? this.signing.privateKey);
+    this.tokens.set(token, { audience: claims.aud, expires: expires * 1000 });
+    return token;
   }
 
   /** Every access token this fake has issued (for tests that check none leaks). */
@@ -351,6 +377,9 @@ export class FakeTenant {
           tenant_region_scope: "EU",
         },
       };
+    }
+    if (method === "GET" && route === "discovery/v2.0/keys") {
+      return { status: 200, body: { keys: [{ ...this.signing.publicKey.export({ format: "jwk" }), kid: this.signing.kid, use: "sig", alg: "RS256" }] } };
     }
     if (method === "POST" && route === "oauth2/v2.0/token") {
       const form = new URLSearchParams(body);

@@ -37,6 +37,25 @@ describe("loadConfig", () => {
     });
   });
 
+  it("an authority host outside the Azure clouds needs ALLOW_CUSTOM_AUTHORITY_HOST=true: it would get the client secret", () => {
+    const custom = { ...base, AZURE_AUTHORITY_HOST: "https://login.example.net", AZURE_TENANT_ID: "c3620297-2040-43b2-a1bc-c604f7f8c54e", AZURE_CLIENT_ID: "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", AZURE_CLIENT_SECRET: "x" };
+    expect(problems(custom)).toEqual([expect.stringMatching(/^AZURE_AUTHORITY_HOST is not an Azure cloud's Entra ID .* Set ALLOW_CUSTOM_AUTHORITY_HOST=true/)]);
+    expect(problems({ ...custom, ALLOW_CUSTOM_AUTHORITY_HOST: "true" })).toEqual([]);
+    expect(problems({ ...custom, AZURE_AUTHORITY_HOST: "https://login.microsoftonline.us/" })).toEqual([]);
+  });
+
+  it("Entra ID mode needs the webhook's app registration and tenant; the identity follows the settings", () => {
+    const caller = { ...base, WEBHOOK_ALLOWED_CALLER: "0F7C2D4E-5B6A-4C3D-8E9F-A1B2C3D4E5F6" };
+    expect(problems(caller)).toEqual([expect.stringMatching(/^WEBHOOK_APP_ID is required with WEBHOOK_ALLOWED_CALLER/), expect.stringMatching(/^WEBHOOK_TENANT_ID is required/)]);
+    const c = loadConfig({ ...caller, WEBHOOK_APP_ID: "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", WEBHOOK_TENANT_ID: "c3620297-2040-43b2-a1bc-c604f7f8c54e" });
+    expect(c.webhook).toEqual({
+      caller: "0f7c2d4e-5b6a-4c3d-8e9f-a1b2c3d4e5f6",
+      audience: "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+      tenantId: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
+      authorityHost: "https://login.microsoftonline.com",
+    });
+  });
+
   it("names every missing required setting at once", () => {
     const p = problems({});
     expect(p).toHaveLength(5);

@@ -16,7 +16,7 @@ describe("src/index.ts", () => {
     vi.resetModules();
     for (const key of Object.keys(SETTINGS)) delete process.env[key];
     delete process.env.SWEEP_SCHEDULE;
-    delete process.env.WEBHOOK_ALLOWED_CALLER;
+    for (const key of ["WEBHOOK_ALLOWED_CALLER", "WEBHOOK_APP_ID", "WEBHOOK_TENANT_ID", "AZURE_TENANT_ID"]) delete process.env[key];
   });
   afterEach(() => {
     process.env = { ...saved };
@@ -38,10 +38,14 @@ describe("src/index.ts", () => {
     expect(timer.mock.calls[0]?.[1]).toMatchObject({ schedule: "0 */5 * * * *" });
   });
 
-  it("with WEBHOOK_ALLOWED_CALLER the webhook takes no function key: App Service authentication guards it", async () => {
+  it("with WEBHOOK_ALLOWED_CALLER the webhook takes no function key: the code checks the caller's token", async () => {
     const http = vi.spyOn(app, "http").mockImplementation(() => undefined);
     vi.spyOn(app, "timer").mockImplementation(() => undefined);
-    Object.assign(process.env, SETTINGS, { WEBHOOK_ALLOWED_CALLER: "0f7c2d4e-5b6a-4c3d-8e9f-a1b2c3d4e5f6" });
+    Object.assign(process.env, SETTINGS, {
+      WEBHOOK_ALLOWED_CALLER: "0f7c2d4e-5b6a-4c3d-8e9f-a1b2c3d4e5f6",
+      WEBHOOK_APP_ID: "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+      WEBHOOK_TENANT_ID: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
+    });
 
     await import("../../src/index");
 
