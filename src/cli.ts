@@ -4,6 +4,7 @@
  *
  *   access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <local.settings.json>]
  *   access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <local.settings.json>]
+ *   access-package-remediation doctor [--webhook <url>] [--json] [--settings <local.settings.json>]
  *
  * Settings come from the environment; --settings also reads the Values of a local.settings.json
  * (the environment wins).
@@ -12,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { buildDeps } from "./clients";
 import { loadConfig } from "./config";
+import { renderChecks, runDoctor } from "./core/doctor";
 import { remediateIncident } from "./core/remediate";
 import { renderText, type Outcome } from "./core/report";
 import { sweepOpenIncidents, SWEEP_DEADLINE_MS, SWEEP_DEFAULTS } from "./core/sweep";
@@ -21,9 +23,13 @@ import { parseIncidentTriggerText } from "./incident";
 
 const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
        access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <file>]
+       access-package-remediation doctor [--webhook <url>] [--json] [--settings <file>]
 
   replay      Run the remediation for a Sentinel incident trigger body saved as JSON
   sweep       Run the sweeper once now (the incidents the timer would pick up), with the same settings
+  doctor      Check a live deployment with the app's settings: one harmless call per dependency
+              proving each permission, and the fix for each that fails
+  --webhook   doctor: the webhook's URL; an unauthenticated and a forged-header call must be refused
   --dry-run   Comment what would be done; reprocess nothing, close nothing
   --include-dry-run
               sweep, enforcing: also act on incidents an earlier dry run handled
@@ -33,7 +39,8 @@ const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-r
 Exit codes (replay): 0 remediated and closed (or already closed); 1 failed, retry; 2 bad usage,
 input or settings; 3 handled and left open (held by a safety check, waiting, dry run, nothing to do,
 partly restored, closed by someone else, another run in progress).
-Exit codes (sweep): 0 no incident failed; 1 some failed; 2 bad usage or settings.`;
+Exit codes (sweep): 0 no incident failed; 1 some failed; 2 bad usage or settings.
+Exit codes (doctor): 0 every check passed; 1 some failed; 2 bad usage or settings.`;
 
 const EXIT: Record<Outcome, number> = {
   remediated: 0,
@@ -62,6 +69,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         "include-dry-run": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         settings: { type: "string" },
+        webhook: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -74,7 +82,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const valid = (command === "replay" && file && extra.length === 0) || (command === "sweep" && !file);
+  const valid = (command === "replay" && file && extra.length === 0) || ((command === "sweep" || command === "doctor") && !file);
   if (!valid) {
     process.stderr.write(`${USAGE}\n`);
     return 2;
@@ -91,6 +99,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const config = loadConfig({ ...settings, ...env });
     const dryRun = args.values["dry-run"] || config.dryRun;
     const deps = buildDeps(config);
+    if (command === "doctor") {
+      const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
+      try {
+        const checks = await runDoctor(deps, run.signal, args.values.webhook ? { webhook: args.values.webhook } : {});
+        print(checks, renderChecks(checks));
+        return checks.every((c) => c.ok) ? 0 : 1;
+      } finally {
+        run.clear();
+      }
+    }
     if (command === "sweep") {
       const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
       try {

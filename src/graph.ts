@@ -65,6 +65,11 @@ export interface GraphGateway {
    * membership through a nested group does not count), lower case.
    */
   directGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
+  /**
+   * A harmless read that proves a permission (the doctor): one page of `path`, whose answer must be
+   * a documented list. `needed` is named when Graph refuses it. Returns the ids it lists.
+   */
+  probe(what: string, path: string, needed: string, signal: AbortSignal): Promise<string[]>;
 }
 
 export interface GraphGatewayOptions {
@@ -367,6 +372,11 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       );
       if (status === 404 || !body || !("riskLevel" in body)) return undefined;
       return { riskLevel: body.riskLevel, riskState: body.riskState };
+    },
+
+    async probe(what, path, needed, signal) {
+      const { body } = await call(signal, what, needed, { method: "GET", path }, directoryObjectPage);
+      return (body?.value ?? []).map((x) => x.id);
     },
 
     async directGroups(userId, groupIds, signal) {

@@ -61,6 +61,25 @@ export interface CloseRequest {
 /** closed; conflict: the incident changed since the read whose etag the close carried (re-read and decide again). */
 export type CloseResult = "closed" | "conflict";
 
+/** An analytics rule as the doctor checks it. */
+export interface AlertRuleState {
+  id: string;
+  kind: string;
+  enabled: boolean;
+  displayName?: string;
+}
+
+/** An automation rule, reduced to what says whether it runs a playbook on a rule's incidents. */
+export interface AutomationRuleState {
+  displayName: string;
+  enabled: boolean;
+  triggersOn: string;
+  /** Analytics rule ids (ARM ids, lower case) its IncidentRelatedAnalyticRuleIds conditions name. */
+  ruleIds: string[];
+  /** Resource ids (lower case) of the playbooks it runs. */
+  playbooks: string[];
+}
+
 export interface CandidateQuery {
   createdAfter: Date;
   createdBefore: Date;
@@ -87,6 +106,10 @@ export interface SentinelGateway {
   listAlertProducts(incidentId: string, signal: AbortSignal): Promise<string[]>;
   /** Incidents in status New created in the window, newest first, read page by page within `maxPages`. */
   listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<CandidateList>;
+  /** An analytics rule of the workspace, or undefined when it does not exist. */
+  getAlertRule(ruleId: string, signal: AbortSignal): Promise<AlertRuleState | undefined>;
+  /** The workspace's automation rules (at most MAX_AUTOMATION_RULES). */
+  listAutomationRules(signal: AbortSignal): Promise<AutomationRuleState[]>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
   upsertComment(incidentId: string, commentId: string, message: string, signal: AbortSignal): Promise<void>;
   /**
@@ -113,6 +136,21 @@ const incidentShape = z.object({
 });
 const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
 const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })) });
+const alertRuleShape = z.object({ id: z.string(), kind: z.string(), enabled: z.optional(z.boolean()), displayName: z.optional(z.string()) });
+const automationRuleShape = z.object({
+  displayName: z.string(),
+  triggeringLogic: z.object({
+    isEnabled: z.boolean(),
+    triggersOn: z.string(),
+    conditions: z.optional(
+      z.array(z.object({ conditionType: z.string(), conditionProperties: z.optional(z.object({ propertyName: z.optional(z.string()), propertyValues: z.optional(z.array(z.string())) })) })),
+    ),
+  }),
+  actions: z.array(z.object({ actionType: z.string(), actionConfiguration: z.optional(z.object({ logicAppResourceId: z.optional(z.string()) })) })),
+});
+
+/** Automation rules read at most (Sentinel allows 512 per workspace). */
+export const MAX_AUTOMATION_RULES = 512;
 
 export interface SentinelGatewayOptions {
   requestTimeoutMs?: number;
@@ -235,6 +273,42 @@ export function createSentinelGateway(
         },
         incidentId,
       ),
+
+    async getAlertRule(ruleId, signal) {
+      const what = `read analytics rule ${ruleId}`;
+      try {
+        const rule = await policy.run(signal, (abortSignal) => client.alertRules.get(rg, ws, ruleId, { abortSignal }));
+        const parsed = alertRuleShape.safeParse(rule);
+        if (!parsed.success) throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
+        // Fusion and ML rules have no "enabled" flag of their own to read here: they count as enabled.
+        return { id: parsed.data.id.toLowerCase(), kind: parsed.data.kind, enabled: parsed.data.enabled ?? true, ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}) };
+      } catch (error) {
+        if (statusOf(error) === 404) return undefined;
+        throw upstreamError("sentinel", what, error, RESPONDER);
+      }
+    },
+
+    listAutomationRules: (signal) =>
+      call(signal, "list automation rules", async (abortSignal) => {
+        const out: AutomationRuleState[] = [];
+        for await (const rule of client.automationRules.list(rg, ws, { abortSignal })) {
+          const parsed = automationRuleShape.safeParse(rule);
+          if (!parsed.success) throw new UpstreamError("sentinel", 200, "Sentinel could not list automation rules: an answer is not the documented automation rule");
+          const { triggeringLogic: logic, actions } = parsed.data;
+          out.push({
+            displayName: parsed.data.displayName,
+            enabled: logic.isEnabled,
+            triggersOn: logic.triggersOn,
+            ruleIds: (logic.conditions ?? [])
+              .filter((c) => c.conditionProperties?.propertyName === "IncidentRelatedAnalyticRuleIds")
+              .flatMap((c) => c.conditionProperties?.propertyValues ?? [])
+              .map((v) => v.toLowerCase()),
+            playbooks: actions.flatMap((a) => (a.actionType === "RunPlaybook" && a.actionConfiguration?.logicAppResourceId ? [a.actionConfiguration.logicAppResourceId.toLowerCase()] : [])),
+          });
+          if (out.length >= MAX_AUTOMATION_RULES) break;
+        }
+        return out;
+      }),
 
     upsertComment: (incidentId, commentId, message, signal) =>
       call(

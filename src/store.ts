@@ -101,6 +101,8 @@ export interface StateStore {
   restoresOf(pairs: Pair[], since: number, signal: AbortSignal): Promise<Map<string, number>>;
   /** Notes a restore of each pair at `now` (keeps the last day). */
   noteRestores(pairs: Pair[], now: number, signal: AbortSignal): Promise<void>;
+  /** Writes, reads back and deletes a probe row (the doctor): proves the table and the role. */
+  probe(signal: AbortSignal): Promise<void>;
 }
 
 export const pairKey = (p: Pair) => `${p.userId}_${p.kind}_${p.targetId}`;
@@ -250,6 +252,15 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
         ),
       );
       return new Map(counts);
+    },
+
+    async probe(signal) {
+      const rowKey = `doctor-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      await run(signal, "write, read and delete a probe row", async (abortSignal) => {
+        await client.createEntity({ partitionKey: "probe", rowKey, at: new Date().toISOString() }, { abortSignal });
+        await client.getEntity("probe", rowKey, { abortSignal });
+        await client.deleteEntity("probe", rowKey, { abortSignal });
+      });
     },
 
     async noteRestores(pairs, now, signal) {

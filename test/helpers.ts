@@ -217,11 +217,14 @@ export function trapDeps(calls: string[]): Deps {
       getUser: trap("graph.getUser"),
       getRisk: trap("graph.getRisk"),
       directGroups: trap("graph.directGroups"),
+      probe: trap("graph.probe"),
     },
     sentinel: {
       getIncident: trap("sentinel.getIncident"),
       listEntities: trap("sentinel.listEntities"),
       listAlertProducts: trap("sentinel.listAlertProducts"),
+      getAlertRule: trap("sentinel.getAlertRule"),
+      listAutomationRules: trap("sentinel.listAutomationRules"),
       listNewIncidents: trap("sentinel.listNewIncidents"),
       upsertComment: trap("sentinel.upsertComment"),
       closeIncident: trap("sentinel.closeIncident"),
@@ -234,6 +237,7 @@ export function trapDeps(calls: string[]): Deps {
       releaseRestores: trap("store.releaseRestores"),
       restoresOf: trap("store.restoresOf"),
       noteRestores: trap("store.noteRestores"),
+      probe: trap("store.probe"),
     },
     now: Date.now,
   };

@@ -110,6 +110,12 @@ export const scenarioSchema = z.object({
       }),
     )
     .default([]),
+  /** Analytics rules of the workspace (what the doctor reads). */
+  alertRules: z.array(z.object({ id: guid, kind: z.enum(["NRT", "Scheduled"]).default("NRT"), displayName: z.string().default("User removed from group or app role by hand"), enabled: z.boolean().default(true) })).default([]),
+  /** Automation rules: run `playbookId` on incidents of the rules in `ruleIds` (GUIDs). */
+  automationRules: z
+    .array(z.object({ displayName: z.string(), ruleIds: z.array(guid), playbookId: z.string(), enabled: z.boolean().default(true) }))
+    .default([]),
   /** Graph page size for assignment lists (the real service decides its own; 100 is a guess). */
   pageSize: z.number().int().min(1).default(100),
   /** How long after a reprocess Entra ID delivers the membership (negative: never). */

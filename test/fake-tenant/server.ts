@@ -548,6 +548,15 @@ export class FakeTenant {
       };
     }
 
+    if (method === "GET" && path === "/v1.0/users") {
+      const top = Number(url.searchParams.get("$top") ?? "100");
+      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)", value: this.scenario.users.slice(0, top).map((u) => ({ id: u.id })) } };
+    }
+    if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers") {
+      const top = Number(url.searchParams.get("$top") ?? "100");
+      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskyUsers(id)", value: this.scenario.riskyUsers.slice(0, top).map((r) => ({ id: r.id })) } };
+    }
+
     const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf\/microsoft\.graph\.group$/.exec(path);
     if (method === "GET" && memberOf) {
       // Direct memberships only (memberOf is not transitive): groups listing the user itself.
@@ -660,6 +669,42 @@ export class FakeTenant {
     const notFound = (rg?: string, ws?: string) =>
       armError(404, "ResourceNotFound", `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`);
     if (list && method === "GET") return inWorkspace(list[1], list[2], list[3]) ? this.listIncidents(url) : notFound(list[2], list[3]);
+
+    const sentinelBase = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/(alertRules|automationRules)(?:\/([^/]+))?$/i.exec(url.pathname);
+    if (sentinelBase && method === "GET") {
+      const [, sub, rg, ws, kind, id] = sentinelBase;
+      if (!inWorkspace(sub, rg, ws)) return notFound(rg, ws);
+      const base = `/subscriptions/${workspace.subscriptionId}/resourceGroups/${workspace.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${workspace.name}/providers/Microsoft.SecurityInsights`;
+      if (kind?.toLowerCase() === "alertrules" && id) {
+        const rule = this.scenario.alertRules.find((r) => r.id.toLowerCase() === id.toLowerCase());
+        if (!rule) return armError(404, "NotFound", `Alert rule '${id}' was not found`);
+        return { status: 200, body: { id: `${base}/alertRules/${rule.id}`, name: rule.id, etag: '"1"', type: "Microsoft.SecurityInsights/alertRules", kind: rule.kind, properties: { displayName: rule.displayName, enabled: rule.enabled, severity: "Medium", query: "AuditLogs", tactics: [], techniques: [] } } };
+      }
+      if (kind?.toLowerCase() === "automationrules" && !id) {
+        return {
+          status: 200,
+          body: {
+            value: this.scenario.automationRules.map((a, n) => ({
+              id: `${base}/automationRules/${n}`,
+              name: String(n),
+              etag: '"1"',
+              type: "Microsoft.SecurityInsights/automationRules",
+              properties: {
+                displayName: a.displayName,
+                order: n + 1,
+                triggeringLogic: {
+                  isEnabled: a.enabled,
+                  triggersOn: "Incidents",
+                  triggersWhen: "Created",
+                  conditions: [{ conditionType: "Property", conditionProperties: { propertyName: "IncidentRelatedAnalyticRuleIds", operator: "Contains", propertyValues: a.ruleIds.map((r) => `${base}/alertRules/${r}`) } }],
+                },
+                actions: [{ order: 1, actionType: "RunPlaybook", actionConfiguration: { logicAppResourceId: a.playbookId, tenantId: this.scenario.tenantId } }],
+              },
+            })),
+          },
+        };
+      }
+    }
 
     const m =
       /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/([^/]+)(\/entities|\/alerts|\/comments(?:\/([^/]+))?)?$/i.exec(

@@ -110,6 +110,8 @@ class World {
           return { kept: all.filter(query.keep), read: all.length, truncated: false };
         }),
       upsertComment: (id) => this.step(`comment ${id}`, () => undefined),
+      getAlertRule: () => Promise.reject(new Error("not used by a run")),
+      listAutomationRules: () => Promise.reject(new Error("not used by a run")),
       closeIncident: (read, request) =>
         this.step(`close ${read.name}`, () => {
           const i = this.incident(read.name);
@@ -152,6 +154,7 @@ class World {
       getUser: () => this.step("user", () => ({ accountEnabled: true })),
       getRisk: () => this.step("risk", () => undefined),
       directGroups: (userId, groupIds) => this.step(`member ${userId}`, () => (this.members.has(userId) ? groupIds : [])),
+      probe: () => Promise.reject(new Error("not used by a run")),
     };
   }
 
@@ -197,6 +200,7 @@ class World {
         }),
       restoresOf: (pairs: Pair[]) => this.step("history", () => new Map(pairs.map((p) => [pairKey(p), 0]))),
       noteRestores: () => this.step("note", () => undefined),
+      probe: () => Promise.reject(new Error("not used by a run")),
     };
   }
 
