@@ -5,6 +5,7 @@
  *   access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <local.settings.json>]
  *   access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <local.settings.json>]
  *   access-package-remediation doctor [--webhook <url>] [--json] [--settings <local.settings.json>]
+ *   access-package-remediation status [--json] [--settings <local.settings.json>]
  *
  * Settings come from the environment; --settings also reads the Values of a local.settings.json
  * (the environment wins).
@@ -15,6 +16,7 @@ import { buildDeps } from "./clients";
 import { loadConfig } from "./config";
 import { renderChecks, runDoctor } from "./core/doctor";
 import { remediateIncident } from "./core/remediate";
+import { readStatus, renderStatus } from "./core/status";
 import { renderText, type Outcome } from "./core/report";
 import { sweepOpenIncidents, SWEEP_DEADLINE_MS, SWEEP_DEFAULTS } from "./core/sweep";
 import { deadline, WEBHOOK_DEADLINE_MS, type Logger } from "./deps";
@@ -22,17 +24,22 @@ import { AppError, DeadlineError, messageOf, printable, RequestError } from "./e
 import { parseIncidentTriggerText } from "./incident";
 
 const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
-       access-package-remediation sweep [--dry-run] [--include-dry-run] [--json] [--settings <file>]
+       access-package-remediation sweep [--dry-run] [--include-dry-run] [--include-recent] [--json] [--settings <file>]
        access-package-remediation doctor [--webhook <url>] [--json] [--settings <file>]
+       access-package-remediation status [--json] [--settings <file>]
 
   replay      Run the remediation for a Sentinel incident trigger body saved as JSON
   sweep       Run the sweeper once now (the incidents the timer would pick up), with the same settings
   doctor      Check a live deployment with the app's settings: one harmless call per dependency
               proving each permission, and the fix for each that fails
+  status      What the app is doing now, from its state table: waiting, capped, failed, held,
+              the hourly cap used and when it frees, the last sweep
   --webhook   doctor: the webhook's URL; an unauthenticated and a forged-header call must be refused
   --dry-run   Comment what would be done; reprocess nothing, close nothing
   --include-dry-run
               sweep, enforcing: also act on incidents an earlier dry run handled
+  --include-recent
+              sweep: also run incidents younger than 10 minutes (normally left to their webhook)
   --json      Print the JSON summary instead of the readable one
   --settings  Read settings from a local.settings.json (its Values); the environment wins
 
@@ -40,7 +47,8 @@ Exit codes (replay): 0 remediated and closed (or already closed); 1 failed, retr
 input or settings; 3 handled and left open (held by a safety check, waiting, dry run, nothing to do,
 partly restored, closed by someone else, another run in progress).
 Exit codes (sweep): 0 no incident failed; 1 some failed; 2 bad usage or settings.
-Exit codes (doctor): 0 every check passed; 1 some failed; 2 bad usage or settings.`;
+Exit codes (doctor): 0 every check passed; 1 some failed; 2 bad usage or settings.
+Exit codes (status): 0 read; 1 the state table could not be read; 2 bad usage or settings.`;
 
 const EXIT: Record<Outcome, number> = {
   remediated: 0,
@@ -67,6 +75,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       options: {
         "dry-run": { type: "boolean", default: false },
         "include-dry-run": { type: "boolean", default: false },
+        "include-recent": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         settings: { type: "string" },
         webhook: { type: "string" },
@@ -82,9 +91,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const valid = (command === "replay" && file && extra.length === 0) || ((command === "sweep" || command === "doctor") && !file);
+  const valid = (command === "replay" && file && extra.length === 0) || ((command === "sweep" || command === "doctor" || command === "status") && !file);
   if (!valid) {
-    process.stderr.write(`${USAGE}\n`);
+    const why =
+      command === undefined
+        ? "No command given."
+        : !["replay", "sweep", "doctor", "status"].includes(command)
+          ? `Unknown command "${printable(command, 40)}".`
+          : command === "replay"
+            ? "replay takes one file: the incident trigger body (JSON)."
+            : `${command} takes no file.`;
+    process.stderr.write(`${why}\n\n${USAGE}\n`);
     return 2;
   }
 
@@ -99,6 +116,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     const config = loadConfig({ ...settings, ...env });
     const dryRun = args.values["dry-run"] || config.dryRun;
     const deps = buildDeps(config);
+    if (command === "status") {
+      const run = deadline(WEBHOOK_DEADLINE_MS, () => new DeadlineError(WEBHOOK_DEADLINE_MS / 1000));
+      try {
+        const view = await readStatus(deps, run.signal);
+        print(view, renderStatus(view));
+        return 0;
+      } finally {
+        run.clear();
+      }
+    }
     if (command === "doctor") {
       const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
       try {
@@ -112,20 +139,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (command === "sweep") {
       const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
       try {
-        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun, includeDryRun: args.values["include-dry-run"] });
+        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun, includeDryRun: args.values["include-dry-run"], includeRecent: args.values["include-recent"] });
         const ran = Object.entries(summary.ran).map(([o, ids]) => `  ${o}: ${ids.join(", ")}`);
-        print(summary, [`Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`, ...ran, `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`].join("\n"));
+        const recent = summary.recent.length
+          ? [`  left to their webhook (younger than ${SWEEP_DEFAULTS.graceMs / 60_000} minutes): ${summary.recent.length}; --include-recent runs them now`]
+          : [];
+        print(summary, [`Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`, ...ran, ...recent, `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`].join("\n"));
         return summary.failed.length > 0 ? 1 : 0;
       } finally {
         run.clear();
       }
     }
-    let text: string;
-    try {
-      text = readFileSync(file as string, "utf8");
-    } catch (error) {
-      throw new RequestError("InvalidJson", `Cannot read ${file}: ${messageOf(error)}`);
-    }
+    const text = readText(file as string, "the incident trigger body");
     const pointer = parseIncidentTriggerText(text);
     log.info(`replaying incident ${pointer.incidentId}${dryRun ? " (dry run)" : ""}`);
     const run = deadline(WEBHOOK_DEADLINE_MS, () => new DeadlineError(WEBHOOK_DEADLINE_MS / 1000));
@@ -147,14 +172,26 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 }
 
-function readSettingsFile(path: string): Record<string, string> {
+/** A file's text, or an error that says which file, what it should hold, and why it could not be read. */
+function readText(path: string, holds: string): string {
   try {
-    const json = JSON.parse(readFileSync(path, "utf8")) as { Values?: Record<string, unknown> };
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : messageOf(error);
+    throw new RequestError("UnreadableFile", `Cannot read ${path} (${holds}): ${why}`);
+  }
+}
+
+function readSettingsFile(path: string): Record<string, string> {
+  const text = readText(path, "a local.settings.json");
+  try {
+    const json = JSON.parse(text) as { Values?: Record<string, unknown> };
     return Object.fromEntries(
       Object.entries(json.Values ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
     );
   } catch (error) {
-    throw new RequestError("InvalidJson", `Cannot read settings file ${path}: ${messageOf(error)}`);
+    throw new RequestError("InvalidJson", `Settings file ${path} is not valid JSON: ${messageOf(error)}`);
   }
 }
 

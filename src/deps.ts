@@ -34,9 +34,19 @@ export function contextLogger(context: { info(m: string): void; warn(m: string):
  */
 export const WEBHOOK_DEADLINE_MS = 100_000;
 
-/** An AbortSignal that aborts with `reason()` after `ms`, and a function that cancels the timer. */
+/**
+ * An AbortSignal that aborts with `reason()` after `ms`, and `clear()` for when the run has
+ * answered: it cancels the timer and aborts whatever is still in flight (a read started in
+ * parallel with one that failed), so that nothing runs after the answer.
+ */
 export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(reason()), ms);
-  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      controller.abort(new Error("the run has answered"));
+    },
+  };
 }

@@ -25,6 +25,7 @@ export type RequestErrorCode =
   | "UnsupportedMediaType"
   | "PayloadTooLarge"
   | "InvalidJson"
+  | "UnreadableFile"
   | "InvalidIncident"
   | "WorkspaceMismatch"
   | "IncidentNotFound";
@@ -35,6 +36,7 @@ const requestStatus: Record<RequestErrorCode, number> = {
   UnsupportedMediaType: 415,
   PayloadTooLarge: 413,
   InvalidJson: 400,
+  UnreadableFile: 400,
   InvalidIncident: 400,
   WorkspaceMismatch: 403,
   IncidentNotFound: 404,
@@ -118,16 +120,63 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
+/** Where a service is, and the setting that says so: named when it cannot be reached. */
+export interface Endpoint {
+  setting: string;
+  url: string;
+}
+
 /**
- * Wraps a failure of a Graph, Sentinel or state-table call, saying what we tried and, on
- * 401/403, which permission the app's identity needs for it.
+ * Wraps a failure of a Graph, Sentinel or state-table call, saying what we tried and what to do:
+ * on 401/403 the permission the app's identity needs; when no answer came, the cause and the fix
+ * (an untrusted certificate, nothing listening, a wrong endpoint setting).
  */
-export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string): AppError {
+export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string, endpoint?: Endpoint): AppError {
   // Already ours (an UpstreamError from a stricter check, a deadline, a limit): passed on as it is.
   if (error instanceof AppError) return error;
   const status = statusOf(error);
-  const hint = (status === 401 || status === 403) && permission ? ` — the app's identity needs ${permission}` : "";
+  const hint = (status === 401 || status === 403) && permission ? ` — the app's identity needs ${permission}` : status === undefined ? connectionHint(service, error, endpoint) : "";
   return new UpstreamError(service, status, `${LABEL[service]} could not ${what}: ${status ?? "no answer"} ${messageOf(error)}${hint}`);
+}
+
+const TLS_TRUST = /SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|unable to get local issuer certificate|self[- ]signed certificate|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID/i;
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
+const LOOPBACK = /127\.0\.0\.1|localhost|\[::1\]|UseDevelopmentStorage/i;
+
+/** Every message and code along an error's cause chain, as one text to look for known causes in. */
+function causeText(error: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const x = e as { message?: unknown; code?: unknown; errorCode?: unknown; cause?: unknown };
+    for (const v of [x.message, x.code, x.errorCode]) if (typeof v === "string") parts.push(v);
+    e = x.cause;
+  }
+  return parts.join(" ");
+}
+
+/** The fix for a call that got no answer, when the cause is one a person can fix. */
+function connectionHint(service: Upstream, error: unknown, endpoint: Endpoint | undefined): string {
+  const text = causeText(error);
+  const where = endpoint ? `${endpoint.setting} (${endpoint.url})` : "the endpoint";
+  if (TLS_TRUST.test(text) || /endpoints_resolution_error/.test(text)) {
+    const of = /endpoints_resolution_error/.test(text) ? "Entra ID's (AZURE_AUTHORITY_HOST)" : `${where}'s`;
+    return (
+      ` — the TLS certificate of ${of} endpoint is not trusted, or its OpenID configuration could not be read.` +
+      " With the local fake tenant, start Node with NODE_EXTRA_CA_CERTS=.fake-tenant/cert.pem (Node reads it only at start)"
+    );
+  }
+  if (!UNREACHABLE.test(text)) return "";
+  if (service === "state" && (LOOPBACK.test(text) || LOOPBACK.test(endpoint?.url ?? ""))) {
+    return " — nothing answers on the local table endpoint: start Azurite (npx azurite --silent --location .azurite), or point STATE_TABLE_CONNECTION / STATE_TABLE_ENDPOINT at the app's storage account";
+  }
+  return ` — nothing answers at ${where}: is the setting right, and the service reachable from here?`;
+}
+
+/** A connection refused on loopback: nothing listens there, and trying again will not change that. */
+export function refusedLocally(error: unknown): boolean {
+  const text = causeText(error);
+  return /ECONNREFUSED/.test(text) && LOOPBACK.test(text);
 }
 
 /** Caller-supplied text made safe for one log line or message: no control characters, bounded length. */

@@ -1,5 +1,5 @@
 import type { TokenCredential } from "@azure/identity";
-import { AuthenticationHandler, Client, HTTPMessageHandler, ResponseType } from "@microsoft/microsoft-graph-client";
+import { AuthenticationHandler, Client, ResponseType, type Context, type Middleware } from "@microsoft/microsoft-graph-client";
 import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
 import * as z from "zod/mini";
 import type { Limits } from "./config";
@@ -150,7 +150,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] });
   // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the client's.
   const client = Client.initWithMiddleware({
-    middleware: [new AuthenticationHandler(authProvider), new HTTPMessageHandler()],
+    middleware: [new AuthenticationHandler(authProvider), new FetchHandler()],
     baseUrl: origin,
     defaultVersion: "v1.0",
     // The Graph client only sends the token to graph.microsoft.com and to hosts listed here.
@@ -195,8 +195,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         } catch (error) {
           if (attemptSignal.aborted) throw attemptSignal.reason as Error;
           // The client wraps a failed connection in a GraphError without a status: no answer at all.
-          const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-          throw new NoAnswer(`connection failed (${cause?.code ?? cause?.message ?? messageOf(error)})`);
+          throw new NoAnswer(`connection failed (${messageOf(error)})`, { cause: error });
         }
         if (!accept(response.status)) throw new GraphHttpError(response.status, response.headers, errorText(text) || response.statusText);
         if (!schema) return { status: response.status, body: undefined };
@@ -218,7 +217,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         return { status: response.status, body: parsed.data };
       });
     } catch (error) {
-      throw upstreamError("graph", what, error, needed);
+      throw upstreamError("graph", what, error, needed, { setting: "GRAPH_ENDPOINT", url: origin });
     }
   }
 
@@ -393,6 +392,33 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       return groupIds.filter((g) => ids.has(g.toLowerCase())).map((g) => g.toLowerCase());
     },
   };
+}
+
+/**
+ * The client's last middleware, as its own HTTPMessageHandler (one fetch), except that a failed
+ * connection keeps its cause: the client turns errors into GraphErrors that drop `cause`, so the
+ * innermost code (ECONNREFUSED, SELF_SIGNED_CERT_IN_CHAIN, …) goes into the message.
+ */
+class FetchHandler implements Middleware {
+  async execute(context: Context): Promise<void> {
+    try {
+      context.response = await fetch(context.request as string | URL | Request, context.options);
+    } catch (error) {
+      if (error instanceof Error && error.name === "AbortError") throw error;
+      throw new Error(`fetch failed: ${deepestCause(error)}`, { cause: error });
+    }
+  }
+}
+
+/** The innermost code (ECONNREFUSED, SELF_SIGNED_CERT_IN_CHAIN, …) or message of a failed connection. */
+function deepestCause(error: unknown): string {
+  let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  let found = messageOf(error);
+  for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
+    if (typeof e.code === "string" && e.code) found = e.code;
+    else if (typeof e.message === "string" && e.message && !/^fetch failed$/.test(e.message)) found = e.message;
+  }
+  return found;
 }
 
 /** The error code and message of a Graph error body, if it has one. */

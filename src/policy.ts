@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { statusOf } from "./errors";
+import { refusedLocally, statusOf } from "./errors";
 
 /**
  * The one timeout, retry and throttle policy for every Graph and Sentinel call.
@@ -114,7 +114,8 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
         }
         if (signal.aborted) throw signal.reason as Error;
         const status = statusOf(error);
-        const retryable = status === undefined ? isNoAnswer(error) : RETRYABLE.has(status);
+        // A refused connection on loopback (Azurite or the fake tenant not started) fails at once.
+        const retryable = status === undefined ? isNoAnswer(error) && !refusedLocally(error) : RETRYABLE.has(status);
         if (!retryable || n >= attempts) throw error;
         const retryAfter = retryAfterMs(error);
         if (retryAfter !== undefined && retryAfter > maxDelay) throw error;

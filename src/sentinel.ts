@@ -178,6 +178,7 @@ export function createSentinelGateway(
     maxInFlight: options.maxInFlight ?? 10,
   });
   const { resourceGroup: rg, name: ws } = workspace;
+  const arm = { setting: "ARM_ENDPOINT", url: armEndpoint };
 
   /** One call under the policy; 404 on an incident-scoped call means the incident is gone. */
   const call = async <T>(signal: AbortSignal, what: string, fn: (abortSignal: AbortSignal) => Promise<T>, incidentId?: string): Promise<T> => {
@@ -185,7 +186,7 @@ export function createSentinelGateway(
       return await policy.run(signal, fn);
     } catch (error) {
       if (incidentId !== undefined && statusOf(error) === 404) throw deleted(incidentId);
-      throw upstreamError("sentinel", what, error, RESPONDER);
+      throw upstreamError("sentinel", what, error, RESPONDER, arm);
     }
   };
 
@@ -205,7 +206,7 @@ export function createSentinelGateway(
       return toState(incident, what);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
-      throw upstreamError("sentinel", what, error, RESPONDER);
+      throw upstreamError("sentinel", what, error, RESPONDER, arm);
     }
   };
 
@@ -284,7 +285,7 @@ export function createSentinelGateway(
         return { id: parsed.data.id.toLowerCase(), kind: parsed.data.kind, enabled: parsed.data.enabled ?? true, ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}) };
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
-        throw upstreamError("sentinel", what, error, RESPONDER);
+        throw upstreamError("sentinel", what, error, RESPONDER, arm);
       }
     },
 
@@ -329,7 +330,7 @@ export function createSentinelGateway(
         if (status === 404) throw deleted(incident.name);
         // Someone changed the incident since it was read: the caller re-reads and decides again.
         if (status === 409 || status === 412) return "conflict";
-        throw upstreamError("sentinel", `close incident ${incident.name}`, error, RESPONDER);
+        throw upstreamError("sentinel", `close incident ${incident.name}`, error, RESPONDER, arm);
       }
     },
   };

@@ -103,6 +103,21 @@ export interface StateStore {
   noteRestores(pairs: Pair[], now: number, signal: AbortSignal): Promise<void>;
   /** Writes, reads back and deletes a probe row (the doctor): proves the table and the role. */
   probe(signal: AbortSignal): Promise<void>;
+  /** Incident records, at most `max` (the `status` view). */
+  listRecords(max: number, signal: AbortSignal): Promise<{ incidentId: string; record: IncidentRecord }[]>;
+  /** Users counted in the rolling hour ending `now`, and when the oldest of them leaves it (no write). */
+  windowUse(now: number, signal: AbortSignal): Promise<{ used: number; oldestLeavesAt?: number; problem?: string }>;
+  /** What the last sweep did (written by the sweeper, read by `status`). */
+  noteSweep(sweep: SweepNote, signal: AbortSignal): Promise<void>;
+  lastSweep(signal: AbortSignal): Promise<SweepNote | undefined>;
+}
+
+export interface SweepNote {
+  at: number;
+  listed: number;
+  ran: number;
+  failed: number;
+  recent: number;
 }
 
 export const pairKey = (p: Pair) => `${p.userId}_${p.kind}_${p.targetId}`;
@@ -133,6 +148,7 @@ const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().che
 const timesShape = z.array(z.number());
 
 export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number } = {}): StateStore {
+  const endpoint = { setting: client.url.includes("127.0.0.1") || client.url.includes("localhost") ? "STATE_TABLE_CONNECTION" : "STATE_TABLE_ENDPOINT", url: client.url };
   const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: 3, maxInFlight: 20 });
   // One counter update at a time in this instance (an in-flight bound of 1, abort-aware): only
   // other instances can then change the count between a read and its conditional write.
@@ -152,7 +168,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
       return await policy.run(signal, fn);
     } catch (error) {
       if (error instanceof LeaseLost) throw error;
-      throw upstreamError("state", what, error, TABLE_ROLE);
+      throw upstreamError("state", what, error, TABLE_ROLE, endpoint);
     }
   };
   /** An entity, or undefined on 404. */
@@ -263,6 +279,44 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
       });
     },
 
+    listRecords: (max, signal) =>
+      run(signal, "list incident states", async (abortSignal) => {
+        const out: { incidentId: string; record: IncidentRecord }[] = [];
+        const pages = client.listEntities<{ record: string }>({ queryOptions: { filter: "PartitionKey eq 'incident'" }, abortSignal }).byPage({ maxPageSize: 100 });
+        for await (const page of pages) {
+          for (const e of page) {
+            try {
+              out.push({ incidentId: e.rowKey ?? "", record: parseRecord(e.record, e.rowKey ?? "") });
+            } catch {
+              // A record this app did not write is not shown.
+            }
+          }
+          if (out.length >= max) break;
+        }
+        return out.slice(0, max);
+      }),
+
+    windowUse: (now, signal) =>
+      run(signal, "read the restores of the last hour", async (abortSignal) => {
+        const e = await get<{ buckets: string }>("restores", "window", abortSignal);
+        const parsed = e ? parseBuckets(e.buckets) : {};
+        if (parsed === undefined) return { used: 0, problem: "the hourly counter in the state table is unreadable" };
+        const live = Object.entries(parsed).filter(([m, n]) => Number(m) > Math.floor(now / MINUTE) - WINDOW_BUCKETS && n > 0);
+        const oldest = Math.min(...live.map(([m]) => Number(m)));
+        return { used: live.reduce((sum, [, n]) => sum + n, 0), ...(live.length ? { oldestLeavesAt: (oldest + WINDOW_BUCKETS) * MINUTE } : {}) };
+      }),
+
+    noteSweep: (sweep, signal) =>
+      run(signal, "note the sweep", async (abortSignal) => {
+        await client.upsertEntity({ partitionKey: "sweep", rowKey: "last", note: JSON.stringify(sweep) }, "Replace", { abortSignal });
+      }),
+
+    lastSweep: (signal) =>
+      run(signal, "read the last sweep", async (abortSignal) => {
+        const e = await get<{ note: string }>("sweep", "last", abortSignal);
+        return e ? (JSON.parse(e.note) as SweepNote) : undefined;
+      }),
+
     async noteRestores(pairs, now, signal) {
       await Promise.all(
         pairs.map((p) =>
@@ -323,7 +377,9 @@ function parseRecord(text: string, incidentId: string): IncidentRecord {
 
 /** The table client: identity-based on Azure (endpoint + managed identity), a connection string for Azurite. */
 export function createTableClient(state: { tableName: string } & ({ endpoint: string } | { connectionString: string }), credential: TokenCredential): TableClient {
-  if ("endpoint" in state) return new TableClient(state.endpoint, state.tableName, credential);
+  // Retries are the shared policy's (src/policy.ts), not the SDK's.
+  const retryOptions = { maxRetries: 0 };
+  if ("endpoint" in state) return new TableClient(state.endpoint, state.tableName, credential, { retryOptions });
   const local = /UseDevelopmentStorage=true|127\.0\.0\.1|localhost/i.test(state.connectionString);
-  return TableClient.fromConnectionString(state.connectionString, state.tableName, { allowInsecureConnection: local });
+  return TableClient.fromConnectionString(state.connectionString, state.tableName, { allowInsecureConnection: local, retryOptions });
 }

@@ -238,6 +238,10 @@ export function trapDeps(calls: string[]): Deps {
       restoresOf: trap("store.restoresOf"),
       noteRestores: trap("store.noteRestores"),
       probe: trap("store.probe"),
+      listRecords: trap("store.listRecords"),
+      windowUse: trap("store.windowUse"),
+      noteSweep: trap("store.noteSweep"),
+      lastSweep: trap("store.lastSweep"),
     },
     now: Date.now,
   };

@@ -7,8 +7,10 @@ import { remediateIncident } from "./remediate";
 import type { Outcome } from "./report";
 
 export interface SweepOptions {
-  /** Incidents younger than this are left to their webhook. */
+  /** Incidents younger than this are left to their webhook (unless includeRecent). */
   graceMs: number;
+  /** Also run incidents younger than graceMs (a sweep by hand right after creating incidents). */
+  includeRecent?: boolean;
   /** At most this many incidents are run per sweep. */
   maxPerRun: number;
   /** Incidents listed per page, and pages read per sweep. */
@@ -40,6 +42,8 @@ export interface SweepSummary {
   ours: number;
   /** The page bound stopped the listing: older incidents in the window were not seen this time. */
   truncated: boolean;
+  /** The rules' incidents younger than the grace, left to their webhook (run with includeRecent). */
+  recent: string[];
   /** Incidents run, by the outcome they reached. */
   ran: Partial<Record<Outcome, string[]>>;
   /** Not due (decided earlier, nothing changed), or not readable this time. */
@@ -65,15 +69,17 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
   const listing = await sentinel.listNewIncidents(
     {
       createdAfter: new Date(now - config.sweep.maxAgeMs),
-      createdBefore: new Date(now - options.graceMs),
+      createdBefore: new Date(now),
       maxPages: options.maxPages,
       pageSize: options.pageSize,
       keep: (i) => i.ruleIds.some((r) => rules.has(r)),
     },
     signal,
   );
-  const ours = listing.kept;
-  const summary: SweepSummary = { listed: listing.read, ours: ours.length, truncated: listing.truncated, ran: {}, skipped: [], failed: [], deferred: [] };
+  const young = (i: IncidentState) => !options.includeRecent && (i.createdTimeUtc?.getTime() ?? 0) > now - options.graceMs;
+  const ours = listing.kept.filter((i) => !young(i));
+  const recent = listing.kept.filter(young).map((i) => i.name);
+  const summary: SweepSummary = { listed: listing.read, ours: listing.kept.length, truncated: listing.truncated, recent, ran: {}, skipped: [], failed: [], deferred: [] };
   if (listing.truncated) log.warn(`sweep: stopped after ${listing.read} New incidents (${options.maxPages} pages); older ones are not seen this time`);
 
   const due: { incident: IncidentState; record: IncidentRecord | undefined; why: string }[] = [];
@@ -119,9 +125,14 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
     }
   }
   const ran = Object.entries(summary.ran).map(([o, ids]) => `${o} ${ids.length}`);
+  if (!signal.aborted) {
+    const note = { at: deps.now(), listed: summary.listed, ran: Object.values(summary.ran).reduce((n, ids) => n + ids.length, 0), failed: summary.failed.length, recent: summary.recent.length };
+    await store.noteSweep(note, signal).catch((error: unknown) => log.warn(`sweep: could not note the sweep for status: ${printable(messageOf(error), 300)}`));
+  }
   log.info(
     `sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules; ` +
-      `ran ${ran.length ? ran.join(", ") : "none"}; failed ${summary.failed.length}, skipped ${summary.skipped.length}, deferred ${summary.deferred.length}`,
+      `ran ${ran.length ? ran.join(", ") : "none"}; failed ${summary.failed.length}, skipped ${summary.skipped.length}, deferred ${summary.deferred.length}` +
+      (recent.length ? `; ${recent.length} younger than ${Math.round(options.graceMs / 60_000)} minutes left to their webhook` : ""),
   );
   return summary;
 }

@@ -62,7 +62,11 @@ describe("cli replay", () => {
     expect(await main(["replay"], settingsFor(fake))).toBe(2);
     expect(await main(["replay", INCIDENT, "--bogus"], settingsFor(fake))).toBe(2);
     expect(await main(["replay", join(FIXTURES, "missing.json")], settingsFor(fake))).toBe(2);
-    expect(err).toContain("Cannot read");
+    expect(err).toContain(`UnreadableFile: Cannot read ${join(FIXTURES, "missing.json")} (the incident trigger body): no such file`);
+    expect(await main(["replay", INCIDENT, "--settings", join(FIXTURES, "nope.json")], settingsFor(fake))).toBe(2);
+    expect(err).toContain("(a local.settings.json): no such file");
+    expect(await main(["repaly", INCIDENT], settingsFor(fake))).toBe(2);
+    expect(err).toContain('Unknown command "repaly".');
     expect(await main(["replay", join(FIXTURES, "scenarios", "demo.json")], settingsFor(fake))).toBe(2);
     expect(err).toContain("InvalidIncident");
     expect(await main(["replay", INCIDENT], {})).toBe(2);
@@ -82,10 +86,18 @@ describe("cli replay", () => {
 
   it("sweep runs the sweeper once now and prints what it did", async () => {
     const settings = settingsFor(fake, { MAX_USERS_RESTORED_PER_HOUR: "10" });
-    // The demo incidents are new: nothing is due until the grace period has passed.
+    // The demo incidents are new: left to their webhook until the grace has passed, and said so.
     expect(await main(["sweep", "--json"], settings)).toBe(0);
-    const summary = JSON.parse(out);
-    expect(summary).toMatchObject({ listed: 0, ours: 0, failed: [] });
+    const summary = JSON.parse(out) as { ours: number; recent: string[]; ran: object };
+    expect(summary).toMatchObject({ ran: {}, failed: [] });
+    expect(summary.ours).toBeGreaterThan(0);
+    expect(summary.recent).toHaveLength(summary.ours);
+    out = "";
+    expect(await main(["sweep"], settings)).toBe(0);
+    expect(out).toContain(`left to their webhook (younger than 10 minutes): ${summary.ours}; --include-recent runs them now`);
+    out = "";
+    expect(await main(["sweep", "--include-recent", "--json"], settings)).toBe(0);
+    expect((JSON.parse(out) as { ran: { remediated?: string[] } }).ran.remediated?.length).toBeGreaterThan(0);
     out = "";
     expect(await main(["sweep", "extra"], settings)).toBe(2);
   });

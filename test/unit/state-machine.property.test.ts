@@ -200,7 +200,11 @@ class World {
         }),
       restoresOf: (pairs: Pair[]) => this.step("history", () => new Map(pairs.map((p) => [pairKey(p), 0]))),
       noteRestores: () => this.step("note", () => undefined),
+      noteSweep: () => this.step("sweep note", () => undefined),
       probe: () => Promise.reject(new Error("not used by a run")),
+      listRecords: () => Promise.reject(new Error("not used by a run")),
+      windowUse: () => Promise.reject(new Error("not used by a run")),
+      lastSweep: () => Promise.reject(new Error("not used by a run")),
     };
   }
 
