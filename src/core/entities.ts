@@ -16,6 +16,8 @@ export interface ExtractedEntities {
   unusableAccounts: string[];
   /** Object ids (lower case) of SecurityGroup entities: the group(s) the user lost. */
   groups: string[];
+  /** Group id → a readable name, when the entity carries one (friendlyName, distinguishedName). */
+  groupNames: Record<string, string>;
   /**
    * Service principal ids (lower case) of CloudApplication entities: the application(s) whose
    * role the user lost. The detection maps the service principal's object id to InstanceName.
@@ -41,6 +43,7 @@ export function extractEntities(entities: IncidentEntity[]): ExtractedEntities {
   const users = new Map<string, UserRef>();
   const unusableAccounts: string[] = [];
   const groups = new Set<string>();
+  const groupNames: Record<string, string> = {};
   const apps = new Set<string>();
 
   for (const { kind, properties: p } of entities) {
@@ -63,11 +66,15 @@ export function extractEntities(entities: IncidentEntity[]): ExtractedEntities {
       else if (!known.name && name) known.name = name;
     } else if (kind === "SecurityGroup") {
       const id = str(p.objectGuid);
-      if (id && GUID.test(id)) groups.add(id.toLowerCase());
+      if (id && GUID.test(id)) {
+        groups.add(id.toLowerCase());
+        const name = [str(p.friendlyName), str(p.displayName), str(p.distinguishedName)].find((n) => n !== undefined && !GUID.test(n));
+        if (name && !groupNames[id.toLowerCase()]) groupNames[id.toLowerCase()] = name;
+      }
     } else if (kind === "CloudApplication") {
       const id = str(p.instanceName);
       if (id && GUID.test(id)) apps.add(id.toLowerCase());
     }
   }
-  return { users: [...users.values()], unusableAccounts, groups: [...groups], apps: [...apps] };
+  return { users: [...users.values()], unusableAccounts, groups: [...groups], groupNames, apps: [...apps] };
 }

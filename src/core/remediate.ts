@@ -10,7 +10,7 @@ import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type W
 import { extractEntities, type ExtractedEntities } from "./entities";
 import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
-import { headline, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type PairNote, type RemediationSummary } from "./report";
+import { headline, holdMessage, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type PairNote, type RemediationSummary } from "./report";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
@@ -141,7 +141,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
   log.info(`incident ${run.incident.name}: ${users.length} user(s), ${found.groups.length} group(s), ${found.apps.length} application(s), ${found.unusableAccounts.length} account(s) without an Entra id`);
   const scope = await incidentScope(run, run.incident);
   const base = { ...facts(run.incident, found, run.dryRun), decisions: scope };
-  if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base, holdMessage(scope));
+  if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
   if (users.length === 0) return settle(run, "no-account", base);
 
   // A wave was recorded earlier: only verify it (never a second wave).
@@ -169,7 +169,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
     return settle(run, "held", planFacts, `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${limit}); nothing was reprocessed`);
   }
   if (plan.reprocess.length === 0) {
-    return holds(decisions).length > 0 ? settle(run, "held", planFacts, holdMessage(decisions)) : settle(run, "nothing-to-reprocess", planFacts);
+    return holds(decisions).length > 0 ? settle(run, "held", planFacts) : settle(run, "nothing-to-reprocess", planFacts);
   }
   return requestWave(run, { plan, covered, left, facts: planFacts });
 }
@@ -274,7 +274,7 @@ async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; lef
   const recheck = stale ? await incidentScope(run, fresh) : [];
   if (holds(recheck).length > 0) {
     await deps.store.releaseRestores(reservation, restoring, signal).catch(() => undefined);
-    return settle(run, "held", { ...planned.facts, decisions: recheck }, `${holdMessage(recheck)} (the incident changed before anything was reprocessed)`);
+    return settle(run, "held", { ...planned.facts, decisions: recheck }, "The incident changed before anything was reprocessed.");
   }
   if (!reservation.granted) {
     const reason = reservation.problem
@@ -339,7 +339,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
   const notRestored = [...(wave.left ?? []), ...unverifiable];
   const verified: Facts = { ...f, decisions, restored, notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))] };
   if (holds(userChecks).length > 0) {
-    return settle(run, "held", verified, `${holdMessage(userChecks)} Reprocess was requested at ${since}, but the user no longer passes the checks, so the incident is not closed.`);
+    return settle(run, "held", verified, `Reprocess was requested at ${since}, but the user no longer passes the checks, so the incident is not closed.`);
   }
   if (pending.length > 0) {
     if (deps.now() - wave.requestedAt > deps.config.limits.deliveryTimeoutMs) {
@@ -347,7 +347,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
     }
     return settle(run, "awaiting-delivery", verified, `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} membership(s).`);
   }
-  if (holds(decisions).length > 0) return settle(run, "held", verified, `${holdMessage(decisions)} The other users were restored; the incident stays open.`);
+  if (holds(decisions).length > 0) return settle(run, "held", verified, "The other users were restored; the incident stays open.");
   if (notRestored.length > 0) return settle(run, "partly-restored", verified);
   return close(run, verified);
 }
@@ -414,7 +414,7 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
     if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
     const recheck = await incidentScope(run, run.incident);
     if (holds(recheck).length > 0) {
-      return settle(run, "held", { ...f, decisions: recheck }, `${holdMessage(recheck)} Access was restored, but the incident changed meanwhile, so it was not closed.`);
+      return settle(run, "held", { ...f, decisions: recheck }, "Access was restored, but the incident changed meanwhile, so it was not closed.");
     }
   }
   throw new UpstreamError("sentinel", 409, `Sentinel could not close incident ${run.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`);
@@ -429,7 +429,8 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
   const { deps, log, signal, incident } = run;
   await run.claimed;
   const failures = outcome === "failed" ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
-  const text = outcome === "failed" ? failureMessage(run, failures, message ?? "") : (message ?? headline(outcome));
+  const text =
+    outcome === "failed" ? failureMessage(run, failures, message ?? "") : outcome === "held" && holds(f.decisions).length > 0 ? [holdMessage(f.decisions), message].filter(Boolean).join(" ") : (message ?? headline(outcome));
   const closed = outcome === "remediated";
   const previous = run.record;
   const changed = previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
@@ -544,6 +545,7 @@ function facts(incident: IncidentState, found: ExtractedEntities, dryRun: boolea
     dryRun,
     users: found.users,
     groups: found.groups,
+    ...(Object.keys(found.groupNames).length ? { groupNames: found.groupNames } : {}),
     applications: found.apps,
     decisions: [],
     reprocessed: [],
@@ -558,11 +560,6 @@ function facts(incident: IncidentState, found: ExtractedEntities, dryRun: boolea
 
 const sortDecisions = (d: Decision[]) => [...holds(d), ...d.filter((x) => x.result === "pass")];
 
-function holdMessage(decisions: Decision[]): string {
-  return `Held: ${holds(decisions)
-    .map((d) => d.reason)
-    .join("; ")}.`;
-}
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
   if (!same(sent.subscriptionId, configured.subscriptionId) || !same(sent.resourceGroup, configured.resourceGroup) || !same(sent.name, configured.name)) {

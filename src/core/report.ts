@@ -54,6 +54,30 @@ export type Guard =
   | "repeat"
   | "hourly-cap";
 
+/** The one action that releases each guard (the guards table of README.md and docs/safety.md). */
+export const RELEASE: Record<Guard, string> = {
+  alerts: "split the other alerts into their own incident, then run the playbook on this one",
+  status: "set the incident back to New (the app looks again) or run the playbook",
+  owner: "unassign the incident or assign it to a queue (the app looks again)",
+  "hold-label": "remove the label (the app looks again)",
+  reopened: 'remove the "auto-remediated" label (the app looks again)',
+  age: "restore the access by hand: the app does not act on incidents older than SWEEP_MAX_AGE_HOURS",
+  "users-per-incident": "handle the users by hand, or raise MAX_USERS_PER_INCIDENT and run the playbook",
+  "lost-access": "restore the access by hand: the incident does not say which group or application was lost",
+  account: "enable the account (if that is right), then set the incident to New or run the playbook",
+  risk: "dismiss or remediate the user's risk in Identity Protection, then run the playbook",
+  repeat: "decide by hand: find out who keeps removing the user, and end the assignment if the removal is right",
+  "hourly-cap": "nothing: the app resumes it when the hourly window allows",
+};
+
+/** The holds as one sentence (the JSON summary's message for a held incident). */
+export function holdMessage(decisions: Decision[]): string {
+  return `Held: ${decisions
+    .filter((d) => d.result === "hold")
+    .map((d) => d.reason)
+    .join("; ")}.`;
+}
+
 /** A (user, group or application) pair with why it is not restored. */
 export type PairNote = Pair & { reason: string };
 
@@ -69,6 +93,8 @@ export interface RemediationSummary {
   users: UserRef[];
   /** Group object ids from SecurityGroup entities. */
   groups: string[];
+  /** Group id → name, when the SecurityGroup entity carries a name. */
+  groupNames?: Record<string, string>;
   /** Service principal ids from CloudApplication entities (an app role the user lost). Both empty: every assignment considered. */
   applications: string[];
   /** Every guard's decision (holds first). */
@@ -131,6 +157,23 @@ const HEADLINE: Record<Outcome, string> = {
   failed: "Remediation did not complete; the incident is left open.",
 };
 
+/** The outcome in a few words: the first thing an analyst reads. */
+const TITLE: Record<Outcome, string> = {
+  remediated: "access restored, incident closed",
+  "already-closed": "already closed",
+  "closed-by-other": "closed by someone else",
+  "in-progress": "another run is on it",
+  "partly-restored": "not everything restored, left open",
+  "dry-run": "dry run, nothing changed",
+  held: "held, left open",
+  "nothing-to-reprocess": "nothing to reprocess, left open",
+  "no-account": "no user to restore, left open",
+  "awaiting-delivery": "waiting for Entra ID to deliver",
+  capped: "waiting for the hourly limit",
+  "delivery-not-seen": "delivery not seen, needs an admin",
+  failed: "failed, left open",
+};
+
 /** Sentinel renders incident comments as HTML; they are limited to 30,000 characters. */
 const COMMENT_LIMIT = 30_000;
 
@@ -140,16 +183,19 @@ const decisionLabel = (d: Decision, users: UserRef[]) => {
   return `${who}${d.reason} [${d.guard}]`;
 };
 
+/** A hold, and the one action that releases it. */
+const holdLabel = (d: Decision, users: UserRef[]) => `${decisionLabel(d, users)} — to release: ${RELEASE[d.guard]}`;
+
 /** The lists both renderings show, in order. */
 function sections(s: RemediationSummary): [title: string, items: string[]][] {
   const holds = s.decisions.filter((d) => d.result === "hold");
   return [
-    ["Held by safety checks", holds.map((d) => decisionLabel(d, s.users))],
+    ["Held by safety checks", holds.map((d) => holdLabel(d, s.users))],
     ["Users", s.users.map(userLabel)],
-    ["Groups the user was removed from", s.groups],
+    ["Groups the user was removed from", s.groups.map((g) => groupLabel(g, s))],
     ["Applications whose role the user lost (service principal ids)", s.applications],
-    ["Restored and verified", s.restored.map((p) => pairLabel(p, s.users))],
-    ["Not restored", s.notRestored.map((p) => `${pairLabel(p, s.users)}: ${p.reason}`)],
+    ["Restored and verified", s.restored.map((p) => pairLabel(p, s))],
+    ["Not restored", s.notRestored.map((p) => `${pairLabel(p, s)}: ${p.reason}`)],
     ["Reprocessed", s.reprocessed.map(assignmentLabel)],
     ["Would reprocess", s.wouldReprocess.map(assignmentLabel)],
     ["Failed", s.failed.map((f) => `${assignmentLabel(f)}: ${f.error}`)],
@@ -160,9 +206,12 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
   ];
 }
 
-function pairLabel(p: Pair, users: UserRef[]): string {
-  const user = users.find((u) => u.objectId === p.userId);
-  return `${user ? userLabel(user) : p.userId} → ${p.kind === "group" ? "group" : "application"} ${p.targetId}`;
+/** A group by its name when the incident's entity carries one, with its id. */
+const groupLabel = (id: string, s: Pick<RemediationSummary, "groupNames">) => (s.groupNames?.[id] ? `"${s.groupNames[id]}" (${id})` : id);
+
+function pairLabel(p: Pair, s: Pick<RemediationSummary, "users" | "groupNames">): string {
+  const user = s.users.find((u) => u.objectId === p.userId);
+  return `${user ? userLabel(user) : p.userId} → ${p.kind === "group" ? `group ${groupLabel(p.targetId, s)}` : `application ${p.targetId}`}`;
 }
 
 /** Each state change adds a comment (edits do not reach the Defender portal): the newest says it supersedes the rest. */
@@ -170,10 +219,17 @@ function updateNote(s: RemediationSummary): string {
   return s.update !== undefined && s.update > 1 ? `Update ${s.update}: this comment supersedes the app's earlier comments on this incident.` : "";
 }
 
+/** What the comment adds to the headline: the message, less the holds it lists anyway. */
+function commentNote(s: RemediationSummary): string {
+  const held = holdMessage(s.decisions);
+  const note = s.outcome === "held" && s.message.startsWith(held) ? s.message.slice(held.length).trim() : s.message;
+  return note === HEADLINE[s.outcome] ? "" : note;
+}
+
 export function renderComment(s: RemediationSummary): string {
   const html = [
-    `<p><b>Access package remediation</b>: ${esc(HEADLINE[s.outcome])}</p>`,
-    s.message && s.message !== HEADLINE[s.outcome] ? `<p>${esc(s.message)}</p>` : "",
+    `<p><b>Access package remediation: ${esc(TITLE[s.outcome])}.</b> ${esc(HEADLINE[s.outcome])}</p>`,
+    commentNote(s) ? `<p>${esc(commentNote(s))}</p>` : "",
     updateNote(s) ? `<p><i>${esc(updateNote(s))}</i></p>` : "",
     ...sections(s)
       .filter(([, items]) => items.length > 0)

@@ -130,7 +130,7 @@ describe("never restore a user the SOC is containing", () => {
     expect(fake.members.get(healthy.group)?.has(healthy.user)).toBe(true);
     expect(fake.members.get(disabled.group)?.has(disabled.user)).toBe(false);
     expect(fake.incidents.get(inc)?.status).toBe("New");
-    expect(commentsOf(fake, inc)).toMatch(/disabled.*account is disabled \[account\]/);
+    expect(commentsOf(fake, inc)).toMatch(new RegExp(`${disabled.user}\\): account is disabled \\[account\\] — to release: enable the account`));
     expect(res.logs.join("\n")).toContain(`hold [account] user ${disabled.user}: account is disabled`);
   });
 

@@ -112,7 +112,7 @@ describe("re-check before every change", () => {
     const res = await callWebhook(deps, fake.triggerBody(r.incident));
 
     expect(res.body).toMatchObject({ outcome: "held", closed: false });
-    expect(res.body.message).toContain("the incident changed before anything was reprocessed");
+    expect(res.body.message).toContain("The incident changed before anything was reprocessed.");
     expect(fake.reprocessed.size).toBe(0);
     // The reservation made alongside the re-read was given back.
     expect(await capUsed(deps)).toBe(0);

@@ -127,6 +127,27 @@ describe("report", () => {
     expect(stableId("a", "remediated")).not.toBe(stableId("a", "failed"));
   });
 
+  it("a held incident's comment: the outcome first, each reason once with the action that releases it, groups by name", () => {
+    const reason = "Identity Protection: risk state atRisk, level high";
+    const held: RemediationSummary = {
+      ...summary(),
+      outcome: "held",
+      closed: false,
+      reprocessed: [],
+      restored: [],
+      groupNames: { [G1]: "sg-Finance" },
+      decisions: [{ guard: "risk", userId: U1, result: "hold", reason }],
+      message: `Held: ${reason}.`,
+    };
+    const text = renderComment(held).replace(/<[^>]+>/g, " ").replace(/&#39;/g, "'").replace(/&quot;/g, '"');
+    expect(text.trim().startsWith("Access package remediation: held, left open.")).toBe(true);
+    expect(text.split(reason)).toHaveLength(2);
+    expect(text).toContain("to release: dismiss or remediate the user's risk in Identity Protection, then run the playbook");
+    expect(text).toContain(`"sg-Finance" (${G1})`);
+    // The JSON summary keeps the reasons in its one sentence.
+    expect(renderText(held)).toContain(`Held: ${reason}.`);
+  });
+
   it("renders an escaped HTML comment naming users, packages and reasons", () => {
     const html = renderComment(summary());
     expect(html).toContain("&lt;b&gt;adele&lt;/b&gt;");
