@@ -27,6 +27,20 @@ const httpsOrigin = (fallback: string) =>
     z.transform((v) => new URL(v ?? fallback).origin),
   );
 
+/** The whole-number settings: [default, minimum, maximum] (docs/settings.md lists the same, a test keeps them equal). */
+export const NUMBERS = {
+  MAX_USERS_PER_INCIDENT: [5, 1, 500],
+  MAX_USERS_RESTORED_PER_HOUR: [50, 1, 100_000],
+  REPEAT_RESTORE_LIMIT: [2, 1, 50],
+  DELIVERY_TIMEOUT_MINUTES: [120, 5, 7 * 24 * 60],
+  DELIVERY_CHECK_SECONDS: [30, 0, 80],
+  GRAPH_MAX_PAGES: [20, 1, 1000],
+  MAX_ASSIGNMENTS_PER_USER: [500, 1, 100_000],
+  MAX_REPROCESS_PER_INCIDENT: [50, 1, 10_000],
+  SWEEP_MAX_AGE_HOURS: [72, 1, 90 * 24],
+  SWEEP_MAX_ATTEMPTS: [5, 1, 100],
+} as const satisfies Record<string, readonly [number, number, number]>;
+
 /** A whole number setting between min and max, with a default. */
 const count = (fallback: number, min: number, max: number) =>
   z.pipe(
@@ -115,18 +129,18 @@ export const settingsSchema = z
     // Guards (docs/safety.md).
     NO_AUTO_REMEDIATION_LABEL: z._default(optional(z.string().check(z.trim(), z.maxLength(256, "is too long"))), "no-auto-remediation"),
     IDENTITY_PROTECTION_CHECK: z._default(optional(z.enum(["on", "off"], { error: 'must be "on" or "off"' })), "on"),
-    MAX_USERS_PER_INCIDENT: count(5, 1, 500),
-    MAX_USERS_RESTORED_PER_HOUR: count(50, 1, 100_000),
+    MAX_USERS_PER_INCIDENT: count(...NUMBERS.MAX_USERS_PER_INCIDENT),
+    MAX_USERS_RESTORED_PER_HOUR: count(...NUMBERS.MAX_USERS_RESTORED_PER_HOUR),
     // Tug of war: the same user and group (or application) restored this often within 24 hours holds the next one.
-    REPEAT_RESTORE_LIMIT: count(2, 1, 50),
-    DELIVERY_TIMEOUT_MINUTES: count(120, 5, 7 * 24 * 60),
-    DELIVERY_CHECK_SECONDS: count(30, 0, 80),
+    REPEAT_RESTORE_LIMIT: count(...NUMBERS.REPEAT_RESTORE_LIMIT),
+    DELIVERY_TIMEOUT_MINUTES: count(...NUMBERS.DELIVERY_TIMEOUT_MINUTES),
+    DELIVERY_CHECK_SECONDS: count(...NUMBERS.DELIVERY_CHECK_SECONDS),
     // Bounds (docs/reliability.md).
-    GRAPH_MAX_PAGES: count(20, 1, 1000),
-    MAX_ASSIGNMENTS_PER_USER: count(500, 1, 100_000),
-    MAX_REPROCESS_PER_INCIDENT: count(50, 1, 10_000),
-    SWEEP_MAX_AGE_HOURS: count(72, 1, 90 * 24),
-    SWEEP_MAX_ATTEMPTS: count(5, 1, 100),
+    GRAPH_MAX_PAGES: count(...NUMBERS.GRAPH_MAX_PAGES),
+    MAX_ASSIGNMENTS_PER_USER: count(...NUMBERS.MAX_ASSIGNMENTS_PER_USER),
+    MAX_REPROCESS_PER_INCIDENT: count(...NUMBERS.MAX_REPROCESS_PER_INCIDENT),
+    SWEEP_MAX_AGE_HOURS: count(...NUMBERS.SWEEP_MAX_AGE_HOURS),
+    SWEEP_MAX_ATTEMPTS: count(...NUMBERS.SWEEP_MAX_ATTEMPTS),
     // Shared state (hourly cap, per-incident progress): a table in the app's storage account.
     STATE_TABLE_ENDPOINT: optional(z.string().check(z.trim(), z.refine(isHttpsUrl, "must be an https:// URL (the storage account's table endpoint)"))),
     STATE_TABLE_CONNECTION: optional(z.string().check(z.trim())),

@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     const env = { PATH: process.env.PATH ?? "", ...fake.settings(), SENTINEL_RULE_IDS: incident.ruleIds.join(","), STATE_TABLE_CONNECTION: azurite.connectionString };
     // Asynchronous: the fake tenant answers from this same process while the CLI runs.
     const run = async (label: string, file = INCIDENT): Promise<number> => {
-      say(`$ access-package-remediation replay ${file === INCIDENT ? "test/fixtures/incident-trigger.json" : ".fake-tenant/incident-held.json"}   (${label})`);
+      say(`$ node dist/cli.js replay ${file === INCIDENT ? "test/fixtures/incident-trigger.json" : ".fake-tenant/incident-held.json"}   (${label})`);
       const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "replay", file], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
