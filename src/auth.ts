@@ -30,10 +30,12 @@ const KEYS_TIMEOUT_MS = 5_000;
  */
 export function createCallerCheck(identity: WebhookIdentity, keys?: JWTVerifyGetKey): CallerCheck {
   const base = `${identity.authorityHost}/${identity.tenantId}`;
-  const jwks = keys ?? createRemoteJWKSet(new URL(`${base}/discovery/v2.0/keys`), { timeoutDuration: KEYS_TIMEOUT_MS, cooldownDuration: 30_000 });
+  const jwks =
+    keys ?? createRemoteJWKSet(new URL(`${base}/discovery/v2.0/keys`), { timeoutDuration: KEYS_TIMEOUT_MS, cooldownDuration: 30_000 });
   return async (authorization) => {
     const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
-    if (!token) throw new RequestError("Unauthenticated", "No bearer token: the webhook requires an Entra ID token for its app registration");
+    if (!token)
+      throw new RequestError("Unauthenticated", "No bearer token: the webhook requires an Entra ID token for its app registration");
     let claims: Record<string, unknown>;
     try {
       ({ payload: claims } = await jwtVerify(token, jwks, {
@@ -47,7 +49,10 @@ export function createCallerCheck(identity: WebhookIdentity, keys?: JWTVerifyGet
       throw refusal(error);
     }
     if (String(claims.oid).toLowerCase() !== identity.caller) {
-      throw new RequestError("CallerNotAllowed", "The token's caller (oid) is not the identity allowed to call this webhook (WEBHOOK_ALLOWED_CALLER)");
+      throw new RequestError(
+        "CallerNotAllowed",
+        "The token's caller (oid) is not the identity allowed to call this webhook (WEBHOOK_ALLOWED_CALLER)",
+      );
     }
     if (!Array.isArray(claims.roles) || !claims.roles.includes(WEBHOOK_ROLE)) {
       throw new RequestError("CallerNotAllowed", `The token does not carry the app role ${WEBHOOK_ROLE} of the webhook's app registration`);

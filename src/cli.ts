@@ -91,7 +91,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const valid = (command === "replay" && file && extra.length === 0) || ((command === "sweep" || command === "doctor" || command === "status") && !file);
+  const valid =
+    (command === "replay" && file && extra.length === 0) ||
+    ((command === "sweep" || command === "doctor" || command === "status") && !file);
   if (!valid) {
     const why =
       command === undefined
@@ -110,7 +112,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     warn: (m) => process.stderr.write(`  warning: ${m}\n`),
     error: (m) => process.stderr.write(`  error: ${m}\n`),
   };
-  const print = (value: unknown, text: string) => process.stdout.write(args.values.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  const print = (value: unknown, text: string) =>
+    process.stdout.write(args.values.json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
   try {
     const settings = args.values.settings ? readSettingsFile(args.values.settings) : {};
     const config = loadConfig({ ...settings, ...env });
@@ -139,12 +142,27 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (command === "sweep") {
       const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
       try {
-        const summary = await sweepOpenIncidents(deps, log, run.signal, { ...SWEEP_DEFAULTS, dryRun, includeDryRun: args.values["include-dry-run"], includeRecent: args.values["include-recent"] });
+        const summary = await sweepOpenIncidents(deps, log, run.signal, {
+          ...SWEEP_DEFAULTS,
+          dryRun,
+          includeDryRun: args.values["include-dry-run"],
+          includeRecent: args.values["include-recent"],
+        });
         const ran = Object.entries(summary.ran).map(([o, ids]) => `  ${o}: ${ids.join(", ")}`);
         const recent = summary.recent.length
-          ? [`  left to their webhook (younger than ${SWEEP_DEFAULTS.graceMs / 60_000} minutes): ${summary.recent.length}; --include-recent runs them now`]
+          ? [
+              `  left to their webhook (younger than ${SWEEP_DEFAULTS.graceMs / 60_000} minutes): ${summary.recent.length}; --include-recent runs them now`,
+            ]
           : [];
-        print(summary, [`Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`, ...ran, ...recent, `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`].join("\n"));
+        print(
+          summary,
+          [
+            `Sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules`,
+            ...ran,
+            ...recent,
+            `  failed: ${summary.failed.length}, skipped: ${summary.skipped.length}, deferred: ${summary.deferred.length}`,
+          ].join("\n"),
+        );
         return summary.failed.length > 0 ? 1 : 0;
       } finally {
         run.clear();
@@ -178,7 +196,14 @@ function readText(path: string, holds: string): string {
     return readFileSync(path, "utf8");
   } catch (error) {
     const code = (error as { code?: string }).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : messageOf(error);
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "it is a folder"
+            : messageOf(error);
     throw new RequestError("UnreadableFile", `Cannot read ${path} (${holds}): ${why}`);
   }
 }
@@ -187,9 +212,7 @@ function readSettingsFile(path: string): Record<string, string> {
   const text = readText(path, "a local.settings.json");
   try {
     const json = JSON.parse(text) as { Values?: Record<string, unknown> };
-    return Object.fromEntries(
-      Object.entries(json.Values ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"),
-    );
+    return Object.fromEntries(Object.entries(json.Values ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"));
   } catch (error) {
     throw new RequestError("InvalidJson", `Settings file ${path} is not valid JSON: ${messageOf(error)}`);
   }

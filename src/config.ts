@@ -8,7 +8,12 @@ export const PUBLIC_GRAPH_ENDPOINT = "https://graph.microsoft.com";
 export const PUBLIC_ARM_ENDPOINT = "https://management.azure.com";
 export const PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com";
 /** Entra ID authority hosts of the Azure clouds (public, US Government, China). */
-export const KNOWN_AUTHORITY_HOSTS = [PUBLIC_AUTHORITY_HOST, "https://login.microsoftonline.us", "https://login.chinacloudapi.cn", "https://login.partner.microsoftonline.cn"];
+export const KNOWN_AUTHORITY_HOSTS = [
+  PUBLIC_AUTHORITY_HOST,
+  "https://login.microsoftonline.us",
+  "https://login.chinacloudapi.cn",
+  "https://login.partner.microsoftonline.cn",
+];
 /** Every 5 minutes (NCRONTAB with seconds, as the Functions timer trigger reads it). */
 export const DEFAULT_SWEEP_SCHEDULE = "0 */5 * * * *";
 
@@ -47,7 +52,9 @@ const count = (fallback: number, min: number, max: number) =>
     optional(z.string().check(z.trim(), z.regex(/^\d+$/, `must be a whole number from ${min} to ${max}`))),
     z.pipe(
       z.transform((v: string | undefined) => (v === undefined ? fallback : Number(v))),
-      z.number().check(z.gte(min, `must be a whole number from ${min} to ${max}`), z.lte(max, `must be a whole number from ${min} to ${max}`)),
+      z
+        .number()
+        .check(z.gte(min, `must be a whole number from ${min} to ${max}`), z.lte(max, `must be a whole number from ${min} to ${max}`)),
     ),
   );
 
@@ -75,39 +82,39 @@ const required = () => z.string({ error: "is required" }).check(z.trim(), z.minL
  */
 export const settingsSchema = z
   .object({
-    SENTINEL_SUBSCRIPTION_ID: z
-      .string({ error: "is required" })
-      .check(z.trim(), z.regex(GUID, "must be a subscription id (GUID)")),
+    SENTINEL_SUBSCRIPTION_ID: z.string({ error: "is required" }).check(z.trim(), z.regex(GUID, "must be a subscription id (GUID)")),
     SENTINEL_RESOURCE_GROUP: required(),
     SENTINEL_WORKSPACE_NAME: required(),
     // Required: the app acts only on incidents whose every alert comes from these rules.
     SENTINEL_RULE_IDS: z.pipe(
-      z.pipe(z.transform((v: unknown) => (typeof v === "string" ? v : "")), z.string().check(
-        z.superRefine((v, ctx) => {
-          const ids = ruleIdList(v);
-          if (ids.length === 0) ctx.addIssue({ code: "custom", message: "is required: the analytics rule id(s) of the removal detection, comma-separated" });
-          for (const id of ids) {
-            if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not an analytics rule id (GUID)` });
-          }
-        }),
-      )),
+      z.pipe(
+        z.transform((v: unknown) => (typeof v === "string" ? v : "")),
+        z.string().check(
+          z.superRefine((v, ctx) => {
+            const ids = ruleIdList(v);
+            if (ids.length === 0)
+              ctx.addIssue({ code: "custom", message: "is required: the analytics rule id(s) of the removal detection, comma-separated" });
+            for (const id of ids) {
+              if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not an analytics rule id (GUID)` });
+            }
+          }),
+        ),
+      ),
       z.transform(ruleIdList),
     ),
     GRAPH_ENDPOINT: httpsOrigin(PUBLIC_GRAPH_ENDPOINT),
     ARM_ENDPOINT: httpsOrigin(PUBLIC_ARM_ENDPOINT),
     REMEDIATION_MODE: z._default(optional(z.enum(["enforce", "dry-run"], { error: 'must be "enforce" or "dry-run"' })), "enforce"),
     SWEEP_SCHEDULE: z._default(
-      optional(
-        z
-          .string()
-          .check(z.trim(), z.regex(/^\S+( \S+){5}$/, 'must be a six-field NCRONTAB expression such as "0 */5 * * * *"')),
-      ),
+      optional(z.string().check(z.trim(), z.regex(/^\S+( \S+){5}$/, 'must be a six-field NCRONTAB expression such as "0 */5 * * * *"'))),
       DEFAULT_SWEEP_SCHEDULE,
     ),
     // Entra ID on the webhook: the object id of the one identity allowed to call it (the
     // playbook's). Set: App Service authentication must be on, and the function takes no key.
     // Unset: the function key authenticates the call.
-    WEBHOOK_ALLOWED_CALLER: optional(z.string().check(z.trim(), z.regex(GUID, "must be the object id (GUID) of the playbook's managed identity"))),
+    WEBHOOK_ALLOWED_CALLER: optional(
+      z.string().check(z.trim(), z.regex(GUID, "must be the object id (GUID) of the playbook's managed identity")),
+    ),
     // With WEBHOOK_ALLOWED_CALLER: the webhook's app registration (the tokens' audience) and its tenant.
     WEBHOOK_APP_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be the client id (GUID) of the webhook's app registration"))),
     WEBHOOK_TENANT_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be a tenant id (GUID)"))),
@@ -118,7 +125,8 @@ export const settingsSchema = z
         z.pipe(
           z.string().check(
             z.superRefine((v, ctx) => {
-              for (const id of guidList(v)) if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not a catalog id (GUID)` });
+              for (const id of guidList(v))
+                if (!GUID.test(id)) ctx.addIssue({ code: "custom", message: `"${id.slice(0, 60)}" is not a catalog id (GUID)` });
             }),
           ),
           z.transform(guidList),
@@ -142,10 +150,16 @@ export const settingsSchema = z
     SWEEP_MAX_AGE_HOURS: count(...NUMBERS.SWEEP_MAX_AGE_HOURS),
     SWEEP_MAX_ATTEMPTS: count(...NUMBERS.SWEEP_MAX_ATTEMPTS),
     // Shared state (hourly cap, per-incident progress): a table in the app's storage account.
-    STATE_TABLE_ENDPOINT: optional(z.string().check(z.trim(), z.refine(isHttpsUrl, "must be an https:// URL (the storage account's table endpoint)"))),
+    STATE_TABLE_ENDPOINT: optional(
+      z.string().check(z.trim(), z.refine(isHttpsUrl, "must be an https:// URL (the storage account's table endpoint)")),
+    ),
     STATE_TABLE_CONNECTION: optional(z.string().check(z.trim())),
     STATE_TABLE_NAME: z._default(
-      optional(z.string().check(z.trim(), z.regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a table name (3–63 letters or digits, starting with a letter)"))),
+      optional(
+        z
+          .string()
+          .check(z.trim(), z.regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a table name (3–63 letters or digits, starting with a letter)")),
+      ),
       "remediationstate",
     ),
     AZURE_CLIENT_ID: optional(z.string().check(z.trim(), z.regex(GUID, "must be a client id (GUID)"))),
@@ -157,7 +171,11 @@ export const settingsSchema = z
   })
   .check(
     z.superRefine((s, ctx) => {
-      if (s.AZURE_AUTHORITY_HOST !== undefined && !KNOWN_AUTHORITY_HOSTS.includes(new URL(s.AZURE_AUTHORITY_HOST).origin) && s.ALLOW_CUSTOM_AUTHORITY_HOST !== "true") {
+      if (
+        s.AZURE_AUTHORITY_HOST !== undefined &&
+        !KNOWN_AUTHORITY_HOSTS.includes(new URL(s.AZURE_AUTHORITY_HOST).origin) &&
+        s.ALLOW_CUSTOM_AUTHORITY_HOST !== "true"
+      ) {
         ctx.addIssue({
           code: "custom",
           path: ["AZURE_AUTHORITY_HOST"],
@@ -165,9 +183,18 @@ export const settingsSchema = z
         });
       }
       if (s.WEBHOOK_ALLOWED_CALLER !== undefined) {
-        if (s.WEBHOOK_APP_ID === undefined) ctx.addIssue({ code: "custom", path: ["WEBHOOK_APP_ID"], message: "is required with WEBHOOK_ALLOWED_CALLER: the client id of the webhook's app registration (the tokens' audience)" });
+        if (s.WEBHOOK_APP_ID === undefined)
+          ctx.addIssue({
+            code: "custom",
+            path: ["WEBHOOK_APP_ID"],
+            message: "is required with WEBHOOK_ALLOWED_CALLER: the client id of the webhook's app registration (the tokens' audience)",
+          });
         if (s.WEBHOOK_TENANT_ID === undefined && s.AZURE_TENANT_ID === undefined) {
-          ctx.addIssue({ code: "custom", path: ["WEBHOOK_TENANT_ID"], message: "is required with WEBHOOK_ALLOWED_CALLER (or AZURE_TENANT_ID): the tenant whose tokens are accepted" });
+          ctx.addIssue({
+            code: "custom",
+            path: ["WEBHOOK_TENANT_ID"],
+            message: "is required with WEBHOOK_ALLOWED_CALLER (or AZURE_TENANT_ID): the tenant whose tokens are accepted",
+          });
         }
       }
       if (s.AZURE_CLIENT_SECRET !== undefined) {
@@ -249,7 +276,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ]
       : [];
   if (!parsed.success || stateProblem.length > 0) {
-    const problems = (parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".") || "settings"} ${i.message}`)).concat(stateProblem);
+    const problems = (parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".") || "settings"} ${i.message}`)).concat(
+      stateProblem,
+    );
     throw new ConfigError(problems);
   }
   const s = parsed.data;
@@ -289,7 +318,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sweep: { schedule: s.SWEEP_SCHEDULE, maxAgeMs: s.SWEEP_MAX_AGE_HOURS * 3_600_000, maxAttempts: s.SWEEP_MAX_ATTEMPTS },
     state: {
       tableName: s.STATE_TABLE_NAME,
-      ...(s.STATE_TABLE_ENDPOINT !== undefined ? { endpoint: s.STATE_TABLE_ENDPOINT } : { connectionString: s.STATE_TABLE_CONNECTION ?? "" }),
+      ...(s.STATE_TABLE_ENDPOINT !== undefined
+        ? { endpoint: s.STATE_TABLE_ENDPOINT }
+        : { connectionString: s.STATE_TABLE_CONNECTION ?? "" }),
     },
     identity: {
       clientId: s.AZURE_CLIENT_ID,

@@ -135,11 +135,17 @@ export function upstreamError(service: Upstream, what: string, error: unknown, p
   // Already ours (an UpstreamError from a stricter check, a deadline, a limit): passed on as it is.
   if (error instanceof AppError) return error;
   const status = statusOf(error);
-  const hint = (status === 401 || status === 403) && permission ? ` — the app's identity needs ${permission}` : status === undefined ? connectionHint(service, error, endpoint) : "";
+  const hint =
+    (status === 401 || status === 403) && permission
+      ? ` — the app's identity needs ${permission}`
+      : status === undefined
+        ? connectionHint(service, error, endpoint)
+        : "";
   return new UpstreamError(service, status, `${LABEL[service]} could not ${what}: ${status ?? "no answer"} ${messageOf(error)}${hint}`);
 }
 
-const TLS_TRUST = /SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|unable to get local issuer certificate|self[- ]signed certificate|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID/i;
+const TLS_TRUST =
+  /SELF_SIGNED_CERT|DEPTH_ZERO_SELF_SIGNED|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|unable to get local issuer certificate|self[- ]signed certificate|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID/i;
 const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
 const LOOPBACK = /127\.0\.0\.1|localhost|\[::1\]|UseDevelopmentStorage/i;
 

@@ -102,7 +102,8 @@ export const GRAPH_MAX_IN_FLIGHT = 20;
 export const MAX_CATALOG_PACKAGES = 200;
 
 /** The entitlement-management role the catalog-scoped mode needs, named in 403 messages. */
-export const CATALOG_ROLE = 'the entitlement-management role "Access package assignment manager" on the catalogs in ACCESS_PACKAGE_CATALOG_IDS';
+export const CATALOG_ROLE =
+  'the entitlement-management role "Access package assignment manager" on the catalogs in ACCESS_PACKAGE_CATALOG_IDS';
 
 // The documented answers, checked strictly: anything else is a failure, never "nothing to do".
 const assignmentPage = z.object({
@@ -124,7 +125,11 @@ const packagePage = z.object({
 const accessPackage = z.object({
   id: z.string(),
   resourceRoleScopes: z.array(
-    z.object({ scope: z.optional(z.nullable(z.object({ originId: z.optional(z.nullable(z.string())), originSystem: z.optional(z.nullable(z.string())) }))) }),
+    z.object({
+      scope: z.optional(
+        z.nullable(z.object({ originId: z.optional(z.nullable(z.string())), originSystem: z.optional(z.nullable(z.string())) })),
+      ),
+    }),
   ),
 });
 const user = z.object({ id: z.string(), accountEnabled: z.boolean(), userPrincipalName: z.optional(z.nullable(z.string())) });
@@ -201,7 +206,11 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         if (!schema) return { status: response.status, body: undefined };
         const type = response.headers.get("content-type") ?? "";
         if (!/^application\/json\b/i.test(type)) {
-          throw new UpstreamError("graph", response.status, `Graph could not ${what}: answered ${response.status} with ${type || "no content type"}, not JSON`);
+          throw new UpstreamError(
+            "graph",
+            response.status,
+            `Graph could not ${what}: answered ${response.status} with ${type || "no content type"}, not JSON`,
+          );
         }
         let json: unknown;
         try {
@@ -249,7 +258,13 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     for (let pages = 0; path !== undefined; pages++) {
       if (pages >= maxPages) throw new LimitError(`${pagesMessage} (GRAPH_MAX_PAGES ${maxPages})`);
       seen.add(path);
-      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(signal, what, needed, { method: "GET", path }, page);
+      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(
+        signal,
+        what,
+        needed,
+        { method: "GET", path },
+        page,
+      );
       out.push(...(body?.value ?? []));
       onPage(out);
       const link: string | undefined = body?.["@odata.nextLink"];
@@ -278,7 +293,9 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     );
     const ids = [...new Set(lists.flat().map((p) => p.id.toLowerCase()))];
     if (ids.length > MAX_CATALOG_PACKAGES) {
-      throw new LimitError(`the catalogs in ACCESS_PACKAGE_CATALOG_IDS hold ${ids.length} access packages, more than ${MAX_CATALOG_PACKAGES} listed per user`);
+      throw new LimitError(
+        `the catalogs in ACCESS_PACKAGE_CATALOG_IDS hold ${ids.length} access packages, more than ${MAX_CATALOG_PACKAGES} listed per user`,
+      );
     }
     catalogPackages = { at: now(), ids };
     return ids;
@@ -287,10 +304,19 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   return {
     async listAssignments(userId, signal) {
       const what = `list access package assignments of user ${userId}`;
-      const tooMany = () => new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
+      const tooMany = () =>
+        new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
       const pagesMessage = `user ${userId} has more pages of access package assignments than allowed`;
       const listing = (filter: string, count: (n: number) => void = () => undefined) =>
-        listAll(signal, what, em(GRAPH_PERMISSIONS.listAssignments), `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`, assignmentPage, pagesMessage, (items) => count(items.length));
+        listAll(
+          signal,
+          what,
+          em(GRAPH_PERMISSIONS.listAssignments),
+          `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
+          assignmentPage,
+          pagesMessage,
+          (items) => count(items.length),
+        );
       let raw: z.output<typeof assignmentPage>["value"];
       if (catalogIds.length === 0) {
         raw = await listing(`target/objectId eq '${userId}'`, (n) => {
@@ -322,12 +348,17 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         signal,
         `read access package ${accessPackageId}`,
         em(GRAPH_PERMISSIONS.grantsOf),
-        { method: "GET", path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)` },
+        {
+          method: "GET",
+          path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
+        },
         accessPackage,
       );
       // A group scope's originId is the group's object id; an application scope's, the app's service principal id.
       const of = (system: string) =>
-        (body?.resourceRoleScopes ?? []).flatMap(({ scope }) => (scope?.originSystem === system && scope.originId ? [scope.originId.toLowerCase()] : []));
+        (body?.resourceRoleScopes ?? []).flatMap(({ scope }) =>
+          scope?.originSystem === system && scope.originId ? [scope.originId.toLowerCase()] : [],
+        );
       const grants = { groups: of("AadGroup"), apps: of("AadApplication") };
       packageCache.set(accessPackageId, { at: now(), grants });
       return grants;

@@ -16,7 +16,10 @@ const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 export async function readIncidentRequest(request: HttpRequest): Promise<IncidentPointer> {
   const type = request.headers.get("content-type") ?? "";
   if (!JSON_TYPE.test(type)) {
-    throw new RequestError("UnsupportedMediaType", `Content-Type must be application/json, got ${type ? `"${printable(type, 100)}"` : "none"}`);
+    throw new RequestError(
+      "UnsupportedMediaType",
+      `Content-Type must be application/json, got ${type ? `"${printable(type, 100)}"` : "none"}`,
+    );
   }
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();

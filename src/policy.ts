@@ -67,7 +67,8 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
   };
   const release = () => {
     const next = waiting.shift();
-    if (next) next(); // the slot passes straight to the next caller
+    if (next)
+      next(); // the slot passes straight to the next caller
     else active--;
   };
 
@@ -133,12 +134,20 @@ function isNoAnswer(error: unknown): boolean {
   if (error instanceof AttemptTimeout || error instanceof NoAnswer) return true;
   const e = error as { name?: string; code?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? "";
-  return e.name === "AbortError" || e.name === "TimeoutError" || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_|REQUEST_SEND_ERROR)/.test(code) || e.name === "TypeError";
+  return (
+    e.name === "AbortError" ||
+    e.name === "TimeoutError" ||
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_|REQUEST_SEND_ERROR)/.test(code) ||
+    e.name === "TypeError"
+  );
 }
 
 /** Retry-After of a failed answer, in milliseconds (seconds or an HTTP date), when it has one. */
 export function retryAfterMs(error: unknown): number | undefined {
-  const e = error as { headers?: { get?(name: string): string | null | undefined }; response?: { headers?: { get?(name: string): string | null | undefined } } };
+  const e = error as {
+    headers?: { get?(name: string): string | null | undefined };
+    response?: { headers?: { get?(name: string): string | null | undefined } };
+  };
   const value = e?.headers?.get?.("retry-after") ?? e?.response?.headers?.get?.("retry-after");
   if (value === undefined || value === null || value.trim() === "") return undefined;
   const seconds = Number(value);

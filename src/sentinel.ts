@@ -136,17 +136,31 @@ const incidentShape = z.object({
 });
 const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
 const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })) });
-const alertRuleShape = z.object({ id: z.string(), kind: z.string(), enabled: z.optional(z.boolean()), displayName: z.optional(z.string()) });
+const alertRuleShape = z.object({
+  id: z.string(),
+  kind: z.string(),
+  enabled: z.optional(z.boolean()),
+  displayName: z.optional(z.string()),
+});
 const automationRuleShape = z.object({
   displayName: z.string(),
   triggeringLogic: z.object({
     isEnabled: z.boolean(),
     triggersOn: z.string(),
     conditions: z.optional(
-      z.array(z.object({ conditionType: z.string(), conditionProperties: z.optional(z.object({ propertyName: z.optional(z.string()), propertyValues: z.optional(z.array(z.string())) })) })),
+      z.array(
+        z.object({
+          conditionType: z.string(),
+          conditionProperties: z.optional(
+            z.object({ propertyName: z.optional(z.string()), propertyValues: z.optional(z.array(z.string())) }),
+          ),
+        }),
+      ),
     ),
   }),
-  actions: z.array(z.object({ actionType: z.string(), actionConfiguration: z.optional(z.object({ logicAppResourceId: z.optional(z.string()) })) })),
+  actions: z.array(
+    z.object({ actionType: z.string(), actionConfiguration: z.optional(z.object({ logicAppResourceId: z.optional(z.string()) })) }),
+  ),
 });
 
 /** Automation rules read at most (Sentinel allows 512 per workspace). */
@@ -181,7 +195,12 @@ export function createSentinelGateway(
   const arm = { setting: "ARM_ENDPOINT", url: armEndpoint };
 
   /** One call under the policy; 404 on an incident-scoped call means the incident is gone. */
-  const call = async <T>(signal: AbortSignal, what: string, fn: (abortSignal: AbortSignal) => Promise<T>, incidentId?: string): Promise<T> => {
+  const call = async <T>(
+    signal: AbortSignal,
+    what: string,
+    fn: (abortSignal: AbortSignal) => Promise<T>,
+    incidentId?: string,
+  ): Promise<T> => {
     try {
       return await policy.run(signal, fn);
     } catch (error) {
@@ -236,7 +255,8 @@ export function createSentinelGateway(
         kept.push(...result.items.map((i) => toState(i, what)).filter(query.keep));
         token = result.token;
         if (token === undefined) break;
-        if (seen.has(token)) throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: a next page link repeats an earlier page`);
+        if (seen.has(token))
+          throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: a next page link repeats an earlier page`);
         seen.add(token);
       }
       return { kept, read, truncated: false };
@@ -249,7 +269,11 @@ export function createSentinelGateway(
         async (abortSignal) => {
           const response = await client.incidents.listEntities(rg, ws, incidentId, { abortSignal });
           if (!entitiesShape.safeParse(response).success) {
-            throw new UpstreamError("sentinel", 200, `Sentinel could not list entities of incident ${incidentId}: the answer has no entities list`);
+            throw new UpstreamError(
+              "sentinel",
+              200,
+              `Sentinel could not list entities of incident ${incidentId}: the answer has no entities list`,
+            );
           }
           return (response.entities ?? []).map((entity) => {
             const { kind, ...properties } = entity as unknown as Record<string, unknown>;
@@ -267,7 +291,11 @@ export function createSentinelGateway(
           const response = await client.incidents.listAlerts(rg, ws, incidentId, { abortSignal });
           const parsed = alertsShape.safeParse(response);
           if (!parsed.success) {
-            throw new UpstreamError("sentinel", 200, `Sentinel could not list the alerts of incident ${incidentId}: the answer has no alerts list`);
+            throw new UpstreamError(
+              "sentinel",
+              200,
+              `Sentinel could not list the alerts of incident ${incidentId}: the answer has no alerts list`,
+            );
           }
           // An alert that names no product is not known to be Sentinel's own.
           return parsed.data.value.map((a) => a.productName ?? "(no product name)");
@@ -280,9 +308,15 @@ export function createSentinelGateway(
       try {
         const rule = await policy.run(signal, (abortSignal) => client.alertRules.get(rg, ws, ruleId, { abortSignal }));
         const parsed = alertRuleShape.safeParse(rule);
-        if (!parsed.success) throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
+        if (!parsed.success)
+          throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
         // Fusion and ML rules have no "enabled" flag of their own to read here: they count as enabled.
-        return { id: parsed.data.id.toLowerCase(), kind: parsed.data.kind, enabled: parsed.data.enabled ?? true, ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}) };
+        return {
+          id: parsed.data.id.toLowerCase(),
+          kind: parsed.data.kind,
+          enabled: parsed.data.enabled ?? true,
+          ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}),
+        };
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
         throw upstreamError("sentinel", what, error, RESPONDER, arm);
@@ -294,7 +328,12 @@ export function createSentinelGateway(
         const out: AutomationRuleState[] = [];
         for await (const rule of client.automationRules.list(rg, ws, { abortSignal })) {
           const parsed = automationRuleShape.safeParse(rule);
-          if (!parsed.success) throw new UpstreamError("sentinel", 200, "Sentinel could not list automation rules: an answer is not the documented automation rule");
+          if (!parsed.success)
+            throw new UpstreamError(
+              "sentinel",
+              200,
+              "Sentinel could not list automation rules: an answer is not the documented automation rule",
+            );
           const { triggeringLogic: logic, actions } = parsed.data;
           out.push({
             displayName: parsed.data.displayName,
@@ -304,7 +343,11 @@ export function createSentinelGateway(
               .filter((c) => c.conditionProperties?.propertyName === "IncidentRelatedAnalyticRuleIds")
               .flatMap((c) => c.conditionProperties?.propertyValues ?? [])
               .map((v) => v.toLowerCase()),
-            playbooks: actions.flatMap((a) => (a.actionType === "RunPlaybook" && a.actionConfiguration?.logicAppResourceId ? [a.actionConfiguration.logicAppResourceId.toLowerCase()] : [])),
+            playbooks: actions.flatMap((a) =>
+              a.actionType === "RunPlaybook" && a.actionConfiguration?.logicAppResourceId
+                ? [a.actionConfiguration.logicAppResourceId.toLowerCase()]
+                : [],
+            ),
           });
           if (out.length >= MAX_AUTOMATION_RULES) break;
         }
@@ -323,7 +366,9 @@ export function createSentinelGateway(
 
     async closeIncident(incident, request, signal) {
       try {
-        await policy.run(signal, (abortSignal) => client.incidents.createOrUpdate(rg, ws, incident.name, closeBody(incident, request), { abortSignal }));
+        await policy.run(signal, (abortSignal) =>
+          client.incidents.createOrUpdate(rg, ws, incident.name, closeBody(incident, request), { abortSignal }),
+        );
         return "closed";
       } catch (error) {
         const status = statusOf(error);
@@ -343,7 +388,9 @@ export function createSentinelGateway(
  * (additionalData, providerName, …) and empty owner fields are left out.
  */
 export function closeBody(current: IncidentState, request: CloseRequest): Incident {
-  const owner: Record<string, string> = Object.fromEntries(Object.entries(current.owner ?? {}).filter(([, v]) => typeof v === "string" && v !== ""));
+  const owner: Record<string, string> = Object.fromEntries(
+    Object.entries(current.owner ?? {}).filter(([, v]) => typeof v === "string" && v !== ""),
+  );
   // A queue (Group) owner stays a queue.
   if (Object.keys(owner).length > 0 && current.ownerType && current.ownerType !== "Unknown") owner.ownerType = current.ownerType;
   const labels = [...new Set([...current.labels, request.label])];
@@ -379,7 +426,9 @@ function toIncidentState(incident: Incident, checked: z.output<typeof incidentSh
     ...(owner
       ? {
           owner: Object.fromEntries(
-            (["objectId", "email", "assignedTo", "userPrincipalName"] as const).flatMap((k) => (typeof owner[k] === "string" ? [[k, owner[k]]] : [])),
+            (["objectId", "email", "assignedTo", "userPrincipalName"] as const).flatMap((k) =>
+              typeof owner[k] === "string" ? [[k, owner[k]]] : [],
+            ),
           ),
         }
       : {}),

@@ -148,7 +148,10 @@ const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().che
 const timesShape = z.array(z.number());
 
 export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number } = {}): StateStore {
-  const endpoint = { setting: client.url.includes("127.0.0.1") || client.url.includes("localhost") ? "STATE_TABLE_CONNECTION" : "STATE_TABLE_ENDPOINT", url: client.url };
+  const endpoint = {
+    setting: client.url.includes("127.0.0.1") || client.url.includes("localhost") ? "STATE_TABLE_CONNECTION" : "STATE_TABLE_ENDPOINT",
+    url: client.url,
+  };
   const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: 3, maxInFlight: 20 });
   // One counter update at a time in this instance (an in-flight bound of 1, abort-aware): only
   // other instances can then change the count between a read and its conditional write.
@@ -156,10 +159,12 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
   let created: Promise<void> | undefined;
   const ensureTable = (signal: AbortSignal) => {
     // createTable succeeds when the table exists already.
-    created ??= policy.run(signal, (abortSignal) => client.createTable({ abortSignal })).catch((error: unknown) => {
-      created = undefined;
-      throw error;
-    });
+    created ??= policy
+      .run(signal, (abortSignal) => client.createTable({ abortSignal }))
+      .catch((error: unknown) => {
+        created = undefined;
+        throw error;
+      });
     return created;
   };
   const run = async <T>(signal: AbortSignal, what: string, fn: (abortSignal: AbortSignal) => Promise<T>): Promise<T> => {
@@ -181,9 +186,16 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
     }
   };
   /** Create (no etag) or replace-if-match; false when someone else wrote first. */
-  const put = async (entity: { partitionKey: string; rowKey: string } & Record<string, unknown>, etag: string | undefined, abortSignal: AbortSignal) => {
+  const put = async (
+    entity: { partitionKey: string; rowKey: string } & Record<string, unknown>,
+    etag: string | undefined,
+    abortSignal: AbortSignal,
+  ) => {
     try {
-      const answer = etag === undefined ? await client.createEntity(entity, { abortSignal }) : await client.updateEntity(entity, "Replace", { etag, abortSignal });
+      const answer =
+        etag === undefined
+          ? await client.createEntity(entity, { abortSignal })
+          : await client.updateEntity(entity, "Replace", { etag, abortSignal });
       return answer.etag ?? "";
     } catch (error) {
       const status = statusOf(error);
@@ -205,7 +217,10 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
     async claim(incidentId, stored, owner, until, now, signal) {
       const lease = stored.record?.lease;
       if (lease && lease.owner !== owner && lease.until > now) return undefined;
-      const record: IncidentRecord = { ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }), lease: { owner, until } };
+      const record: IncidentRecord = {
+        ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }),
+        lease: { owner, until },
+      };
       return run(signal, `claim incident ${incidentId}`, (abortSignal) =>
         put({ partitionKey: "incident", rowKey: incidentId, record: JSON.stringify(record) }, stored.etag, abortSignal),
       );
@@ -252,7 +267,11 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
             const buckets = e ? parseBuckets(e.buckets) : undefined;
             if (!e || !buckets || buckets[String(bucket)] === undefined) return;
             buckets[String(bucket)] = Math.max(0, (buckets[String(bucket)] ?? 0) - users);
-            if ((await put({ partitionKey: "restores", rowKey: "window", buckets: JSON.stringify(buckets) }, e.etag, abortSignal)) !== undefined) return;
+            if (
+              (await put({ partitionKey: "restores", rowKey: "window", buckets: JSON.stringify(buckets) }, e.etag, abortSignal)) !==
+              undefined
+            )
+              return;
           }
         }),
       );
@@ -282,7 +301,9 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
     listRecords: (max, signal) =>
       run(signal, "list incident states", async (abortSignal) => {
         const out: { incidentId: string; record: IncidentRecord }[] = [];
-        const pages = client.listEntities<{ record: string }>({ queryOptions: { filter: "PartitionKey eq 'incident'" }, abortSignal }).byPage({ maxPageSize: 100 });
+        const pages = client
+          .listEntities<{ record: string }>({ queryOptions: { filter: "PartitionKey eq 'incident'" }, abortSignal })
+          .byPage({ maxPageSize: 100 });
         for await (const page of pages) {
           for (const e of page) {
             try {
@@ -303,7 +324,10 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
         if (parsed === undefined) return { used: 0, problem: "the hourly counter in the state table is unreadable" };
         const live = Object.entries(parsed).filter(([m, n]) => Number(m) > Math.floor(now / MINUTE) - WINDOW_BUCKETS && n > 0);
         const oldest = Math.min(...live.map(([m]) => Number(m)));
-        return { used: live.reduce((sum, [, n]) => sum + n, 0), ...(live.length ? { oldestLeavesAt: (oldest + WINDOW_BUCKETS) * MINUTE } : {}) };
+        return {
+          used: live.reduce((sum, [, n]) => sum + n, 0),
+          ...(live.length ? { oldestLeavesAt: (oldest + WINDOW_BUCKETS) * MINUTE } : {}),
+        };
       }),
 
     noteSweep: (sweep, signal) =>
@@ -324,7 +348,10 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
             for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
               const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
               const times = [...(e ? parseTimes(e.times) : []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
-              if ((await put({ partitionKey: "pair", rowKey: pairKey(p), times: JSON.stringify(times) }, e?.etag, abortSignal)) !== undefined) return;
+              if (
+                (await put({ partitionKey: "pair", rowKey: pairKey(p), times: JSON.stringify(times) }, e?.etag, abortSignal)) !== undefined
+              )
+                return;
             }
             throw new Error(`the restore history of ${pairKey(p)} kept changing under ${WRITE_ATTEMPTS} attempts`);
           }),
@@ -376,7 +403,10 @@ function parseRecord(text: string, incidentId: string): IncidentRecord {
 }
 
 /** The table client: identity-based on Azure (endpoint + managed identity), a connection string for Azurite. */
-export function createTableClient(state: { tableName: string } & ({ endpoint: string } | { connectionString: string }), credential: TokenCredential): TableClient {
+export function createTableClient(
+  state: { tableName: string } & ({ endpoint: string } | { connectionString: string }),
+  credential: TokenCredential,
+): TableClient {
   // Retries are the shared policy's (src/policy.ts), not the SDK's.
   const retryOptions = { maxRetries: 0 };
   if ("endpoint" in state) return new TableClient(state.endpoint, state.tableName, credential, { retryOptions });

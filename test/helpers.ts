@@ -24,8 +24,7 @@ type State = "delivered" | "delivering" | "partiallyDelivered" | "expired" | "de
 
 /** Builds a scenario in a few readable lines. */
 export class TenantBuilder {
-  readonly scenario: Required<Pick<ScenarioInput, "users" | "groups" | "accessPackages" | "assignments" | "incidents">> &
-    ScenarioInput = {
+  readonly scenario: Required<Pick<ScenarioInput, "users" | "groups" | "accessPackages" | "assignments" | "incidents">> & ScenarioInput = {
     tenantId: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
     workspace: WORKSPACE,
     users: [],
@@ -35,9 +34,23 @@ export class TenantBuilder {
     incidents: [],
   };
 
-  user(name: string, options: { accountEnabled?: boolean; risk?: { riskLevel: "low" | "medium" | "high" | "none"; riskState: "atRisk" | "confirmedCompromised" | "dismissed" | "remediated" | "none" } } = {}): string {
+  user(
+    name: string,
+    options: {
+      accountEnabled?: boolean;
+      risk?: {
+        riskLevel: "low" | "medium" | "high" | "none";
+        riskState: "atRisk" | "confirmedCompromised" | "dismissed" | "remediated" | "none";
+      };
+    } = {},
+  ): string {
     const id = randomUUID();
-    this.scenario.users.push({ id, userPrincipalName: `${name}@contoso.example`, displayName: name, accountEnabled: options.accountEnabled ?? true });
+    this.scenario.users.push({
+      id,
+      userPrincipalName: `${name}@contoso.example`,
+      displayName: name,
+      accountEnabled: options.accountEnabled ?? true,
+    });
     if (options.risk) (this.scenario.riskyUsers ??= []).push({ id, ...options.risk });
     return id;
   }
@@ -96,7 +109,10 @@ export class TenantBuilder {
       properties: typeof a === "string" ? { aadUserId: a, accountName: "user", upnSuffix: "contoso.example" } : a,
     }));
     const groups = (options.groups ?? []).map((g) => ({ kind: "SecurityGroup", properties: { objectGuid: g } }));
-    const apps = (options.applications ?? []).map((app) => ({ kind: "CloudApplication", properties: { appName: "Contoso Expenses", instanceName: app } }));
+    const apps = (options.applications ?? []).map((app) => ({
+      kind: "CloudApplication",
+      properties: { appName: "Contoso Expenses", instanceName: app },
+    }));
     this.scenario.incidents.push({
       name,
       number: this.scenario.incidents.length + 1,
@@ -185,7 +201,15 @@ export async function callWebhook(
 export const commentsOf = (f: FakeTenant, incident: string): string =>
   [...(f.incidents.get(incident)?.comments.values() ?? [])]
     .sort((a, b) => a.createdTimeUtc.localeCompare(b.createdTimeUtc))
-    .map((c) => c.message.replace(/<[^>]+>/g, " ").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&"))
+    .map((c) =>
+      c.message
+        .replace(/<[^>]+>/g, " ")
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&lt;/g, "<")
+        .replace(/&gt;/g, ">")
+        .replace(/&amp;/g, "&"),
+    )
     .join("\n");
 
 /** Requests the fake received for one service, as "METHOD path-tail status". */

@@ -30,7 +30,12 @@ export async function runDoctor(deps: Deps, signal: AbortSignal, options: Doctor
   const checks = await Promise.all([
     ...sentinelChecks(deps, signal),
     ...graphChecks(deps, signal),
-    attempt("state table: write, read and delete a probe row", "Storage Table Data Contributor on the state table", () => deps.store.probe(signal).then(() => "the app's identity can use its state table"), "assign the app identity Storage Table Data Contributor on the table (infra/modules/storage.bicep); locally, start Azurite (npx azurite)"),
+    attempt(
+      "state table: write, read and delete a probe row",
+      "Storage Table Data Contributor on the state table",
+      () => deps.store.probe(signal).then(() => "the app's identity can use its state table"),
+      "assign the app identity Storage Table Data Contributor on the table (infra/modules/storage.bicep); locally, start Azurite (npx azurite)",
+    ),
     ...(options.webhook ? webhookChecks(options.webhook, deps, signal) : []),
   ]);
   return checks.flat();
@@ -42,7 +47,16 @@ function sentinelChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[
     "Sentinel: incidents readable",
     "Microsoft Sentinel Responder",
     async () => {
-      const listed = await sentinel.listNewIncidents({ createdAfter: new Date(deps.now() - 86_400_000), createdBefore: new Date(deps.now()), maxPages: 1, pageSize: 1, keep: () => true }, signal);
+      const listed = await sentinel.listNewIncidents(
+        {
+          createdAfter: new Date(deps.now() - 86_400_000),
+          createdBefore: new Date(deps.now()),
+          maxPages: 1,
+          pageSize: 1,
+          keep: () => true,
+        },
+        signal,
+      );
       return `listed New incidents of the last 24 hours (${listed.read} on the first page)`;
     },
     RESPONDER_FIX,
@@ -59,16 +73,43 @@ function sentinelChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[
         const name = `Sentinel: rule ${id}`;
         try {
           const rule = await sentinel.getAlertRule(id, signal);
-          if (!rule) return [{ check: name, ok: false, detail: "no analytics rule with this id in the workspace", fix: "fix SENTINEL_RULE_IDS, or deploy the detection (infra/modules/detection.bicep)" }];
+          if (!rule)
+            return [
+              {
+                check: name,
+                ok: false,
+                detail: "no analytics rule with this id in the workspace",
+                fix: "fix SENTINEL_RULE_IDS, or deploy the detection (infra/modules/detection.bicep)",
+              },
+            ];
           const armId = ruleArmId(config.workspace, id);
-          const runs = automation.filter((a) => a.enabled && a.triggersOn === "Incidents" && a.playbooks.length > 0 && a.ruleIds.some((r) => r === armId || r.endsWith(`/${id}`)));
+          const runs = automation.filter(
+            (a) =>
+              a.enabled &&
+              a.triggersOn === "Incidents" &&
+              a.playbooks.length > 0 &&
+              a.ruleIds.some((r) => r === armId || r.endsWith(`/${id}`)),
+          );
           return [
-            { check: `${name} exists`, ok: true, detail: `${rule.displayName ?? rule.kind} (${rule.kind}), ${rule.enabled ? "enabled" : "disabled"}` },
+            {
+              check: `${name} exists`,
+              ok: true,
+              detail: `${rule.displayName ?? rule.kind} (${rule.kind}), ${rule.enabled ? "enabled" : "disabled"}`,
+            },
             rule.enabled
               ? runs.length > 0
                 ? { check: `${name}: an automation rule runs the playbook`, ok: true, detail: runs.map((a) => a.displayName).join(", ") }
-                : { check: `${name}: an automation rule runs the playbook`, ok: false, detail: "no enabled automation rule runs a playbook on its incidents", fix: "deploy the automation rule (infra/modules/detection.bicep) or create one that runs the playbook" }
-              : { check: `${name}: enabled`, ok: true, detail: "disabled: the other detection variant is the one in use (see the enabled-rule check)" },
+                : {
+                    check: `${name}: an automation rule runs the playbook`,
+                    ok: false,
+                    detail: "no enabled automation rule runs a playbook on its incidents",
+                    fix: "deploy the automation rule (infra/modules/detection.bicep) or create one that runs the playbook",
+                  }
+              : {
+                  check: `${name}: enabled`,
+                  ok: true,
+                  detail: "disabled: the other detection variant is the one in use (see the enabled-rule check)",
+                },
           ];
         } catch (error) {
           return [fail(name, error, RESPONDER_FIX)];
@@ -77,7 +118,17 @@ function sentinelChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[
     );
     const flat = results.flat();
     const anyEnabled = flat.some((c) => c.ok && c.detail.includes(", enabled"));
-    return [...flat, { check: "Sentinel: an enabled rule in SENTINEL_RULE_IDS", ok: anyEnabled, detail: anyEnabled ? "at least one detection rule is enabled" : "no rule of SENTINEL_RULE_IDS is enabled: no incident will reach the app", ...(anyEnabled ? {} : { fix: "enable the detection rule in Sentinel (Analytics)" }) }];
+    return [
+      ...flat,
+      {
+        check: "Sentinel: an enabled rule in SENTINEL_RULE_IDS",
+        ok: anyEnabled,
+        detail: anyEnabled
+          ? "at least one detection rule is enabled"
+          : "no rule of SENTINEL_RULE_IDS is enabled: no incident will reach the app",
+        ...(anyEnabled ? {} : { fix: "enable the detection rule in Sentinel (Analytics)" }),
+      },
+    ];
   })();
   return [read, rules];
 }
@@ -85,50 +136,92 @@ function sentinelChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[
 function graphChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[]>[] {
   const { config, graph } = deps;
   const probe = (name: string, permission: string, path: string, fix = GRANT) =>
-    attempt(name, permission, async () => `${(await graph.probe(name, path, permission === CATALOG_ROLE ? CATALOG_ROLE : graphRole(permission), signal)).length} item(s) on the first page`, fix);
+    attempt(
+      name,
+      permission,
+      async () =>
+        `${(await graph.probe(name, path, permission === CATALOG_ROLE ? CATALOG_ROLE : graphRole(permission), signal)).length} item(s) on the first page`,
+      fix,
+    );
   const users = graph.probe("Graph: users readable", `/users?$top=1&$select=id`, graphRole(GRAPH_PERMISSIONS.getUser), signal);
   users.catch(() => undefined);
   const checks: Promise<Check | Check[]>[] = [
-    attempt("Graph: users readable (account check)", GRAPH_PERMISSIONS.getUser, async () => `${(await users).length} user(s) on the first page`, GRANT),
+    attempt(
+      "Graph: users readable (account check)",
+      GRAPH_PERMISSIONS.getUser,
+      async () => `${(await users).length} user(s) on the first page`,
+      GRANT,
+    ),
     attempt(
       "Graph: group memberships readable (delivery check)",
       GRAPH_PERMISSIONS.directGroups,
       async () => {
         const [user] = await users.catch(() => [] as string[]);
         if (!user) return "no user to read memberships of (users could not be read)";
-        const groups = await graph.probe("Graph: group memberships readable", `/users/${user}/memberOf/microsoft.graph.group?$top=1&$select=id`, graphRole(GRAPH_PERMISSIONS.directGroups), signal);
+        const groups = await graph.probe(
+          "Graph: group memberships readable",
+          `/users/${user}/memberOf/microsoft.graph.group?$top=1&$select=id`,
+          graphRole(GRAPH_PERMISSIONS.directGroups),
+          signal,
+        );
         return `read the direct group memberships of one user (${groups.length} on the first page)`;
       },
       GRANT,
     ),
   ];
-  if (config.riskCheck) checks.push(probe("Graph: risky users readable (risk check)", GRAPH_PERMISSIONS.getRisk.split(" ")[0] as string, "/identityProtection/riskyUsers?$top=1&$select=id", `${GRANT}; without Entra ID P2 set IDENTITY_PROTECTION_CHECK=off`));
+  if (config.riskCheck)
+    checks.push(
+      probe(
+        "Graph: risky users readable (risk check)",
+        GRAPH_PERMISSIONS.getRisk.split(" ")[0] as string,
+        "/identityProtection/riskyUsers?$top=1&$select=id",
+        `${GRANT}; without Entra ID P2 set IDENTITY_PROTECTION_CHECK=off`,
+      ),
+    );
   if (config.catalogIds.length === 0) {
-    checks.push(probe("Graph: access package assignments readable", "EntitlementManagement.ReadWrite.All", `${EM}/assignments?$top=1&$select=id`));
+    checks.push(
+      probe("Graph: access package assignments readable", "EntitlementManagement.ReadWrite.All", `${EM}/assignments?$top=1&$select=id`),
+    );
   } else {
     for (const catalog of config.catalogIds) {
-      checks.push(probe(`Graph: catalog ${catalog} readable (catalog-scoped mode)`, CATALOG_ROLE, `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalog}'`)}&$top=1&$select=id`, "run infra/scripts/grant-catalog-role.sh for this catalog"));
+      checks.push(
+        probe(
+          `Graph: catalog ${catalog} readable (catalog-scoped mode)`,
+          CATALOG_ROLE,
+          `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalog}'`)}&$top=1&$select=id`,
+          "run infra/scripts/grant-catalog-role.sh for this catalog",
+        ),
+      );
     }
   }
   return checks;
 }
 
 function webhookChecks(url: string, deps: Deps, signal: AbortSignal): Promise<Check>[] {
-  const post = (headers: Record<string, string>) => fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: "{}", signal }).then((r) => r.status);
+  const post = (headers: Record<string, string>) =>
+    fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: "{}", signal }).then((r) => r.status);
   const refused = (name: string, headers: Record<string, string>) =>
     (async (): Promise<Check> => {
       try {
         const status = await post(headers);
         return status === 401 || status === 403
           ? { check: name, ok: true, detail: `refused with ${status}` }
-          : { check: name, ok: false, detail: `answered ${status}: the webhook let the call through`, fix: "set WEBHOOK_ALLOWED_CALLER, WEBHOOK_APP_ID and WEBHOOK_TENANT_ID (webhookAuth=entra), or require the function key" };
+          : {
+              check: name,
+              ok: false,
+              detail: `answered ${status}: the webhook let the call through`,
+              fix: "set WEBHOOK_ALLOWED_CALLER, WEBHOOK_APP_ID and WEBHOOK_TENANT_ID (webhookAuth=entra), or require the function key",
+            };
       } catch (error) {
         return fail(name, error, "check the URL; the function app must be running");
       }
     })();
   return [
     refused("webhook: an unauthenticated call is refused", {}),
-    refused("webhook: a forged principal header is refused", { "x-ms-client-principal-id": deps.config.webhook?.caller ?? "00000000-0000-0000-0000-000000000000", "x-ms-client-principal-idp": "aad" }),
+    refused("webhook: a forged principal header is refused", {
+      "x-ms-client-principal-id": deps.config.webhook?.caller ?? "00000000-0000-0000-0000-000000000000",
+      "x-ms-client-principal-idp": "aad",
+    }),
   ];
 }
 
@@ -148,7 +241,9 @@ function fail(check: string, error: unknown, fix: string): Check {
 /** A table a person reads in a terminal. */
 export function renderChecks(checks: Check[]): string {
   const width = Math.max(...checks.map((c) => c.check.length));
-  const lines = checks.map((c) => `${c.ok ? "PASS" : "FAIL"}  ${c.check.padEnd(width)}  ${c.detail}${c.fix ? `\n      ${" ".repeat(width)}  fix: ${c.fix}` : ""}`);
+  const lines = checks.map(
+    (c) => `${c.ok ? "PASS" : "FAIL"}  ${c.check.padEnd(width)}  ${c.detail}${c.fix ? `\n      ${" ".repeat(width)}  fix: ${c.fix}` : ""}`,
+  );
   const failed = checks.filter((c) => !c.ok).length;
   return [...lines, "", failed === 0 ? `All ${checks.length} checks passed.` : `${failed} of ${checks.length} checks failed.`].join("\n");
 }

@@ -21,7 +21,11 @@ const RISKY_STATES = new Set(["atRisk", "confirmedCompromised"]);
  * that it did not close before, and that is younger than SWEEP_MAX_AGE_HOURS. When the incident
  * does not list its alerts' products (optional in the API), the alerts are read.
  */
-export async function checkIncident(incident: IncidentState, deps: Pick<Deps, "config" | "sentinel" | "now">, signal: AbortSignal): Promise<Decision[]> {
+export async function checkIncident(
+  incident: IncidentState,
+  deps: Pick<Deps, "config" | "sentinel" | "now">,
+  signal: AbortSignal,
+): Promise<Decision[]> {
   const { config } = deps;
   const products = incident.alertProductNames ?? (await deps.sentinel.listAlertProducts(incident.name, signal));
   const allowed = new Set(config.allowedRuleIds.map((r) => ruleArmId(config.workspace, r)));
@@ -43,11 +47,21 @@ export async function checkIncident(incident: IncidentState, deps: Pick<Deps, "c
   const ageHours = created === undefined ? undefined : (deps.now() - created) / 3_600_000;
   const maxHours = config.sweep.maxAgeMs / 3_600_000;
   return [
-    decide("alerts", ours, "every alert comes from an allowed removal rule", `incident holds alerts of other rules or products (${details.join("; ")})`),
+    decide(
+      "alerts",
+      ours,
+      "every alert comes from an allowed removal rule",
+      `incident holds alerts of other rules or products (${details.join("; ")})`,
+    ),
     decide("status", incident.status === "New", "incident is New", `incident is ${incident.status}: an analyst is on it`),
     decide("owner", !ownedByPerson, "no analyst owns the incident", `an analyst owns the incident (${owner ?? ""})`),
     decide("hold-label", !held, `no "${label}" label`, `incident carries the label "${label}"`),
-    decide("reopened", !reopened, "not closed by this app before", `this app closed the incident before (label "${AUTO_LABEL}") and someone reopened it`),
+    decide(
+      "reopened",
+      !reopened,
+      "not closed by this app before",
+      `this app closed the incident before (label "${AUTO_LABEL}") and someone reopened it`,
+    ),
     decide(
       "age",
       ageHours !== undefined && ageHours <= maxHours,
@@ -119,7 +133,11 @@ async function checkRisk(userId: string, deps: Pick<Deps, "graph">, signal: Abor
     const risky = RISKY_STATES.has(risk.riskState) || risk.riskLevel === "high";
     return decision(risky ? "hold" : "pass", `Identity Protection: risk state ${risk.riskState}, level ${risk.riskLevel}`);
   } catch (error) {
-    if (refused(error)) return decision("hold", `could not read the user's risk (set IDENTITY_PROTECTION_CHECK=off without Entra ID P2): ${(error as Error).message}`);
+    if (refused(error))
+      return decision(
+        "hold",
+        `could not read the user's risk (set IDENTITY_PROTECTION_CHECK=off without Entra ID P2): ${(error as Error).message}`,
+      );
     throw error;
   }
 }

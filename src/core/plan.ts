@@ -23,8 +23,7 @@ const STATE_REASON: Record<string, string> = {
   expired: "assignment has expired",
   delivering: "delivery already in progress",
   deliveryFailed: "delivery failed; reprocess only applies to delivered assignments, check the assignment's request history",
-  partiallyDelivered:
-    "partially delivered; reprocess only applies to delivered assignments, an admin should check which resources failed",
+  partiallyDelivered: "partially delivered; reprocess only applies to delivered assignments, an admin should check which resources failed",
 };
 
 export function toRef(userId: string, a: Assignment): AssignmentRef {
@@ -61,7 +60,10 @@ export function planReprocess(
       if (known) {
         const granted = grants.get(a.accessPackageId) ?? { groups: [], apps: [] };
         if (!lost.groups.some((g) => granted.groups.includes(g)) && !lost.apps.some((app) => granted.apps.includes(app))) {
-          plan.skipped.push({ ...ref, reason: "access package does not grant what the incident says the user lost (group or application)" });
+          plan.skipped.push({
+            ...ref,
+            reason: "access package does not grant what the incident says the user lost (group or application)",
+          });
           continue;
         }
       }

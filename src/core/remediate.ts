@@ -10,7 +10,17 @@ import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type W
 import { extractEntities, type ExtractedEntities } from "./entities";
 import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
-import { headline, holdMessage, renderComment, stableId, type Decision, type FailedAssignment, type Outcome, type PairNote, type RemediationSummary } from "./report";
+import {
+  headline,
+  holdMessage,
+  renderComment,
+  stableId,
+  type Decision,
+  type FailedAssignment,
+  type Outcome,
+  type PairNote,
+  type RemediationSummary,
+} from "./report";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
@@ -78,11 +88,20 @@ class Busy extends Error {}
  * users before it closes. The record in the state table says where the incident stands, so a
  * retry, the sweeper or another instance resumes from there and never repeats a wave.
  */
-export async function remediateIncident(pointer: IncidentPointer, deps: Deps, log: Logger, signal: AbortSignal, options: RunOptions = {}): Promise<RemediationSummary> {
+export async function remediateIncident(
+  pointer: IncidentPointer,
+  deps: Deps,
+  log: Logger,
+  signal: AbortSignal,
+  options: RunOptions = {},
+): Promise<RemediationSummary> {
   assertSameWorkspace(pointer.workspace, deps.config.workspace);
   const dryRun = options.dryRun ?? deps.config.dryRun;
   // The app's own record is read alongside the incident (a read of its own table, nothing else).
-  const [{ incident, entities }, stored] = await Promise.all([readIncident(pointer.incidentId, deps, signal), deps.store.read(pointer.incidentId, signal)]);
+  const [{ incident, entities }, stored] = await Promise.all([
+    readIncident(pointer.incidentId, deps, signal),
+    deps.store.read(pointer.incidentId, signal),
+  ]);
   const found = extractEntities(entities);
   if (incident.status === "Closed") {
     log.info(`incident ${incident.name}: already closed, nothing to do`);
@@ -138,7 +157,9 @@ async function decide(run: Run): Promise<RemediationSummary> {
   const { deps, log, found } = run;
   const { config } = deps;
   const { users } = found;
-  log.info(`incident ${run.incident.name}: ${users.length} user(s), ${found.groups.length} group(s), ${found.apps.length} application(s), ${found.unusableAccounts.length} account(s) without an Entra id`);
+  log.info(
+    `incident ${run.incident.name}: ${users.length} user(s), ${found.groups.length} group(s), ${found.apps.length} application(s), ${found.unusableAccounts.length} account(s) without an Entra id`,
+  );
   const scope = await incidentScope(run, run.incident);
   const base = { ...facts(run.incident, found, run.dryRun), decisions: scope };
   if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
@@ -159,14 +180,26 @@ async function decide(run: Run): Promise<RemediationSummary> {
   if (listed instanceof LimitError) return settle(run, "held", { ...base, decisions }, listed.message);
   if (listed instanceof Error) throw listed;
   const cleared = new Set(usersCleared(users, decisions).map((u) => u.objectId));
-  const { plan, covered, left } = await planFor(run, listed.filter((l) => cleared.has(l.userId)), pairs, decisions);
+  const { plan, covered, left } = await planFor(
+    run,
+    listed.filter((l) => cleared.has(l.userId)),
+    pairs,
+    decisions,
+  );
   const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention, notRestored: left };
-  log.info(`incident ${run.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`);
+  log.info(
+    `incident ${run.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`,
+  );
 
   if (run.dryRun) return settle(run, "dry-run", { ...planFacts, wouldReprocess: plan.reprocess });
   const limit = config.limits.maxReprocessPerIncident;
   if (plan.reprocess.length > limit) {
-    return settle(run, "held", planFacts, `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${limit}); nothing was reprocessed`);
+    return settle(
+      run,
+      "held",
+      planFacts,
+      `${plan.reprocess.length} assignments would be reprocessed, more than MAX_REPROCESS_PER_INCIDENT (${limit}); nothing was reprocessed`,
+    );
   }
   if (plan.reprocess.length === 0) {
     return holds(decisions).length > 0 ? settle(run, "held", planFacts) : settle(run, "nothing-to-reprocess", planFacts);
@@ -252,7 +285,10 @@ async function planFor(
     else if (plan.reprocess.some((a) => grantsPair(a, p))) covered.push(p);
     else {
       const skipped = plan.skipped.find((a) => grantsPair(a, p));
-      left.push({ ...p, reason: skipped ? `its assignment was not reprocessed: ${skipped.reason}` : "no access package assignment of the user grants it" });
+      left.push({
+        ...p,
+        reason: skipped ? `its assignment was not reprocessed: ${skipped.reason}` : "no access package assignment of the user grants it",
+      });
     }
   }
   return { plan, covered, left };
@@ -263,14 +299,20 @@ async function planFor(
  * longer fresh, and re-checking it on that read), record the wave (before the first call, so no
  * retry repeats it), reprocess, then verify.
  */
-async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; left: PairNote[]; facts: Facts }): Promise<RemediationSummary> {
+async function requestWave(
+  run: Run,
+  planned: { plan: Plan; covered: Pair[]; left: PairNote[]; facts: Facts },
+): Promise<RemediationSummary> {
   const { deps, signal } = run;
   const { plan, covered, left } = planned;
   await run.claimed;
   const restoring = new Set(plan.reprocess.map((a) => a.userId)).size;
   const cap = deps.config.limits.maxUsersRestoredPerHour;
   const stale = deps.now() - run.readAt > FRESH_MS;
-  const [reservation, fresh] = await Promise.all([deps.store.reserveRestores(restoring, cap, deps.now(), signal), stale ? rereadIncident(run) : run.incident]);
+  const [reservation, fresh] = await Promise.all([
+    deps.store.reserveRestores(restoring, cap, deps.now(), signal),
+    stale ? rereadIncident(run) : run.incident,
+  ]);
   const recheck = stale ? await incidentScope(run, fresh) : [];
   if (holds(recheck).length > 0) {
     await deps.store.releaseRestores(reservation, restoring, signal).catch(() => undefined);
@@ -285,7 +327,10 @@ async function requestWave(run: Run, planned: { plan: Plan; covered: Pair[]; lef
   }
 
   const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
-  await Promise.all([save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave }), deps.store.noteRestores(covered, deps.now(), signal)]);
+  await Promise.all([
+    save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave }),
+    deps.store.noteRestores(covered, deps.now(), signal),
+  ]);
   const done = await reprocessAll(run, plan.reprocess);
   const requested: Wave = { ...wave, failed: done.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
   if (done.failed.length > 0) {
@@ -307,7 +352,10 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
   let failed: FailedAssignment[] = [];
   if (failedIds.size > 0) {
     await run.claimed;
-    const retried = await reprocessAll(run, wave.assignments.filter((a) => failedIds.has(a.assignmentId)));
+    const retried = await reprocessAll(
+      run,
+      wave.assignments.filter((a) => failedIds.has(a.assignmentId)),
+    );
     current = { ...wave, failed: retried.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
     failed = retried.failed;
     await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: current });
@@ -326,7 +374,10 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
 async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Promise<RemediationSummary> {
   const { deps } = run;
   const [seen, userChecks] = await Promise.all([
-    waitForDelivery(run, wave.pairs.filter((p) => p.kind === "group")),
+    waitForDelivery(
+      run,
+      wave.pairs.filter((p) => p.kind === "group"),
+    ),
     recheckUsers ? checkUsers(run.found.users, deps, run.signal) : Promise.resolve([]),
   ]);
   const decisions = [...f.decisions, ...userChecks];
@@ -334,18 +385,41 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
   const restored = wave.pairs.filter((p) => seen.has(pairKey(p)));
   const unverifiable: PairNote[] = wave.pairs
     .filter((p) => p.kind === "app")
-    .map((p) => ({ ...p, reason: "application role reprocessed; the app cannot verify application roles, check the user's role assignment" }));
+    .map((p) => ({
+      ...p,
+      reason: "application role reprocessed; the app cannot verify application roles, check the user's role assignment",
+    }));
   const pending = wave.pairs.filter((p) => p.kind === "group" && !seen.has(pairKey(p)));
   const notRestored = [...(wave.left ?? []), ...unverifiable];
-  const verified: Facts = { ...f, decisions, restored, notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))] };
+  const verified: Facts = {
+    ...f,
+    decisions,
+    restored,
+    notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))],
+  };
   if (holds(userChecks).length > 0) {
-    return settle(run, "held", verified, `Reprocess was requested at ${since}, but the user no longer passes the checks, so the incident is not closed.`);
+    return settle(
+      run,
+      "held",
+      verified,
+      `Reprocess was requested at ${since}, but the user no longer passes the checks, so the incident is not closed.`,
+    );
   }
   if (pending.length > 0) {
     if (deps.now() - wave.requestedAt > deps.config.limits.deliveryTimeoutMs) {
-      return settle(run, "delivery-not-seen", verified, `Reprocess was requested at ${since}; ${pending.length} membership(s) still do not show.`);
+      return settle(
+        run,
+        "delivery-not-seen",
+        verified,
+        `Reprocess was requested at ${since}; ${pending.length} membership(s) still do not show.`,
+      );
     }
-    return settle(run, "awaiting-delivery", verified, `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} membership(s).`);
+    return settle(
+      run,
+      "awaiting-delivery",
+      verified,
+      `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} membership(s).`,
+    );
   }
   if (holds(decisions).length > 0) return settle(run, "held", verified, "The other users were restored; the incident stays open.");
   if (notRestored.length > 0) return settle(run, "partly-restored", verified);
@@ -383,7 +457,9 @@ async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
   for (let round = 0, wait = 1000; round < 20; round++, wait = Math.min(wait * 2, 8000)) {
     const byUser = new Map<string, string[]>();
     for (const p of pairs.filter((x) => !seen.has(pairKey(x)))) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p.targetId]);
-    const answers = await Promise.all([...byUser].map(async ([userId, groupIds]) => ({ userId, groups: await deps.graph.directGroups(userId, groupIds, signal) })));
+    const answers = await Promise.all(
+      [...byUser].map(async ([userId, groupIds]) => ({ userId, groups: await deps.graph.directGroups(userId, groupIds, signal) })),
+    );
     for (const { userId, groups } of answers) for (const g of groups) seen.add(pairKey({ userId, kind: "group", targetId: g }));
     if (pairs.every((p) => seen.has(pairKey(p)))) break;
     if (deps.now() + wait > until) break;
@@ -403,7 +479,10 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
     await run.claimed;
     const result = await deps.sentinel.closeIncident(
       run.incident,
-      { classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`, label: AUTO_LABEL },
+      {
+        classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
+        label: AUTO_LABEL,
+      },
       signal,
     );
     if (result === "closed") {
@@ -414,10 +493,19 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
     if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
     const recheck = await incidentScope(run, run.incident);
     if (holds(recheck).length > 0) {
-      return settle(run, "held", { ...f, decisions: recheck }, "Access was restored, but the incident changed meanwhile, so it was not closed.");
+      return settle(
+        run,
+        "held",
+        { ...f, decisions: recheck },
+        "Access was restored, but the incident changed meanwhile, so it was not closed.",
+      );
     }
   }
-  throw new UpstreamError("sentinel", 409, `Sentinel could not close incident ${run.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`);
+  throw new UpstreamError(
+    "sentinel",
+    409,
+    `Sentinel could not close incident ${run.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`,
+  );
 }
 
 /**
@@ -430,7 +518,11 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
   await run.claimed;
   const failures = outcome === "failed" ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
   const text =
-    outcome === "failed" ? failureMessage(run, failures, message ?? "") : outcome === "held" && holds(f.decisions).length > 0 ? [holdMessage(f.decisions), message].filter(Boolean).join(" ") : (message ?? headline(outcome));
+    outcome === "failed"
+      ? failureMessage(run, failures, message ?? "")
+      : outcome === "held" && holds(f.decisions).length > 0
+        ? [holdMessage(f.decisions), message].filter(Boolean).join(" ")
+        : (message ?? headline(outcome));
   const closed = outcome === "remediated";
   const previous = run.record;
   const changed = previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
@@ -513,7 +605,11 @@ async function save(run: Run, record: IncidentRecord): Promise<void> {
 }
 
 /** Step: read the incident and its entities from Sentinel (the body was only a pointer). */
-async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal): Promise<{ incident: IncidentState; entities: IncidentEntity[] }> {
+async function readIncident(
+  incidentId: string,
+  deps: Deps,
+  signal: AbortSignal,
+): Promise<{ incident: IncidentState; entities: IncidentEntity[] }> {
   const [incident, entities] = await Promise.all([
     deps.sentinel.getIncident(incidentId, signal),
     deps.sentinel.listEntities(incidentId, signal).catch((error: unknown) => error as Error),
@@ -528,7 +624,11 @@ async function readIncident(incidentId: string, deps: Deps, signal: AbortSignal)
 /** Reads the incident again; the run works from this read (and closes with its etag) from now on. */
 async function rereadIncident(run: Run): Promise<IncidentState> {
   const fresh = await run.deps.sentinel.getIncident(run.incident.name, run.signal);
-  if (!fresh) throw new RequestError("IncidentNotFound", `Incident ${run.incident.name} was deleted while it was being remediated; nothing more to do`);
+  if (!fresh)
+    throw new RequestError(
+      "IncidentNotFound",
+      `Incident ${run.incident.name} was deleted while it was being remediated; nothing more to do`,
+    );
   run.incident = fresh;
   run.readAt = run.deps.now();
   return fresh;
@@ -560,9 +660,12 @@ function facts(incident: IncidentState, found: ExtractedEntities, dryRun: boolea
 
 const sortDecisions = (d: Decision[]) => [...holds(d), ...d.filter((x) => x.result === "pass")];
 
-
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
-  if (!same(sent.subscriptionId, configured.subscriptionId) || !same(sent.resourceGroup, configured.resourceGroup) || !same(sent.name, configured.name)) {
+  if (
+    !same(sent.subscriptionId, configured.subscriptionId) ||
+    !same(sent.resourceGroup, configured.resourceGroup) ||
+    !same(sent.name, configured.name)
+  ) {
     // Neither workspace is echoed: the caller learns only that it is not the configured one.
     throw new RequestError("WorkspaceMismatch", "The incident belongs to another workspace than the one this app is configured for");
   }

@@ -127,8 +127,7 @@ export function stableId(...parts: string[]): string {
   return uuidv5(parts.join("\u0000"), NAMESPACE);
 }
 
-const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
 
 export const userLabel = (u: UserRef) => (u.name ? `${u.name} (${u.objectId})` : u.objectId);
 
@@ -136,12 +135,14 @@ export const assignmentLabel = (a: AssignmentRef) =>
   `${a.accessPackageName ? `"${a.accessPackageName}"` : `access package ${a.accessPackageId}`} (assignment ${a.assignmentId})`;
 
 const HEADLINE: Record<Outcome, string> = {
-  remediated: "Access restored: every membership the incident names was reprocessed and verified; the incident is closed as BenignPositive.",
+  remediated:
+    "Access restored: every membership the incident names was reprocessed and verified; the incident is closed as BenignPositive.",
   "already-closed": "The incident was already closed; nothing was done.",
-  "closed-by-other": "Someone closed the incident while the app worked on it; the app did not close it and leaves its classification as it is.",
+  "closed-by-other":
+    "Someone closed the incident while the app worked on it; the app did not close it and leaves its classification as it is.",
   "in-progress": "Another run of the app is working on this incident; this one did nothing.",
   "partly-restored":
-    "Not everything the incident names is restored and verified (see \"Not restored\"), so the incident is left open for an analyst.",
+    'Not everything the incident names is restored and verified (see "Not restored"), so the incident is left open for an analyst.',
   "dry-run": "Dry run: nothing was reprocessed and the incident was not closed. These are the decisions the app would act on.",
   held: "Not acted on for some or all users: a safety check held them. The incident is left open for an analyst.",
   "nothing-to-reprocess":
@@ -216,7 +217,9 @@ function pairLabel(p: Pair, s: Pick<RemediationSummary, "users" | "groupNames">)
 
 /** Each state change adds a comment (edits do not reach the Defender portal): the newest says it supersedes the rest. */
 function updateNote(s: RemediationSummary): string {
-  return s.update !== undefined && s.update > 1 ? `Update ${s.update}: this comment supersedes the app's earlier comments on this incident.` : "";
+  return s.update !== undefined && s.update > 1
+    ? `Update ${s.update}: this comment supersedes the app's earlier comments on this incident.`
+    : "";
 }
 
 /** What the comment adds to the headline: the message, less the holds it lists anyway. */

@@ -97,7 +97,8 @@ export function renderStatus(v: StatusView): string {
     (e.wave ? `; reprocess of ${e.wave.assignments} assignment(s) requested ${e.wave.requestedAt}` : "") +
     (e.leasedUntil ? `; held by a run until ${e.leasedUntil}` : "") +
     (e.reason ? `\n      ${e.reason.length > 200 ? `${e.reason.slice(0, 200)}…` : e.reason}` : "");
-  const section = (title: string, list: StatusEntry[]) => (list.length ? [`${title} (${list.length}):`, ...list.map(line)] : [`${title}: none`]);
+  const section = (title: string, list: StatusEntry[]) =>
+    list.length ? [`${title} (${list.length}):`, ...list.map(line)] : [`${title}: none`];
   return [
     `Status at ${v.at}`,
     cap,

@@ -60,7 +60,12 @@ export interface SweepSummary {
  * to enforce, or changed by an analyst since) and runs the pipeline on each. Newest first; an
  * incident tried before waits behind those never tried, so failing ones cannot block new ones.
  */
-export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortSignal, options: SweepOptions = SWEEP_DEFAULTS): Promise<SweepSummary> {
+export async function sweepOpenIncidents(
+  deps: Deps,
+  log: Logger,
+  signal: AbortSignal,
+  options: SweepOptions = SWEEP_DEFAULTS,
+): Promise<SweepSummary> {
   const { config, sentinel, store } = deps;
   const dryRun = options.dryRun ?? config.dryRun;
   const now = deps.now();
@@ -79,8 +84,18 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
   const young = (i: IncidentState) => !options.includeRecent && (i.createdTimeUtc?.getTime() ?? 0) > now - options.graceMs;
   const ours = listing.kept.filter((i) => !young(i));
   const recent = listing.kept.filter(young).map((i) => i.name);
-  const summary: SweepSummary = { listed: listing.read, ours: listing.kept.length, truncated: listing.truncated, recent, ran: {}, skipped: [], failed: [], deferred: [] };
-  if (listing.truncated) log.warn(`sweep: stopped after ${listing.read} New incidents (${options.maxPages} pages); older ones are not seen this time`);
+  const summary: SweepSummary = {
+    listed: listing.read,
+    ours: listing.kept.length,
+    truncated: listing.truncated,
+    recent,
+    ran: {},
+    skipped: [],
+    failed: [],
+    deferred: [],
+  };
+  if (listing.truncated)
+    log.warn(`sweep: stopped after ${listing.read} New incidents (${options.maxPages} pages); older ones are not seen this time`);
 
   const due: { incident: IncidentState; record: IncidentRecord | undefined; why: string }[] = [];
   for (const incident of ours) {
@@ -93,7 +108,12 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
       summary.skipped.push(incident.name);
       continue;
     }
-    const why = dueReason(incident, record, { maxAttempts: config.sweep.maxAttempts, dryRun, includeDryRun: options.includeDryRun ?? false, now });
+    const why = dueReason(incident, record, {
+      maxAttempts: config.sweep.maxAttempts,
+      dryRun,
+      includeDryRun: options.includeDryRun ?? false,
+      now,
+    });
     if (why) due.push({ incident, record, why });
     else summary.skipped.push(incident.name);
   }
@@ -126,8 +146,16 @@ export async function sweepOpenIncidents(deps: Deps, log: Logger, signal: AbortS
   }
   const ran = Object.entries(summary.ran).map(([o, ids]) => `${o} ${ids.length}`);
   if (!signal.aborted) {
-    const note = { at: deps.now(), listed: summary.listed, ran: Object.values(summary.ran).reduce((n, ids) => n + ids.length, 0), failed: summary.failed.length, recent: summary.recent.length };
-    await store.noteSweep(note, signal).catch((error: unknown) => log.warn(`sweep: could not note the sweep for status: ${printable(messageOf(error), 300)}`));
+    const note = {
+      at: deps.now(),
+      listed: summary.listed,
+      ran: Object.values(summary.ran).reduce((n, ids) => n + ids.length, 0),
+      failed: summary.failed.length,
+      recent: summary.recent.length,
+    };
+    await store
+      .noteSweep(note, signal)
+      .catch((error: unknown) => log.warn(`sweep: could not note the sweep for status: ${printable(messageOf(error), 300)}`));
   }
   log.info(
     `sweep: ${summary.listed} New incident(s) in the window, ${summary.ours} of the configured rules; ` +
@@ -158,7 +186,11 @@ export function dueReason(
     case "new":
       return "an earlier run stopped before it reached a decision";
     case "failed":
-      return record.dryRun ? (changed ? "changed since the app's last run" : undefined) : `attempt ${record.failures + 1} of ${options.maxAttempts}`;
+      return record.dryRun
+        ? changed
+          ? "changed since the app's last run"
+          : undefined
+        : `attempt ${record.failures + 1} of ${options.maxAttempts}`;
     default:
       return changed ? "changed since the app's last run" : undefined;
   }

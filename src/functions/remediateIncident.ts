@@ -39,6 +39,10 @@ export function registerRemediate(config: Pick<Config, "webhook">): void {
   app.http("remediateIncident", {
     methods: ["POST"],
     authLevel: config.webhook ? "anonymous" : "function",
-    handler: createRemediateHandler(depsFromEnvironment, WEBHOOK_DEADLINE_MS, config.webhook ? createCallerCheck(config.webhook) : undefined),
+    handler: createRemediateHandler(
+      depsFromEnvironment,
+      WEBHOOK_DEADLINE_MS,
+      config.webhook ? createCallerCheck(config.webhook) : undefined,
+    ),
   });
 }

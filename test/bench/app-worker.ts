@@ -97,11 +97,21 @@ async function main(): Promise<void> {
     const body = JSON.stringify(await control(`/trigger-body/${incident}`));
     const started = performance.now();
     const res = await handler(
-      new HttpRequest({ method: "POST", url: "https://bench/api/remediateIncident", headers: { "content-type": "application/json" }, body: { string: body } }),
+      new HttpRequest({
+        method: "POST",
+        url: "https://bench/api/remediateIncident",
+        headers: { "content-type": "application/json" },
+        body: { string: body },
+      }),
       new InvocationContext({ invocationId: randomUUID(), functionName: "remediateIncident", logHandler: () => undefined }),
     );
     const r = res as { status?: number; jsonBody?: { outcome?: string; reprocessed?: unknown[] } };
-    return { status: r.status ?? 200, outcome: r.jsonBody?.outcome, reprocessed: r.jsonBody?.reprocessed?.length ?? 0, ms: performance.now() - started };
+    return {
+      status: r.status ?? 200,
+      outcome: r.jsonBody?.outcome,
+      reprocessed: r.jsonBody?.reprocessed?.length ?? 0,
+      ms: performance.now() - started,
+    };
   };
 
   const loadedRssMB = process.memoryUsage().rss / 2 ** 20;
@@ -115,20 +125,38 @@ async function main(): Promise<void> {
     const requests = (await control<RecordedRequest[]>("/requests")).filter((r) => !r.path.startsWith("/_fake/"));
     if (process.env.BENCH_TRACE) {
       const t0 = Math.min(...requests.map((r) => r.start));
-      process.stderr.write(`${s.assignments} ${s.variant}\n${requests.map((r) => `  ${r.service} ${r.method} ${r.path.slice(-24)} ${(r.start - t0).toFixed(0)}-${(r.end - t0).toFixed(0)}`).join("\n")}\n`);
+      process.stderr.write(
+        `${s.assignments} ${s.variant}\n${requests.map((r) => `  ${r.service} ${r.method} ${r.path.slice(-24)} ${(r.start - t0).toFixed(0)}-${(r.end - t0).toFixed(0)}`).join("\n")}\n`,
+      );
     }
-    single.push({ assignments: s.assignments, variant: s.variant, ms: r.ms, roundTrips: roundTrips(requests), requests: requests.length, outcome: r.outcome, reprocessed: r.reprocessed });
+    single.push({
+      assignments: s.assignments,
+      variant: s.variant,
+      ms: r.ms,
+      roundTrips: roundTrips(requests),
+      requests: requests.length,
+      outcome: r.outcome,
+      reprocessed: r.reprocessed,
+    });
   }
 
   // A Graph next link pointing to its own page, on every listing: the run must stop at a bound, not grow.
   const nextLink = await sampled(async () => {
     const self = `${job.settings.GRAPH_ENDPOINT ?? ""}/v1.0/identityGovernance/entitlementManagement/assignments?$skiptoken=loop`;
-    const page = JSON.stringify({ value: Array.from({ length: 100 }, (_, i) => ({ id: `loop-${i}`, state: "delivered", accessPackage: { id: randomUUID() } })), "@odata.nextLink": self });
-    await control("/faults", { method: "POST", body: JSON.stringify({ service: "graph", method: "GET", path: "/assignments$", body: page, times: 0 }) });
+    const page = JSON.stringify({
+      value: Array.from({ length: 100 }, (_, i) => ({ id: `loop-${i}`, state: "delivered", accessPackage: { id: randomUUID() } })),
+      "@odata.nextLink": self,
+    });
+    await control("/faults", {
+      method: "POST",
+      body: JSON.stringify({ service: "graph", method: "GET", path: "/assignments$", body: page, times: 0 }),
+    });
     await control("/requests/clear", { method: "POST" });
     try {
       const r = await deliver(job.faultIncident);
-      const pages = (await control<RecordedRequest[]>("/requests")).filter((q) => q.service === "graph" && q.path.endsWith("/assignments")).length;
+      const pages = (await control<RecordedRequest[]>("/requests")).filter(
+        (q) => q.service === "graph" && q.path.endsWith("/assignments"),
+      ).length;
       return { status: r.status, ms: r.ms, pages };
     } finally {
       await control("/faults", { method: "DELETE" });

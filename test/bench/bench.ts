@@ -72,9 +72,13 @@ async function main(): Promise<void> {
   const scenarioFile = join(DEFAULT_CERT_DIR, "bench-scenario.json");
   writeFileSync(scenarioFile, JSON.stringify({ ...tenant.scenario, latencyMs: num("latency"), pageSize: 100 }));
 
-  const fakeProcess = spawn(process.execPath, [...process.execArgv, join(ROOT, "test", "fake-tenant", "main.ts"), "--scenario", scenarioFile, "--port", "0", "--machine"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const fakeProcess = spawn(
+    process.execPath,
+    [...process.execArgv, join(ROOT, "test", "fake-tenant", "main.ts"), "--scenario", scenarioFile, "--port", "0", "--machine"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const azurite = await startAzurite();
   try {
     const ready = await new Promise<{ settings: Record<string, string>; control: string }>((resolve, reject) => {
@@ -104,15 +108,37 @@ async function main(): Promise<void> {
     const jobFile = join(DEFAULT_CERT_DIR, "bench-job.json");
     writeFileSync(jobFile, JSON.stringify(job));
     const workerFile = join(DEFAULT_CERT_DIR, "bench-app-worker.js");
-    await build({ entryPoints: [join(__dirname, "app-worker.ts")], bundle: true, platform: "node", target: "node20", format: "cjs", minify: true, external: ["@azure/functions-core"], outfile: workerFile, logLevel: "warning" });
+    await build({
+      entryPoints: [join(__dirname, "app-worker.ts")],
+      bundle: true,
+      platform: "node",
+      target: "node20",
+      format: "cjs",
+      minify: true,
+      external: ["@azure/functions-core"],
+      outfile: workerFile,
+      logLevel: "warning",
+    });
     // The worker runs with Node's defaults, as the deployed Functions worker does; BENCH_NODE_FLAGS
     // adds V8 flags (e.g. "--max-old-space-size=128" to prove the app fits a smaller heap).
     const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-    const worker = spawnSync(process.execPath, [...nodeFlags, workerFile, jobFile], { env: { ...process.env }, encoding: "utf8", maxBuffer: 64 * 2 ** 20 });
+    const worker = spawnSync(process.execPath, [...nodeFlags, workerFile, jobFile], {
+      env: { ...process.env },
+      encoding: "utf8",
+      maxBuffer: 64 * 2 ** 20,
+    });
     if (worker.status !== 0) throw new Error(`app worker failed: ${worker.stderr}`);
     if (process.env.BENCH_TRACE) process.stderr.write(worker.stderr);
     const app = JSON.parse(worker.stdout) as {
-      single: { assignments: number; variant: string; ms: number; roundTrips: number; requests: number; outcome: string; reprocessed: number }[];
+      single: {
+        assignments: number;
+        variant: string;
+        ms: number;
+        roundTrips: number;
+        requests: number;
+        outcome: string;
+        reprocessed: number;
+      }[];
       nextLink: { status: number; ms: number; pages: number; rssBeforeMB: number; peakRssMB: number };
       burst: Record<string, any>;
     };
@@ -132,7 +158,13 @@ async function main(): Promise<void> {
 
     const state = await control<{ incidents: Record<string, string>; reprocessed: number }>("/state");
     const closed = tenant.burstIncidents.filter((i) => state.incidents[i] === "Closed").length;
-    const burst = { ...app.burst, incidents: tenant.burstIncidents.length, closed, lost: tenant.burstIncidents.length - closed, budget: num("budget") };
+    const burst = {
+      ...app.burst,
+      incidents: tenant.burstIncidents.length,
+      closed,
+      lost: tenant.burstIncidents.length - closed,
+      budget: num("budget"),
+    };
     const { workspace } = tenant.scenario;
 
     // 4. Cold start: a fresh Node process loading the bundled entry point.
@@ -140,27 +172,47 @@ async function main(): Promise<void> {
     const entry = join(ROOT, "dist", "index.js");
     const loads: number[] = [];
     for (let i = 0; i < num("cold-runs"); i++) {
-      const r = spawnSync(process.execPath, [...nodeFlags, "-e", `const t=process.hrtime.bigint();require(${JSON.stringify(entry)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`], {
-        env: {
-          PATH: process.env.PATH ?? "",
-          SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId,
-          SENTINEL_RESOURCE_GROUP: workspace.resourceGroup,
-          SENTINEL_WORKSPACE_NAME: workspace.name,
-          SENTINEL_RULE_IDS: BENCH_RULE_ID,
-          STATE_TABLE_CONNECTION: azurite.connectionString,
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...nodeFlags,
+          "-e",
+          `const t=process.hrtime.bigint();require(${JSON.stringify(entry)});process.stdout.write(String(Number(process.hrtime.bigint()-t)/1e6))`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? "",
+            SENTINEL_SUBSCRIPTION_ID: workspace.subscriptionId,
+            SENTINEL_RESOURCE_GROUP: workspace.resourceGroup,
+            SENTINEL_WORKSPACE_NAME: workspace.name,
+            SENTINEL_RULE_IDS: BENCH_RULE_ID,
+            STATE_TABLE_CONNECTION: azurite.connectionString,
+          },
+          encoding: "utf8",
         },
-        encoding: "utf8",
-      });
+      );
       if (r.status !== 0) throw new Error(`loading ${entry} failed: ${r.stderr}`);
       loads.push(Number(r.stdout));
     }
     const packageFiles = ["dist/index.js", "host.json", "package.json"];
     const packageBytes = packageFiles.reduce((n, f) => n + statSync(join(ROOT, f)).size, 0);
-    const coldStart = { medianLoadMs: median(loads), minLoadMs: Math.min(...loads), maxLoadMs: Math.max(...loads), runs: loads.length, packageFiles, packageKB: packageBytes / 1024 };
+    const coldStart = {
+      medianLoadMs: median(loads),
+      minLoadMs: Math.min(...loads),
+      maxLoadMs: Math.max(...loads),
+      runs: loads.length,
+      packageFiles,
+      packageKB: packageBytes / 1024,
+    };
 
     const report = {
       machine: { node: process.version, cpus: (await import("node:os")).cpus().length, platform: process.platform },
-      settings: { latencyMs: num("latency"), assignments: num("assignments"), packages: num("packages"), nodeFlags: nodeFlags.join(" ") || "(Node defaults)" },
+      settings: {
+        latencyMs: num("latency"),
+        assignments: num("assignments"),
+        packages: num("packages"),
+        nodeFlags: nodeFlags.join(" ") || "(Node defaults)",
+      },
       single,
       runbook: runbook && appRun ? { ...runbook, appMs: appRun.ms, ratio: runbook.ms / appRun.ms } : undefined,
       burst,
@@ -185,25 +237,46 @@ function appSettings(fake: Record<string, string>, stateConnection: string): Rec
 
 function render(r: any): string {
   const out: string[] = [];
-  out.push(`Benchmark — Node ${r.machine.node}, ${r.machine.cpus} CPUs; fake tenant: ${r.settings.assignments} assignments, ${r.settings.packages} packages, ${r.settings.latencyMs} ms per request`, "");
+  out.push(
+    `Benchmark — Node ${r.machine.node}, ${r.machine.cpus} CPUs; fake tenant: ${r.settings.assignments} assignments, ${r.settings.packages} packages, ${r.settings.latencyMs} ms per request`,
+    "",
+  );
   out.push("1. One incident (warm instance)", "   assignments | case                     | wall ms | round trips | requests | reprocessed");
-  for (const s of r.single) out.push(`   ${String(s.assignments).padStart(11)} | ${s.variant.padEnd(24)} | ${s.ms.toFixed(0).padStart(7)} | ${String(s.roundTrips).padStart(11)} | ${String(s.requests).padStart(8)} | ${String(s.reprocessed).padStart(11)}`);
+  for (const s of r.single)
+    out.push(
+      `   ${String(s.assignments).padStart(11)} | ${s.variant.padEnd(24)} | ${s.ms.toFixed(0).padStart(7)} | ${String(s.roundTrips).padStart(11)} | ${String(s.requests).padStart(8)} | ${String(s.reprocessed).padStart(11)}`,
+    );
   if (r.runbook) {
-    out.push("", "2. Against the runbook pattern (user with 20 delivered assignments; the runbook reprocesses all, the app the one granting the lost group)");
-    out.push(`   runbook pattern: ${(r.runbook.ms / 1000).toFixed(1)} s (${r.runbook.pages} pages, ${r.runbook.reprocessed} reprocessed one by one)`);
+    out.push(
+      "",
+      "2. Against the runbook pattern (user with 20 delivered assignments; the runbook reprocesses all, the app the one granting the lost group)",
+    );
+    out.push(
+      `   runbook pattern: ${(r.runbook.ms / 1000).toFixed(1)} s (${r.runbook.pages} pages, ${r.runbook.reprocessed} reprocessed one by one)`,
+    );
     out.push(`   this app:        ${(r.runbook.appMs / 1000).toFixed(3)} s`, `   ratio:           ${r.runbook.ratio.toFixed(0)}× faster`);
   }
   const b = r.burst;
   out.push("", `3. Burst: ${b.incidents} incidents, Graph budget ${b.budget} req/s`);
   out.push(`   time ${b.seconds.toFixed(1)} s; closed ${b.closed}; lost ${b.lost}; assignments reprocessed ${b.assignmentsReprocessed}`);
-  out.push(`   Graph: ${b.graphRequests} requests, ${b.throttled429} answered 429; achieved ${b.achievedGraphRate.toFixed(1)} req/s = ${(b.budgetUsed * 100).toFixed(0)}% of budget; playbook retries ${b.playbookRetries}`);
-  out.push(`   app process (node ${r.settings.nodeFlags}): peak RSS ${b.peakRssMB.toFixed(0)} MB, peak heap ${b.peakHeapMB.toFixed(0)} MB (RSS ${b.loadedRssMB.toFixed(0)} MB once loaded, ${b.warmRssMB.toFixed(0)} MB after the first incident, ${b.baselineRssMB.toFixed(0)} MB before the burst)`);
+  out.push(
+    `   Graph: ${b.graphRequests} requests, ${b.throttled429} answered 429; achieved ${b.achievedGraphRate.toFixed(1)} req/s = ${(b.budgetUsed * 100).toFixed(0)}% of budget; playbook retries ${b.playbookRetries}`,
+  );
+  out.push(
+    `   app process (node ${r.settings.nodeFlags}): peak RSS ${b.peakRssMB.toFixed(0)} MB, peak heap ${b.peakHeapMB.toFixed(0)} MB (RSS ${b.loadedRssMB.toFixed(0)} MB once loaded, ${b.warmRssMB.toFixed(0)} MB after the first incident, ${b.baselineRssMB.toFixed(0)} MB before the burst)`,
+  );
   const c = r.coldStart;
-  out.push("", `4. Cold start: entry point loads in ${c.medianLoadMs.toFixed(0)} ms median (min ${c.minLoadMs.toFixed(0)}, max ${c.maxLoadMs.toFixed(0)}, ${c.runs} runs)`);
+  out.push(
+    "",
+    `4. Cold start: entry point loads in ${c.medianLoadMs.toFixed(0)} ms median (min ${c.minLoadMs.toFixed(0)}, max ${c.maxLoadMs.toFixed(0)}, ${c.runs} runs)`,
+  );
   out.push(`   deployment package: ${c.packageKB.toFixed(0)} KB (${c.packageFiles.join(", ")})`, "");
   const n = r.nextLink;
   out.push(`5. Graph next link pointing to its own page (100 items per page, on every listing)`);
-  out.push(`   answered ${n.status} after ${n.ms.toFixed(0)} ms; pages read ${n.pages} (GRAPH_MAX_PAGES ${n.maxPages}); RSS ${n.rssBeforeMB.toFixed(0)} MB before, peak ${n.peakRssMB.toFixed(0)} MB`, "");
+  out.push(
+    `   answered ${n.status} after ${n.ms.toFixed(0)} ms; pages read ${n.pages} (GRAPH_MAX_PAGES ${n.maxPages}); RSS ${n.rssBeforeMB.toFixed(0)} MB before, peak ${n.peakRssMB.toFixed(0)} MB`,
+    "",
+  );
   return out.join("\n");
 }
 

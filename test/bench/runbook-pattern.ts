@@ -19,7 +19,11 @@ interface Page {
   "@odata.nextLink"?: string;
 }
 
-export async function runbookPattern(credential: TokenCredential, graphEndpoint: string, userId: string): Promise<{ pages: number; reprocessed: number }> {
+export async function runbookPattern(
+  credential: TokenCredential,
+  graphEndpoint: string,
+  userId: string,
+): Promise<{ pages: number; reprocessed: number }> {
   const origin = new URL(graphEndpoint).origin;
   const client = Client.initWithMiddleware({
     authProvider: new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] }),
@@ -37,7 +41,10 @@ export async function runbookPattern(credential: TokenCredential, graphEndpoint:
     path = next ? new URL(next).pathname.replace(/^\/v1\.0/, "") + new URL(next).search : undefined;
   }
   for (const id of mine) {
-    await client.api(`/identityGovernance/entitlementManagement/assignments/${id}/reprocess`).responseType(ResponseType.RAW).post(undefined);
+    await client
+      .api(`/identityGovernance/entitlementManagement/assignments/${id}/reprocess`)
+      .responseType(ResponseType.RAW)
+      .post(undefined);
   }
   return { pages, reprocessed: mine.length };
 }

@@ -8,7 +8,12 @@ import { describe, expect, it } from "vitest";
 import { NUMBERS, settingsSchema } from "../../src/config";
 
 const ROOT = join(__dirname, "..", "..");
-const DOCS = [join(ROOT, "README.md"), ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => join(ROOT, "docs", f))];
+const DOCS = [
+  join(ROOT, "README.md"),
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => join(ROOT, "docs", f)),
+];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
 function anchorsOf(markdown: string): Set<string> {
@@ -58,12 +63,9 @@ describe("docs", () => {
 
   it("the link check finds a broken link and a broken anchor", () => {
     expect(linksOf("see [a](docs/nope.md) and [b](#x) but not `[c](d)`")).toEqual(["docs/nope.md", "#x"]);
-    expect([...anchorsOf("# Try it (fresh machine, Node.js 20.19+ or 22)\n## What the app will never do\n## Outcomes\n## Outcomes")]).toEqual([
-      "try-it-fresh-machine-nodejs-2019-or-22",
-      "what-the-app-will-never-do",
-      "outcomes",
-      "outcomes-1",
-    ]);
+    expect([
+      ...anchorsOf("# Try it (fresh machine, Node.js 20.19+ or 22)\n## What the app will never do\n## Outcomes\n## Outcomes"),
+    ]).toEqual(["try-it-fresh-machine-nodejs-2019-or-22", "what-the-app-will-never-do", "outcomes", "outcomes-1"]);
   });
 
   it("docs/settings.md names every setting, and each whole-number setting with the code's default and range", () => {

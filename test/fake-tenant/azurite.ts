@@ -23,7 +23,17 @@ export async function startAzurite(): Promise<Azurite> {
   const key = randomBytes(32).toString("base64");
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, "--inMemoryPersistence", "--silent", "--disableTelemetry", "--skipApiVersionCheck", "--tableHost", "127.0.0.1", "--tablePort", String(port)],
+    [
+      BIN,
+      "--inMemoryPersistence",
+      "--silent",
+      "--disableTelemetry",
+      "--skipApiVersionCheck",
+      "--tableHost",
+      "127.0.0.1",
+      "--tablePort",
+      String(port),
+    ],
     { env: { PATH: process.env.PATH ?? "", AZURITE_ACCOUNTS: `${account}:${key}` }, stdio: ["ignore", "ignore", "pipe"] },
   );
   let stderr = "";

@@ -28,13 +28,22 @@ async function main(): Promise<number> {
 
     say(`Fake tenant up: login ${fake.urls.login}, Graph ${fake.urls.graph}, ARM ${fake.urls.arm}`);
     say(`Incident #${incident.number} "${incident.title}": ${user.displayName} was removed from ${group.displayName}.`);
-    say(`Before: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${fake.incidents.get(incident.name)?.status}.`);
+    say(
+      `Before: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${fake.incidents.get(incident.name)?.status}.`,
+    );
 
     // Only the fake's settings, so that AZURE_* variables of the shell cannot point the demo elsewhere.
-    const env = { PATH: process.env.PATH ?? "", ...fake.settings(), SENTINEL_RULE_IDS: incident.ruleIds.join(","), STATE_TABLE_CONNECTION: azurite.connectionString };
+    const env = {
+      PATH: process.env.PATH ?? "",
+      ...fake.settings(),
+      SENTINEL_RULE_IDS: incident.ruleIds.join(","),
+      STATE_TABLE_CONNECTION: azurite.connectionString,
+    };
     // Asynchronous: the fake tenant answers from this same process while the CLI runs.
     const run = async (label: string, file = INCIDENT): Promise<number> => {
-      say(`$ node dist/cli.js replay ${file === INCIDENT ? "test/fixtures/incident-trigger.json" : ".fake-tenant/incident-held.json"}   (${label})`);
+      say(
+        `$ node dist/cli.js replay ${file === INCIDENT ? "test/fixtures/incident-trigger.json" : ".fake-tenant/incident-held.json"}   (${label})`,
+      );
       const child = spawn(process.execPath, [join(ROOT, "dist", "cli.js"), "replay", file], { env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
@@ -48,12 +57,16 @@ async function main(): Promise<number> {
 
     const code = await run("first delivery");
     const after = fake.incidents.get(incident.name);
-    say(`After: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${after?.status} (${after?.classification ?? "unclassified"}), ${after?.comments.size} comment(s).`);
+    say(
+      `After: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${after?.status} (${after?.classification ?? "unclassified"}), ${after?.comments.size} comment(s).`,
+    );
     const calls = fake.requests.filter((r) => r.service !== "login");
     say(`The app made ${calls.length} Graph/ARM call(s): ${calls.map((r) => `${r.service} ${r.method} ${r.status}`).join(", ")}`);
 
     const replayCode = await run("repeated delivery");
-    say(`Replay left ${after?.comments.size} comment(s) and ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} reprocess call(s) in total.`);
+    say(
+      `Replay left ${after?.comments.size} comment(s) and ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} reprocess call(s) in total.`,
+    );
 
     // A second incident: Grady Archie, whom Identity Protection marks at risk. The app holds him.
     const held = scenario.incidents[1];
@@ -63,7 +76,9 @@ async function main(): Promise<number> {
       writeFileSync(file, JSON.stringify(fake.triggerBody(held.name)));
       say(`Incident #${held.number}: the same removal for a user Identity Protection marks at risk.`);
       heldCode = await run("a user the SOC may be containing", file);
-      say(`After: incident #${held.number} is ${fake.incidents.get(held.name)?.status}; reprocess calls in total: ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} (none for the held user).`);
+      say(
+        `After: incident #${held.number} is ${fake.incidents.get(held.name)?.status}; reprocess calls in total: ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} (none for the held user).`,
+      );
     }
     return code === 0 && replayCode === 0 && heldCode === 3 ? 0 : 1;
   } finally {

@@ -45,7 +45,7 @@ const INCIDENT = 5;
 export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
   // A small linear congruential generator: the same tenant on every run.
   let seed = 42;
-  const random = () => ((seed = (seed * 1664525 + 1013904223) % 2 ** 32) / 2 ** 32);
+  const random = () => (seed = (seed * 1664525 + 1013904223) % 2 ** 32) / 2 ** 32;
   const packages = Array.from({ length: spec.packages }, (_, i) => ({
     id: id(PACKAGE, i),
     displayName: `Package ${i}`,
@@ -111,7 +111,11 @@ export function generateLargeTenant(spec: LargeTenantSpec): LargeTenant {
     scenario: {
       tenantId: "c3620297-2040-43b2-a1bc-c604f7f8c54e",
       workspace: { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" },
-      users: Array.from({ length: users }, (_, i) => ({ id: id(USER, i), userPrincipalName: `user${i}@contoso.example`, displayName: `User ${i}` })),
+      users: Array.from({ length: users }, (_, i) => ({
+        id: id(USER, i),
+        userPrincipalName: `user${i}@contoso.example`,
+        displayName: `User ${i}`,
+      })),
       groups: [],
       accessPackages: packages,
       assignments,

@@ -45,7 +45,16 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify(fake.triggerBody(i.name), null, 2));
     return relative(process.cwd(), file);
   });
-  const settings = { IsEncrypted: false, Values: { FUNCTIONS_WORKER_RUNTIME: "node", AzureWebJobsStorage: "UseDevelopmentStorage=true", ...fake.settings(), SENTINEL_RULE_IDS: ruleIds, STATE_TABLE_CONNECTION: azurite.connectionString } };
+  const settings = {
+    IsEncrypted: false,
+    Values: {
+      FUNCTIONS_WORKER_RUNTIME: "node",
+      AzureWebJobsStorage: "UseDevelopmentStorage=true",
+      ...fake.settings(),
+      SENTINEL_RULE_IDS: ruleIds,
+      STATE_TABLE_CONNECTION: azurite.connectionString,
+    },
+  };
   writeFileSync(join(DEFAULT_CERT_DIR, "local.settings.json"), JSON.stringify(settings, null, 2));
 
   const cert = relative(process.cwd(), fake.tls.certPath);

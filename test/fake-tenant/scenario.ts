@@ -39,7 +39,9 @@ const faultSchema = z.object({
 export const scenarioSchema = z.object({
   tenantId: guid,
   workspace: z.object({ subscriptionId: guid, resourceGroup: z.string().min(1), name: z.string().min(1) }),
-  users: z.array(z.object({ id: guid, userPrincipalName: z.string(), displayName: z.string(), accountEnabled: z.boolean().default(true) })).default([]),
+  users: z
+    .array(z.object({ id: guid, userPrincipalName: z.string(), displayName: z.string(), accountEnabled: z.boolean().default(true) }))
+    .default([]),
   /** Identity Protection's risky users; a user not listed was never flagged (404). */
   riskyUsers: z
     .array(
@@ -98,7 +100,13 @@ export const scenarioSchema = z.object({
         listsProducts: z.boolean().default(true),
         description: z.string().optional(),
         owner: z
-          .object({ objectId: guid, email: z.string(), assignedTo: z.string(), userPrincipalName: z.string(), ownerType: z.enum(["User", "Group"]) })
+          .object({
+            objectId: guid,
+            email: z.string(),
+            assignedTo: z.string(),
+            userPrincipalName: z.string(),
+            ownerType: z.enum(["User", "Group"]),
+          })
           .partial()
           .optional(),
         labels: z.array(z.object({ labelName: z.string(), labelType: z.enum(["User", "AutoAssigned"]).default("User") })).default([]),
@@ -111,7 +119,16 @@ export const scenarioSchema = z.object({
     )
     .default([]),
   /** Analytics rules of the workspace (what the doctor reads). */
-  alertRules: z.array(z.object({ id: guid, kind: z.enum(["NRT", "Scheduled"]).default("NRT"), displayName: z.string().default("User removed from group or app role by hand"), enabled: z.boolean().default(true) })).default([]),
+  alertRules: z
+    .array(
+      z.object({
+        id: guid,
+        kind: z.enum(["NRT", "Scheduled"]).default("NRT"),
+        displayName: z.string().default("User removed from group or app role by hand"),
+        enabled: z.boolean().default(true),
+      }),
+    )
+    .default([]),
   /** Automation rules: run `playbookId` on incidents of the rules in `ruleIds` (GUIDs). */
   automationRules: z
     .array(z.object({ displayName: z.string(), ruleIds: z.array(guid), playbookId: z.string(), enabled: z.boolean().default(true) }))

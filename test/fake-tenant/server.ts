@@ -118,7 +118,8 @@ export class FakeTenant {
         ...i,
         etag: `"${randomUUID()}"`,
         createdTimeUtc: created,
-        lastModifiedTimeUtc: i.modifiedMinutesAgo !== undefined ? new Date(Date.now() - i.modifiedMinutesAgo * 60_000).toISOString() : created,
+        lastModifiedTimeUtc:
+          i.modifiedMinutesAgo !== undefined ? new Date(Date.now() - i.modifiedMinutesAgo * 60_000).toISOString() : created,
         comments: new Map(),
       });
     }
@@ -176,10 +177,19 @@ export class FakeTenant {
    * registration (RS256, the tenant's published key). `claims` override the defaults; `signWith`
    * signs with another key (a forgery) under the published key id.
    */
-  async webhookToken(claims: { aud: string; oid: string; roles?: string[]; iss?: string; expiresInSeconds?: number }, signWith?: KeyObject): Promise<string> {
+  async webhookToken(
+    claims: { aud: string; oid: string; roles?: string[]; iss?: string; expiresInSeconds?: number },
+    signWith?: KeyObject,
+  ): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     const expires = now + (claims.expiresInSeconds ?? 3600);
-    const token = await new SignJWT({ oid: claims.oid, tid: this.scenario.tenantId, roles: claims.roles ?? ["Webhook.Invoke"], azp: randomUUID(), ver: "2.0" })
+    const token = await new SignJWT({
+      oid: claims.oid,
+      tid: this.scenario.tenantId,
+      roles: claims.roles ?? ["Webhook.Invoke"],
+      azp: randomUUID(),
+      ver: "2.0",
+    })
       .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: this.signing.kid })
       .setIssuer(claims.iss ?? `${this.urls.login}/${this.scenario.tenantId}/v2.0`)
       .setAudience(claims.aud)
@@ -236,7 +246,11 @@ export class FakeTenant {
       eventUniqueId: randomUUID(),
       objectSchemaType: "Incident",
       objectEventType: "Create",
-      workspaceInfo: { SubscriptionId: workspace.subscriptionId, ResourceGroupName: workspace.resourceGroup, WorkspaceName: workspace.name },
+      workspaceInfo: {
+        SubscriptionId: workspace.subscriptionId,
+        ResourceGroupName: workspace.resourceGroup,
+        WorkspaceName: workspace.name,
+      },
       workspaceId: randomUUID(),
       object: { ...resource, properties: { ...resource.properties, relatedEntities: this.entityResources(i) } },
     };
@@ -347,7 +361,13 @@ export class FakeTenant {
     const code = status === 429 ? "TooManyRequests" : status >= 500 ? "ServiceUnavailable" : status === 404 ? "NotFound" : "BadRequest";
     if (service === "login") return { error: "server_error", error_description: message };
     if (service === "graph") {
-      return { error: { code, message, innerError: { date: new Date().toISOString(), "request-id": randomUUID(), "client-request-id": randomUUID() } } };
+      return {
+        error: {
+          code,
+          message,
+          innerError: { date: new Date().toISOString(), "request-id": randomUUID(), "client-request-id": randomUUID() },
+        },
+      };
     }
     return { error: { code, message } };
   }
@@ -379,7 +399,10 @@ export class FakeTenant {
       };
     }
     if (method === "GET" && route === "discovery/v2.0/keys") {
-      return { status: 200, body: { keys: [{ ...this.signing.publicKey.export({ format: "jwk" }), kid: this.signing.kid, use: "sig", alg: "RS256" }] } };
+      return {
+        status: 200,
+        body: { keys: [{ ...this.signing.publicKey.export({ format: "jwk" }), kid: this.signing.kid, use: "sig", alg: "RS256" }] },
+      };
     }
     if (method === "POST" && route === "oauth2/v2.0/token") {
       const form = new URLSearchParams(body);
@@ -391,7 +414,8 @@ export class FakeTenant {
       }
       const scope = form.get("scope") ?? "";
       const resource = scope.split(" ").find((s) => s.endsWith("/.default"));
-      if (!resource) return { status: 400, body: { error: "invalid_scope", error_description: "AADSTS1002012: scope must end with /.default" } };
+      if (!resource)
+        return { status: 400, body: { error: "invalid_scope", error_description: "AADSTS1002012: scope must end with /.default" } };
       const audience = resource.slice(0, -"/.default".length);
       const token = fakeJwt({ aud: audience, tid: this.scenario.tenantId, appid: this.clientId });
       this.tokens.set(token, { audience, expires: Date.now() + 3599_000 });
@@ -459,8 +483,10 @@ export class FakeTenant {
     });
 
     const scope = this.scenario.catalogScope?.map((c) => c.toLowerCase());
-    const inScope = (packageId: string) => scope === undefined || scope.includes((this.packagesById.get(packageId.toLowerCase())?.catalogId ?? "").toLowerCase());
-    const outOfScope = () => graphError(403, "Forbidden", "The caller does not have the required entitlement management role on this catalog");
+    const inScope = (packageId: string) =>
+      scope === undefined || scope.includes((this.packagesById.get(packageId.toLowerCase())?.catalogId ?? "").toLowerCase());
+    const outOfScope = () =>
+      graphError(403, "Forbidden", "The caller does not have the required entitlement management role on this catalog");
 
     if (method === "GET" && path === `${EM}/assignments`) {
       const filter = url.searchParams.get("$filter");
@@ -476,7 +502,8 @@ export class FakeTenant {
       // Documented: a catalog-scoped caller must name a specific access package.
       if (scope !== undefined && (packageId === undefined || !inScope(packageId))) return outOfScope();
       const expand = (url.searchParams.get("$expand") ?? "").split(",").filter(Boolean);
-      if (expand.some((e) => e !== "accessPackage" && e !== "target")) return graphError(400, "BadRequest", `Unsupported $expand: ${expand.join(",")}`);
+      if (expand.some((e) => e !== "accessPackage" && e !== "target"))
+        return graphError(400, "BadRequest", `Unsupported $expand: ${expand.join(",")}`);
       const all = (userId === undefined ? this.scenario.assignments : (this.byUser.get(userId) ?? [])).filter(
         (a) => packageId === undefined || a.accessPackageId.toLowerCase() === packageId,
       );
@@ -531,8 +558,21 @@ export class FakeTenant {
     if (method === "GET" && userMatch) {
       const id = decodeURIComponent(userMatch[1] ?? "").toLowerCase();
       const u = this.scenario.users.find((x) => x.id.toLowerCase() === id);
-      if (!u) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
-      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,accountEnabled,userPrincipalName)/$entity", id: u.id, accountEnabled: u.accountEnabled, userPrincipalName: u.userPrincipalName } };
+      if (!u)
+        return graphError(
+          404,
+          "Request_ResourceNotFound",
+          `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+        );
+      return {
+        status: 200,
+        body: {
+          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,accountEnabled,userPrincipalName)/$entity",
+          id: u.id,
+          accountEnabled: u.accountEnabled,
+          userPrincipalName: u.userPrincipalName,
+        },
+      };
     }
 
     const riskMatch = /^\/v1\.0\/identityProtection\/riskyUsers\/([^/]+)$/.exec(path);
@@ -544,24 +584,47 @@ export class FakeTenant {
       const u = this.scenario.users.find((x) => x.id.toLowerCase() === id);
       return {
         status: 200,
-        body: { id: r.id, isDeleted: false, isProcessing: false, riskLastUpdatedDateTime: "2026-11-20T08:00:00Z", riskLevel: r.riskLevel, riskState: r.riskState, riskDetail: "none", userDisplayName: u?.displayName ?? null, userPrincipalName: u?.userPrincipalName ?? null },
+        body: {
+          id: r.id,
+          isDeleted: false,
+          isProcessing: false,
+          riskLastUpdatedDateTime: "2026-11-20T08:00:00Z",
+          riskLevel: r.riskLevel,
+          riskState: r.riskState,
+          riskDetail: "none",
+          userDisplayName: u?.displayName ?? null,
+          userPrincipalName: u?.userPrincipalName ?? null,
+        },
       };
     }
 
     if (method === "GET" && path === "/v1.0/users") {
       const top = Number(url.searchParams.get("$top") ?? "100");
-      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)", value: this.scenario.users.slice(0, top).map((u) => ({ id: u.id })) } };
+      return {
+        status: 200,
+        body: {
+          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)",
+          value: this.scenario.users.slice(0, top).map((u) => ({ id: u.id })),
+        },
+      };
     }
     if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers") {
       const top = Number(url.searchParams.get("$top") ?? "100");
-      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskyUsers(id)", value: this.scenario.riskyUsers.slice(0, top).map((r) => ({ id: r.id })) } };
+      return {
+        status: 200,
+        body: {
+          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskyUsers(id)",
+          value: this.scenario.riskyUsers.slice(0, top).map((r) => ({ id: r.id })),
+        },
+      };
     }
 
     const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf\/microsoft\.graph\.group$/.exec(path);
     if (method === "GET" && memberOf) {
       // Direct memberships only (memberOf is not transitive): groups listing the user itself.
       const id = decodeURIComponent(memberOf[1] ?? "").toLowerCase();
-      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id)) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id))
+        return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const all = [...this.members].filter(([, m]) => m.has(id)).map(([g]) => g);
       const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
       const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
@@ -581,9 +644,11 @@ export class FakeTenant {
     const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
     if (method === "POST" && checkMatch) {
       const id = decodeURIComponent(checkMatch[1] ?? "").toLowerCase();
-      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id)) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+      if (!this.scenario.users.some((x) => x.id.toLowerCase() === id))
+        return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const groupIds = (JSON.parse(requestBody || "{}") as { groupIds?: unknown }).groupIds;
-      if (!Array.isArray(groupIds) || groupIds.length === 0 || groupIds.length > 20) return graphError(400, "Request_BadRequest", "groupIds must list 1 to 20 group ids");
+      if (!Array.isArray(groupIds) || groupIds.length === 0 || groupIds.length > 20)
+        return graphError(400, "Request_BadRequest", "groupIds must list 1 to 20 group ids");
       // Transitive, as Graph documents: a member of a group nested in the group counts.
       const value = groupIds.filter((g): g is string => typeof g === "string" && this.transitiveMember(g.toLowerCase(), id, 0));
       return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", value } };
@@ -595,8 +660,16 @@ export class FakeTenant {
       if (filter !== null && !m) return graphError(400, "BadRequest", `Invalid filter clause: ${filter}`);
       const catalogId = m?.[1];
       if (scope !== undefined && (catalogId === undefined || !scope.includes(catalogId.toLowerCase()))) return outOfScope();
-      const all = this.scenario.accessPackages.filter((p) => catalogId === undefined || p.catalogId.toLowerCase() === catalogId.toLowerCase());
-      return { status: 200, body: { "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/accessPackages", value: all.map((p) => this.packageResource(p)) } };
+      const all = this.scenario.accessPackages.filter(
+        (p) => catalogId === undefined || p.catalogId.toLowerCase() === catalogId.toLowerCase(),
+      );
+      return {
+        status: 200,
+        body: {
+          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/accessPackages",
+          value: all.map((p) => this.packageResource(p)),
+        },
+      };
     }
 
     const pkgMatch = new RegExp(`^${EM}/accessPackages/([^/]+)$`).exec(path);
@@ -610,10 +683,19 @@ export class FakeTenant {
         const scope = (originId: string, originSystem: "AadGroup" | "AadApplication", role: string) => ({
           id: `${randomUUID()}_${randomUUID()}`,
           createdDateTime: "2025-01-01T00:00:00Z",
-          role: { id: randomUUID(), displayName: role, description: null, originId: originSystem === "AadGroup" ? `Member_${originId}` : randomUUID(), originSystem },
+          role: {
+            id: randomUUID(),
+            displayName: role,
+            description: null,
+            originId: originSystem === "AadGroup" ? `Member_${originId}` : randomUUID(),
+            originSystem,
+          },
           scope: { id: randomUUID(), displayName: "Root", description: "Root Scope", originId, originSystem, isRootScope: true },
         });
-        body.resourceRoleScopes = [...pkg.groups.map((g) => scope(g, "AadGroup", "Member")), ...pkg.apps.map((app) => scope(app, "AadApplication", "User"))];
+        body.resourceRoleScopes = [
+          ...pkg.groups.map((g) => scope(g, "AadGroup", "Member")),
+          ...pkg.apps.map((app) => scope(app, "AadApplication", "User")),
+        ];
       }
       return { status: 200, body };
     }
@@ -639,14 +721,24 @@ export class FakeTenant {
   }
 
   private assignmentResource(a: Scenario["assignments"][number], expand: string[]) {
-    const status = { delivered: "Delivered", delivering: "Delivering", partiallyDelivered: "PartiallyDelivered", expired: "Expired", deliveryFailed: "DeliveryFailed" }[a.state];
+    const status = {
+      delivered: "Delivered",
+      delivering: "Delivering",
+      partiallyDelivered: "PartiallyDelivered",
+      expired: "Expired",
+      deliveryFailed: "DeliveryFailed",
+    }[a.state];
     const pkg = this.packagesById.get(a.accessPackageId.toLowerCase());
     return {
       id: a.id,
       state: a.state,
       status,
       expiredDateTime: a.state === "expired" ? "2026-01-01T00:00:00Z" : null,
-      schedule: { startDateTime: "2025-01-01T00:00:00Z", recurrence: null, expiration: { endDateTime: null, duration: null, type: "noExpiration" } },
+      schedule: {
+        startDateTime: "2025-01-01T00:00:00Z",
+        recurrence: null,
+        expiration: { endDateTime: null, duration: null, type: "noExpiration" },
+      },
       customExtensionCalloutInstances: [],
       ...(expand.includes("accessPackage") && pkg ? { accessPackage: this.packageResource(pkg) } : {}),
       ...(expand.includes("target") ? { target: { id: randomUUID(), objectId: a.userId, subjectType: "user" } } : {}),
@@ -658,19 +750,31 @@ export class FakeTenant {
   private arm(method: string, url: URL, body: string, fault: Fault | undefined): Answer {
     const armError = (status: number, code: string, message: string): Answer => ({ status, body: { error: { code, message } } });
     const apiVersion = url.searchParams.get("api-version");
-    if (!apiVersion) return armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
-    if (!ARM_API_VERSIONS.has(apiVersion)) return armError(400, "InvalidApiVersionParameter", `The api-version '${apiVersion}' is invalid.`);
+    if (!apiVersion)
+      return armError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+    if (!ARM_API_VERSIONS.has(apiVersion))
+      return armError(400, "InvalidApiVersionParameter", `The api-version '${apiVersion}' is invalid.`);
 
-    const list = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/?$/i.exec(url.pathname);
+    const list =
+      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/incidents\/?$/i.exec(
+        url.pathname,
+      );
     const { workspace } = this.scenario;
     const same = (a: string | undefined, b: string) => a !== undefined && sameName(a, b);
     const inWorkspace = (sub?: string, rg?: string, ws?: string) =>
       same(sub, workspace.subscriptionId) && same(rg, workspace.resourceGroup) && same(ws, workspace.name);
     const notFound = (rg?: string, ws?: string) =>
-      armError(404, "ResourceNotFound", `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`);
+      armError(
+        404,
+        "ResourceNotFound",
+        `The Resource 'Microsoft.OperationalInsights/workspaces/${ws}' under resource group '${rg}' was not found.`,
+      );
     if (list && method === "GET") return inWorkspace(list[1], list[2], list[3]) ? this.listIncidents(url) : notFound(list[2], list[3]);
 
-    const sentinelBase = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/(alertRules|automationRules)(?:\/([^/]+))?$/i.exec(url.pathname);
+    const sentinelBase =
+      /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.OperationalInsights\/workspaces\/([^/]+)\/providers\/Microsoft\.SecurityInsights\/(alertRules|automationRules)(?:\/([^/]+))?$/i.exec(
+        url.pathname,
+      );
     if (sentinelBase && method === "GET") {
       const [, sub, rg, ws, kind, id] = sentinelBase;
       if (!inWorkspace(sub, rg, ws)) return notFound(rg, ws);
@@ -678,7 +782,24 @@ export class FakeTenant {
       if (kind?.toLowerCase() === "alertrules" && id) {
         const rule = this.scenario.alertRules.find((r) => r.id.toLowerCase() === id.toLowerCase());
         if (!rule) return armError(404, "NotFound", `Alert rule '${id}' was not found`);
-        return { status: 200, body: { id: `${base}/alertRules/${rule.id}`, name: rule.id, etag: '"1"', type: "Microsoft.SecurityInsights/alertRules", kind: rule.kind, properties: { displayName: rule.displayName, enabled: rule.enabled, severity: "Medium", query: "AuditLogs", tactics: [], techniques: [] } } };
+        return {
+          status: 200,
+          body: {
+            id: `${base}/alertRules/${rule.id}`,
+            name: rule.id,
+            etag: '"1"',
+            type: "Microsoft.SecurityInsights/alertRules",
+            kind: rule.kind,
+            properties: {
+              displayName: rule.displayName,
+              enabled: rule.enabled,
+              severity: "Medium",
+              query: "AuditLogs",
+              tactics: [],
+              techniques: [],
+            },
+          },
+        };
       }
       if (kind?.toLowerCase() === "automationrules" && !id) {
         return {
@@ -696,9 +817,24 @@ export class FakeTenant {
                   isEnabled: a.enabled,
                   triggersOn: "Incidents",
                   triggersWhen: "Created",
-                  conditions: [{ conditionType: "Property", conditionProperties: { propertyName: "IncidentRelatedAnalyticRuleIds", operator: "Contains", propertyValues: a.ruleIds.map((r) => `${base}/alertRules/${r}`) } }],
+                  conditions: [
+                    {
+                      conditionType: "Property",
+                      conditionProperties: {
+                        propertyName: "IncidentRelatedAnalyticRuleIds",
+                        operator: "Contains",
+                        propertyValues: a.ruleIds.map((r) => `${base}/alertRules/${r}`),
+                      },
+                    },
+                  ],
                 },
-                actions: [{ order: 1, actionType: "RunPlaybook", actionConfiguration: { logicAppResourceId: a.playbookId, tenantId: this.scenario.tenantId } }],
+                actions: [
+                  {
+                    order: 1,
+                    actionType: "RunPlaybook",
+                    actionConfiguration: { logicAppResourceId: a.playbookId, tenantId: this.scenario.tenantId },
+                  },
+                ],
               },
             })),
           },
@@ -725,7 +861,11 @@ export class FakeTenant {
       }
       const put = JSON.parse(body || "{}") as { etag?: string; properties?: Record<string, unknown> };
       if (put.etag !== undefined && put.etag !== incident.etag) {
-        return armError(409, "Conflict", `Newer version of resource '${incident.name}' exists. Please get the latest version and try again.`);
+        return armError(
+          409,
+          "Conflict",
+          `Newer version of resource '${incident.name}' exists. Please get the latest version and try again.`,
+        );
       }
       const p = put.properties ?? {};
       for (const field of ["title", "severity", "status"]) {
@@ -735,13 +875,26 @@ export class FakeTenant {
         return armError(400, "BadRequest", "Closing an incident requires properties.classification");
       }
       // The 2024-09-01 spec: read-only properties and null strings are not accepted in a PUT.
-      const readOnly = ["additionalData", "providerName", "providerIncidentId", "incidentNumber", "incidentUrl", "createdTimeUtc", "lastModifiedTimeUtc", "relatedAnalyticRuleIds", "teamInformation"];
+      const readOnly = [
+        "additionalData",
+        "providerName",
+        "providerIncidentId",
+        "incidentNumber",
+        "incidentUrl",
+        "createdTimeUtc",
+        "lastModifiedTimeUtc",
+        "relatedAnalyticRuleIds",
+        "teamInformation",
+      ];
       const sentReadOnly = readOnly.filter((k) => k in p);
       if (sentReadOnly.length) return armError(400, "BadRequest", `Read-only properties cannot be set: ${sentReadOnly.join(", ")}`);
       const owner = (p.owner ?? {}) as Record<string, unknown>;
       const nullOwner = Object.entries(owner).filter(([k, v]) => v === null || (k !== "ownerType" && typeof v !== "string"));
       if (nullOwner.length) return armError(400, "BadRequest", `properties.owner.${nullOwner[0]?.[0]} must be a string`);
-      if (Array.isArray(p.labels) && (p.labels as Record<string, unknown>[]).some((l) => typeof l.labelName !== "string" || "labelType" in l)) {
+      if (
+        Array.isArray(p.labels) &&
+        (p.labels as Record<string, unknown>[]).some((l) => typeof l.labelName !== "string" || "labelType" in l)
+      ) {
         return armError(400, "BadRequest", "properties.labels[].labelName is required and labelType is read-only");
       }
       // A PUT replaces the writable properties: what the caller leaves out is cleared (the real
@@ -786,7 +939,14 @@ export class FakeTenant {
             name: randomUUID(),
             type: "Microsoft.SecurityInsights/Entities",
             kind: "SecurityAlert",
-            properties: { friendlyName: `alert ${n}`, alertDisplayName: incident.title, productName, productComponentName: productName, severity: incident.severity, status: "New" },
+            properties: {
+              friendlyName: `alert ${n}`,
+              alertDisplayName: incident.title,
+              productName,
+              productComponentName: productName,
+              severity: incident.severity,
+              status: "New",
+            },
           })),
         },
       };
@@ -863,7 +1023,13 @@ export class FakeTenant {
   private entityResources(i: IncidentRecord) {
     return i.entities.map((e) => {
       const name = randomUUID();
-      return { id: `${this.incidentId(i)}/entities/${name}`, name, type: "Microsoft.SecurityInsights/Entities", kind: e.kind, properties: e.properties };
+      return {
+        id: `${this.incidentId(i)}/entities/${name}`,
+        name,
+        type: "Microsoft.SecurityInsights/Entities",
+        kind: e.kind,
+        properties: e.properties,
+      };
     });
   }
 
@@ -879,9 +1045,22 @@ export class FakeTenant {
         title: i.title,
         severity: i.severity,
         status: i.status,
-        ...(i.classification ? { classification: i.classification, classificationReason: i.classificationReason, classificationComment: i.classificationComment } : {}),
+        ...(i.classification
+          ? {
+              classification: i.classification,
+              classificationReason: i.classificationReason,
+              classificationComment: i.classificationComment,
+            }
+          : {}),
         ...(i.description !== undefined ? { description: i.description } : {}),
-        owner: { objectId: null, email: null, assignedTo: null, userPrincipalName: null, ownerType: i.owner ? "User" : "Unknown", ...i.owner },
+        owner: {
+          objectId: null,
+          email: null,
+          assignedTo: null,
+          userPrincipalName: null,
+          ownerType: i.owner ? "User" : "Unknown",
+          ...i.owner,
+        },
         labels: i.labels,
         firstActivityTimeUtc: i.createdTimeUtc,
         lastActivityTimeUtc: i.createdTimeUtc,
@@ -904,7 +1083,11 @@ export class FakeTenant {
     };
   }
 
-  private commentResource(i: IncidentRecord, id: string, c: { message: string; createdTimeUtc: string; lastModifiedTimeUtc: string; etag: string }) {
+  private commentResource(
+    i: IncidentRecord,
+    id: string,
+    c: { message: string; createdTimeUtc: string; lastModifiedTimeUtc: string; etag: string },
+  ) {
     return {
       id: `${this.incidentId(i)}/Comments/${id}`,
       name: id,

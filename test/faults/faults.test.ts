@@ -121,25 +121,33 @@ describe("fault matrix", () => {
     return observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
   });
 
-  row("Graph 403 on reprocess (EntitlementManagement.ReadWrite.All missing)", "502 failed; incident New; comments 1; comment and response name the permission", async () => {
-    const s = await setup();
-    s.fake.addFault({ ...graphReprocess, status: 403, times: 0 });
-    const res = await callWebhook(s.deps, s.body);
-    const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
-    const permission = "EntitlementManagement.ReadWrite.All";
-    const named = comment.includes(permission) && JSON.stringify(res.body).includes(permission);
-    return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
-  });
+  row(
+    "Graph 403 on reprocess (EntitlementManagement.ReadWrite.All missing)",
+    "502 failed; incident New; comments 1; comment and response name the permission",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ ...graphReprocess, status: 403, times: 0 });
+      const res = await callWebhook(s.deps, s.body);
+      const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
+      const permission = "EntitlementManagement.ReadWrite.All";
+      const named = comment.includes(permission) && JSON.stringify(res.body).includes(permission);
+      return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
+    },
+  );
 
-  row("Graph 401 on the assignment list", "502 GraphAccessDenied; incident New; comments 1; comment and response name the permission", async () => {
-    const s = await setup();
-    s.fake.addFault({ ...graphList, status: 401, times: 0 });
-    const res = await callWebhook(s.deps, s.body);
-    const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
-    const permission = "EntitlementManagement.ReadWrite.All";
-    const named = comment.includes(permission) && String(res.body.error?.message).includes(permission);
-    return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
-  });
+  row(
+    "Graph 401 on the assignment list",
+    "502 GraphAccessDenied; incident New; comments 1; comment and response name the permission",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ ...graphList, status: 401, times: 0 });
+      const res = await callWebhook(s.deps, s.body);
+      const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
+      const permission = "EntitlementManagement.ReadWrite.All";
+      const named = comment.includes(permission) && String(res.body.error?.message).includes(permission);
+      return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
+    },
+  );
 
   row("Sentinel 409 stale etag on close", "200 remediated; incident Closed; comments 1", async () => {
     const s = await setup();
@@ -159,12 +167,16 @@ describe("fault matrix", () => {
     return observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
   });
 
-  row("Sentinel 404: incident deleted before the webhook", "404 IncidentNotFound; incident deleted; comments 0; reprocessed 0", async () => {
-    const s = await setup();
-    s.fake.incidents.delete(s.incident);
-    const res = await callWebhook(s.deps, s.body);
-    return `${observe(s.fake, s.incident, res)}; reprocessed ${s.fake.reprocessed.size}`;
-  });
+  row(
+    "Sentinel 404: incident deleted before the webhook",
+    "404 IncidentNotFound; incident deleted; comments 0; reprocessed 0",
+    async () => {
+      const s = await setup();
+      s.fake.incidents.delete(s.incident);
+      const res = await callWebhook(s.deps, s.body);
+      return `${observe(s.fake, s.incident, res)}; reprocessed ${s.fake.reprocessed.size}`;
+    },
+  );
 
   row("Sentinel 404: incident deleted while being remediated", "404 IncidentNotFound; incident New; comments 0", async () => {
     const s = await setup();
@@ -172,30 +184,44 @@ describe("fault matrix", () => {
     return observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
   });
 
-  row("Sentinel 5xx on the comment after the close: the close stands and is reported, the classification comment says why", "200 remediated; incident Closed; comments 0 → retry: 200 already-closed", async () => {
-    const s = await setup();
-    s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
-    const first = observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
-    s.fake.clearFaults();
-    const retry = await callWebhook(s.deps, s.body);
-    return `${first} → retry: ${retry.status} ${retry.body.outcome}`;
-  });
+  row(
+    "Sentinel 5xx on the comment after the close: the close stands and is reported, the classification comment says why",
+    "200 remediated; incident Closed; comments 0 → retry: 200 already-closed",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
+      const first = observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
+      s.fake.clearFaults();
+      const retry = await callWebhook(s.deps, s.body);
+      return `${first} → retry: ${retry.status} ${retry.body.outcome}`;
+    },
+  );
 
-  row("Partial failure: one reprocess fails, the retry finishes", "502 failed; incident New; comments 1 → retry: 200 remediated; incident Closed; comments 2", async () => {
-    const s = await setup();
-    s.fake.addFault({ service: "graph", method: "POST", path: `${s.a2}/reprocess$`, status: 500, times: 0 });
-    const first = observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
-    s.fake.clearFaults();
-    return `${first} → retry: ${observe(s.fake, s.incident, await callWebhook(s.deps, s.body))}`;
-  });
+  row(
+    "Partial failure: one reprocess fails, the retry finishes",
+    "502 failed; incident New; comments 1 → retry: 200 remediated; incident Closed; comments 2",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ service: "graph", method: "POST", path: `${s.a2}/reprocess$`, status: 500, times: 0 });
+      const first = observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
+      s.fake.clearFaults();
+      return `${first} → retry: ${observe(s.fake, s.incident, await callWebhook(s.deps, s.body))}`;
+    },
+  );
 
-  row("Two deliveries of the same incident at once: the second finds it leased", "200/202; incident Closed; comments 1; closes 1", async () => {
-    const s = await setup();
-    const [a, b] = await Promise.all([callWebhook(s.deps, s.body), callWebhook(s.deps, s.body)]);
-    const closes = s.fake.requests.filter((r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200).length;
-    const i = s.fake.incidents.get(s.incident);
-    return `${[a.status, b.status].sort().join("/")}; incident ${i?.status}; comments ${i?.comments.size}; closes ${closes}`;
-  });
+  row(
+    "Two deliveries of the same incident at once: the second finds it leased",
+    "200/202; incident Closed; comments 1; closes 1",
+    async () => {
+      const s = await setup();
+      const [a, b] = await Promise.all([callWebhook(s.deps, s.body), callWebhook(s.deps, s.body)]);
+      const closes = s.fake.requests.filter(
+        (r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200,
+      ).length;
+      const i = s.fake.incidents.get(s.incident);
+      return `${[a.status, b.status].sort().join("/")}; incident ${i?.status}; comments ${i?.comments.size}; closes ${closes}`;
+    },
+  );
 
   row("A delivery after the incident was closed", "200 already-closed; incident Closed; comments 1", async () => {
     const s = await setup();
@@ -203,42 +229,57 @@ describe("fault matrix", () => {
     return observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
   });
 
-  row("Deadline, then the playbook's retry: exactly one reprocess wave, one close", "503 DeadlineExceeded within the deadline; nothing after it → retry: 200 remediated; reprocess calls 1; closes 1", async () => {
-    const t = new TenantBuilder();
-    const user = t.user("u");
-    const group = t.group("g");
-    t.assign(user, t.accessPackage("P", [group]));
-    const incident = t.incident({ accounts: [user], groups: [group] });
-    fake = await FakeTenant.start({ scenario: t.scenario });
-    const s = { fake, incident, deps: depsFor(fake, {}, { requestTimeoutMs: 5_000 }), body: fake.triggerBody(incident) };
-    // The membership check is slow: the deadline passes after the wave was sent.
-    // The slow call would answer after 8 s; a deadline that really stops the work answers first.
-    s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/microsoft.graph.group$", latencyMs: 8_000 });
-    const started = Date.now();
-    const first = await callWebhook(s.deps, s.body, { deadlineMs: 1_000 });
-    const elapsed = Date.now() - started;
-    const seen = s.fake.requests.length;
-    await new Promise((r) => setTimeout(r, 8_500)); // anything abandoned would show up now
-    const after = s.fake.requests.filter((r) => r.service !== "login").length - s.fake.requests.slice(0, seen).filter((r) => r.service !== "login").length;
-    const retry = await callWebhook(s.deps, s.body);
-    const reprocessCalls = [...s.fake.reprocessed.values()].reduce((a, b) => a + b, 0);
-    const closes = s.fake.requests.filter((r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200).length;
-    return `${first.status} ${first.body.error?.code} ${elapsed < 8_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
-  }, 40_000);
+  row(
+    "Deadline, then the playbook's retry: exactly one reprocess wave, one close",
+    "503 DeadlineExceeded within the deadline; nothing after it → retry: 200 remediated; reprocess calls 1; closes 1",
+    async () => {
+      const t = new TenantBuilder();
+      const user = t.user("u");
+      const group = t.group("g");
+      t.assign(user, t.accessPackage("P", [group]));
+      const incident = t.incident({ accounts: [user], groups: [group] });
+      fake = await FakeTenant.start({ scenario: t.scenario });
+      const s = { fake, incident, deps: depsFor(fake, {}, { requestTimeoutMs: 5_000 }), body: fake.triggerBody(incident) };
+      // The membership check is slow: the deadline passes after the wave was sent.
+      // The slow call would answer after 8 s; a deadline that really stops the work answers first.
+      s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/microsoft.graph.group$", latencyMs: 8_000 });
+      const started = Date.now();
+      const first = await callWebhook(s.deps, s.body, { deadlineMs: 1_000 });
+      const elapsed = Date.now() - started;
+      const seen = s.fake.requests.length;
+      await new Promise((r) => setTimeout(r, 8_500)); // anything abandoned would show up now
+      const after =
+        s.fake.requests.filter((r) => r.service !== "login").length -
+        s.fake.requests.slice(0, seen).filter((r) => r.service !== "login").length;
+      const retry = await callWebhook(s.deps, s.body);
+      const reprocessCalls = [...s.fake.reprocessed.values()].reduce((a, b) => a + b, 0);
+      const closes = s.fake.requests.filter(
+        (r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200,
+      ).length;
+      return `${first.status} ${first.body.error?.code} ${elapsed < 8_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
+    },
+    40_000,
+  );
 
-  row("Sweeper behind 1,000 newer New incidents of other rules (and one past the maximum age)", "remediated ours; ancient New, untouched; incident list pages 6 of 25", async () => {
-    const t = new TenantBuilder();
-    const ours = t.removal("ours", 60);
-    const ancient = t.removal("ancient", 73 * 60);
-    // Newer than ours (created 11-59 minutes ago), past the 10-minute grace: they come first, newest first.
-    for (let i = 0; i < 1_000; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 11 + (i % 48) });
-    fake = await FakeTenant.start({ scenario: t.scenario });
-    const summary = await sweepOpenIncidents(depsFor(fake), captureLog(), new AbortController().signal, SWEEP_DEFAULTS);
-    const pages = fake.requests.filter((r) => r.service === "arm" && r.method === "GET" && r.path.endsWith("/incidents")).length;
-    const oursDone = summary.ran.remediated?.includes(ours.incident) && fake.incidents.get(ours.incident)?.status === "Closed";
-    const ancientUntouched = fake.incidents.get(ancient.incident)?.status === "New" && !fake.reprocessed.has(ancient.assignment);
-    return `${oursDone ? "remediated ours" : "ours not remediated"}; ancient ${fake.incidents.get(ancient.incident)?.status}, ${ancientUntouched ? "untouched" : "acted on"}; incident list pages ${pages} of ${SWEEP_DEFAULTS.maxPages}`;
-  }, 60_000);
+  row(
+    "Sweeper behind 1,000 newer New incidents of other rules (and one past the maximum age)",
+    "remediated ours; ancient New, untouched; incident list pages 6 of 25",
+    async () => {
+      const t = new TenantBuilder();
+      const ours = t.removal("ours", 60);
+      const ancient = t.removal("ancient", 73 * 60);
+      // Newer than ours (created 11-59 minutes ago), past the 10-minute grace: they come first, newest first.
+      for (let i = 0; i < 1_000; i++)
+        t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 11 + (i % 48) });
+      fake = await FakeTenant.start({ scenario: t.scenario });
+      const summary = await sweepOpenIncidents(depsFor(fake), captureLog(), new AbortController().signal, SWEEP_DEFAULTS);
+      const pages = fake.requests.filter((r) => r.service === "arm" && r.method === "GET" && r.path.endsWith("/incidents")).length;
+      const oursDone = summary.ran.remediated?.includes(ours.incident) && fake.incidents.get(ours.incident)?.status === "Closed";
+      const ancientUntouched = fake.incidents.get(ancient.incident)?.status === "New" && !fake.reprocessed.has(ancient.assignment);
+      return `${oursDone ? "remediated ours" : "ours not remediated"}; ancient ${fake.incidents.get(ancient.incident)?.status}, ${ancientUntouched ? "untouched" : "acted on"}; incident list pages ${pages} of ${SWEEP_DEFAULTS.maxPages}`;
+    },
+    60_000,
+  );
 
   row("Graph next page link pointing to itself", "502 GraphFailure; incident New; comments 1; pages read 2", async () => {
     const s = await setup();
@@ -249,36 +290,52 @@ describe("fault matrix", () => {
     return `${observe(s.fake, s.incident, res)}; pages read ${pages}`;
   });
 
-  row("A user with 50,000 assignments (beyond MAX_ASSIGNMENTS_PER_USER, then GRAPH_MAX_PAGES)", "200 held; incident New; comments 1; pages read 6; reprocessed 0 | pages read 20", async () => {
-    const t = new TenantBuilder();
-    const user = t.user("many");
-    const group = t.group("g");
-    const pkg = t.accessPackage("P", [group]);
-    for (let i = 0; i < 50_000; i++) t.assign(user, pkg);
-    const incident = t.incident({ accounts: [user], groups: [group] });
-    fake = await FakeTenant.start({ scenario: t.scenario });
-    const listings = () => fake!.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")).length;
-    const res = await callWebhook(depsFor(fake), fake.triggerBody(incident));
-    const first = `${observe(fake, incident, res)}; pages read ${listings()}; reprocessed ${fake.reprocessed.size}`;
-    const before = listings();
-    await callWebhook(depsFor(fake, { MAX_ASSIGNMENTS_PER_USER: "100000" }), fake.triggerBody(incident));
-    return `${first} | pages read ${listings() - before}`;
-  }, 60_000);
+  row(
+    "A user with 50,000 assignments (beyond MAX_ASSIGNMENTS_PER_USER, then GRAPH_MAX_PAGES)",
+    "200 held; incident New; comments 1; pages read 6; reprocessed 0 | pages read 20",
+    async () => {
+      const t = new TenantBuilder();
+      const user = t.user("many");
+      const group = t.group("g");
+      const pkg = t.accessPackage("P", [group]);
+      for (let i = 0; i < 50_000; i++) t.assign(user, pkg);
+      const incident = t.incident({ accounts: [user], groups: [group] });
+      fake = await FakeTenant.start({ scenario: t.scenario });
+      const listings = () => fake!.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")).length;
+      const res = await callWebhook(depsFor(fake), fake.triggerBody(incident));
+      const first = `${observe(fake, incident, res)}; pages read ${listings()}; reprocessed ${fake.reprocessed.size}`;
+      const before = listings();
+      await callWebhook(depsFor(fake, { MAX_ASSIGNMENTS_PER_USER: "100000" }), fake.triggerBody(incident));
+      return `${first} | pages read ${listings() - before}`;
+    },
+    60_000,
+  );
 
   // No wall-clock bound tighter than the fault itself: the claim is "gave up after the policy's
   // attempts, long before one stalled answer would have ended", which holds on a slow machine too.
-  row("Graph answer stalls mid-body on every attempt", "503 GraphFailure; incident New; comments 1; attempts 4; before one stall ended", async () => {
-    const s = await setup();
-    s.fake.addFault({ ...graphList, stallMs: 60_000, times: 0 });
-    const started = Date.now();
-    const res = await callWebhook(s.deps, s.body);
-    const attempts = s.fake.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")).length;
-    return `${observe(s.fake, s.incident, res)}; attempts ${attempts}; ${Date.now() - started < 60_000 ? "before" : "after"} one stall ended`;
-  }, 90_000);
+  row(
+    "Graph answer stalls mid-body on every attempt",
+    "503 GraphFailure; incident New; comments 1; attempts 4; before one stall ended",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ ...graphList, stallMs: 60_000, times: 0 });
+      const started = Date.now();
+      const res = await callWebhook(s.deps, s.body);
+      const attempts = s.fake.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments")).length;
+      return `${observe(s.fake, s.incident, res)}; attempts ${attempts}; ${Date.now() - started < 60_000 ? "before" : "after"} one stall ended`;
+    },
+    90_000,
+  );
 
   row("ARM incident read stalls mid-body once", "200 remediated; incident Closed; comments 1", async () => {
     const s = await setup();
-    s.fake.addFault({ service: "arm", method: "GET", path: `/incidents/${s.incident}$`, body: JSON.stringify({ id: "x", name: s.incident, properties: {} }), stallMs: 30_000 });
+    s.fake.addFault({
+      service: "arm",
+      method: "GET",
+      path: `/incidents/${s.incident}$`,
+      body: JSON.stringify({ id: "x", name: s.incident, properties: {} }),
+      stallMs: 30_000,
+    });
     return observe(s.fake, s.incident, await callWebhook(s.deps, s.body));
   });
 
@@ -308,13 +365,17 @@ describe("fault matrix", () => {
     return `${observe(s.fake, s.incident, res)}; reprocessed ${s.fake.reprocessed.size}`;
   });
 
-  row("412 on every close: no comment claims it closed", "502 SentinelFailure; incident New; comments 1; no comment says closed", async () => {
-    const s = await setup();
-    s.fake.addFault({ service: "arm", method: "PUT", path: `/incidents/${s.incident}$`, status: 412, times: 0 });
-    const res = await callWebhook(s.deps, s.body);
-    const comments = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
-    return `${observe(s.fake, s.incident, res)}; ${/incident is closed|closed as BenignPositive/.test(comments) ? "a comment says closed" : "no comment says closed"}`;
-  });
+  row(
+    "412 on every close: no comment claims it closed",
+    "502 SentinelFailure; incident New; comments 1; no comment says closed",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ service: "arm", method: "PUT", path: `/incidents/${s.incident}$`, status: 412, times: 0 });
+      const res = await callWebhook(s.deps, s.body);
+      const comments = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
+      return `${observe(s.fake, s.incident, res)}; ${/incident is closed|closed as BenignPositive/.test(comments) ? "a comment says closed" : "no comment says closed"}`;
+    },
+  );
 
   // ── The world changes during the delivery wait (after the wave, before the close) ──
   /** Runs the webhook; when the app first reads the user's memberships (the wave is out), `edit` changes the incident. */
@@ -332,8 +393,13 @@ describe("fault matrix", () => {
   row("An analyst takes ownership during the delivery wait", "200 held; incident New; reprocess calls 2; cap used 1", () =>
     raceDuringWait((i) => (i.owner = { assignedTo: "Sam Analyst", objectId: "1b2c3d4e-5f60-4172-8394-a5b6c7d8e9f0", ownerType: "User" })),
   );
-  row("An analyst closes it as TruePositive during the delivery wait", "200 closed-by-other; incident Closed/TruePositive; reprocess calls 2; cap used 1", () =>
-    raceDuringWait((i) => Object.assign(i, { status: "Closed", classification: "TruePositive", classificationReason: "SuspiciousActivity" })),
+  row(
+    "An analyst closes it as TruePositive during the delivery wait",
+    "200 closed-by-other; incident Closed/TruePositive; reprocess calls 2; cap used 1",
+    () =>
+      raceDuringWait((i) =>
+        Object.assign(i, { status: "Closed", classification: "TruePositive", classificationReason: "SuspiciousActivity" }),
+      ),
   );
   row("Defender merges another product's alert during the delivery wait", "200 held; incident New; reprocess calls 2; cap used 1", () =>
     raceDuringWait((i) => {
@@ -352,23 +418,31 @@ describe("fault matrix", () => {
     return `${first.status} ${first.body.outcome ?? first.body.error?.code} → retry: ${observe(s.fake, s.incident, retry)}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(s.deps)}`;
   }
 
-  row("Membership read refused (403) after the wave", "502 GraphAccessDenied → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1", () =>
-    failAfterWave({ service: "graph", method: "GET", path: "/memberOf/", status: 403 }),
+  row(
+    "Membership read refused (403) after the wave",
+    "502 GraphAccessDenied → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1",
+    () => failAfterWave({ service: "graph", method: "GET", path: "/memberOf/", status: 403 }),
   );
-  row("Close answers 503 on every attempt", "503 SentinelFailure → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1", () =>
-    failAfterWave({ service: "arm", method: "PUT", path: "/incidents/[^/]+$", status: 503, retryAfter: 0 }),
+  row(
+    "Close answers 503 on every attempt",
+    "503 SentinelFailure → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1",
+    () => failAfterWave({ service: "arm", method: "PUT", path: "/incidents/[^/]+$", status: 503, retryAfter: 0 }),
   );
-  row("Every comment fails while delivery is awaited", "502 SentinelFailure → retry: 200 remediated; incident Closed; comments 1; reprocess calls 2; cap used 1", async () => {
-    const s = await setup();
-    s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
-    // Not delivered yet: the run wants to say "waiting", and cannot.
-    s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/", body: JSON.stringify({ value: [] }), times: 1 });
-    const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500 });
-    const first = await callWebhook(deps, s.body);
-    s.fake.clearFaults();
-    const retry = await callWebhook(deps, s.body);
-    return `${first.status} ${first.body.error?.code} → retry: ${observe(s.fake, s.incident, retry)}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(deps)}`;
-  });
+  row(
+    "Every comment fails while delivery is awaited",
+    "502 SentinelFailure → retry: 200 remediated; incident Closed; comments 1; reprocess calls 2; cap used 1",
+    async () => {
+      const s = await setup();
+      s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
+      // Not delivered yet: the run wants to say "waiting", and cannot.
+      s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/", body: JSON.stringify({ value: [] }), times: 1 });
+      const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500 });
+      const first = await callWebhook(deps, s.body);
+      s.fake.clearFaults();
+      const retry = await callWebhook(deps, s.body);
+      return `${first.status} ${first.body.error?.code} → retry: ${observe(s.fake, s.incident, retry)}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(deps)}`;
+    },
+  );
 
   row("Graph 429 without Retry-After, twice", "200 remediated; incident Closed; comments 1; waited ≥2s", async () => {
     return observeWaiting({ ...graphList, status: 429, times: 2 }, 2);

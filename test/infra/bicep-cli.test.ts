@@ -39,7 +39,10 @@ function resourcesOf(template: Json, path = "main"): { path: string; resource: J
 
 /** Every template in the compilation: the main one and each module's. */
 function templatesOf(template: Json): Json[] {
-  return [template, ...resourcesOf(template).flatMap(({ resource }) => (resource.properties?.template ? [resource.properties.template as Json] : []))];
+  return [
+    template,
+    ...resourcesOf(template).flatMap(({ resource }) => (resource.properties?.template ? [resource.properties.template as Json] : [])),
+  ];
 }
 
 describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
@@ -48,10 +51,17 @@ describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
     work = mkdtempSync(join(tmpdir(), "bicep-"));
     cpSync(INFRA, join(work, "infra"), { recursive: true });
     const extension = join(work, "microsoftgraph-v1.0.tgz");
-    const published = runBicep(bicep, ["publish-extension", join(TYPES_DIR, "microsoft.graph", "v1.0-1.0.0", "index.json"), "--target", extension], work);
+    const published = runBicep(
+      bicep,
+      ["publish-extension", join(TYPES_DIR, "microsoft.graph", "v1.0-1.0.0", "index.json"), "--target", extension],
+      work,
+    );
     if (published.status !== 0) throw new Error(`bicep publish-extension failed: ${published.stderr}`);
     const config = JSON.parse(readFileSync(join(INFRA, "bicepconfig.json"), "utf8")) as Json;
-    writeFileSync(join(work, "infra", "bicepconfig.json"), JSON.stringify({ ...config, extensions: { ...config.extensions, microsoftGraphV1: extension } }));
+    writeFileSync(
+      join(work, "infra", "bicepconfig.json"),
+      JSON.stringify({ ...config, extensions: { ...config.extensions, microsoftGraphV1: extension } }),
+    );
     const main = runBicep(bicep, ["build", "main.bicep", "--stdout"], join(work, "infra"));
     if (main.status !== 0) throw new Error(`bicep build main.bicep failed:\n${main.stderr}`);
     compiled = JSON.parse(main.stdout) as Json;
@@ -68,15 +78,19 @@ describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
 
   const files = filesUnder(INFRA, (name) => name.endsWith(".bicep")).map((f) => relative(INFRA, f));
 
-  it.each(files)("%s builds and lints with no error and no warning", (file) => {
-    const cwd = join(work, "infra");
-    const build = runBicep(bicep as string, ["build", file, "--stdout"], cwd);
-    const lint = runBicep(bicep as string, ["lint", file], cwd);
-    expect(build.status, build.stderr).toBe(0);
-    expect(diagnostics(build.stderr)).toEqual([]);
-    expect(lint.status, lint.stderr + lint.stdout).toBe(0);
-    expect(diagnostics(lint.stderr + lint.stdout)).toEqual([]);
-  }, 60_000);
+  it.each(files)(
+    "%s builds and lints with no error and no warning",
+    (file) => {
+      const cwd = join(work, "infra");
+      const build = runBicep(bicep as string, ["build", file, "--stdout"], cwd);
+      const lint = runBicep(bicep as string, ["lint", file], cwd);
+      expect(build.status, build.stderr).toBe(0);
+      expect(diagnostics(build.stderr)).toEqual([]);
+      expect(lint.status, lint.stderr + lint.stdout).toBe(0);
+      expect(diagnostics(lint.stderr + lint.stdout)).toEqual([]);
+    },
+    60_000,
+  );
 
   it("every compiled resource's type and api-version is in the vendored type data", () => {
     const known = loadResourceTypes();
@@ -106,6 +120,9 @@ describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
     const required = Object.entries(declared)
       .filter(([, p]) => !("defaultValue" in p) && p.nullable !== true)
       .map(([name]) => name);
-    expect(required.filter((p) => !given.includes(p)), `${basename(file)} lacks required parameters`).toEqual([]);
+    expect(
+      required.filter((p) => !given.includes(p)),
+      `${basename(file)} lacks required parameters`,
+    ).toEqual([]);
   });
 });

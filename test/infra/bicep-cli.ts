@@ -28,7 +28,10 @@ export function findBicep(env: NodeJS.ProcessEnv = process.env): string | undefi
   const nuget = env.NUGET_PACKAGES ?? join(homedir(), ".nuget", "packages");
   const candidates = [
     env.BICEP_PATH,
-    ...(env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "bicep")),
+    ...(env.PATH ?? "")
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, "bicep")),
     join(homedir(), ".azure", "bin", "bicep"),
     join(nuget, "azure.bicep.commandline.linux-x64", pinnedBicepVersion(), "tools", "bicep"),
   ];
@@ -42,7 +45,12 @@ export interface BicepRun {
 }
 
 export function runBicep(bicep: string, args: string[], cwd: string): BicepRun {
-  const r = spawnSync(bicep, args, { cwd, encoding: "utf8", maxBuffer: 64 * 2 ** 20, env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: "1" } });
+  const r = spawnSync(bicep, args, {
+    cwd,
+    encoding: "utf8",
+    maxBuffer: 64 * 2 ** 20,
+    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: "1" },
+  });
   if (r.error) throw r.error;
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -8,19 +8,38 @@ import { GRAPH_PERMISSIONS } from "../../src/graph";
 import { INFRA } from "./content";
 
 /** App setting names written in a Bicep file: upper-case or AzureWebJobsStorage__/APPLICATIONINSIGHTS_ keys of objects. */
-const appSettingKeys = (source: string) => [...source.matchAll(/(?:^\s+|\{ )((?:[A-Z][A-Z0-9_]+|AzureWebJobsStorage__\w+)): /gm)].map((m) => m[1] as string);
+const appSettingKeys = (source: string) =>
+  [...source.matchAll(/(?:^\s+|\{ )((?:[A-Z][A-Z0-9_]+|AzureWebJobsStorage__\w+)): /gm)].map((m) => m[1] as string);
 
 /** App settings the Flex Consumption plan deprecates (learn.microsoft.com, functions-app-settings#flex-consumption-plan-deprecations). */
 const FLEX_DEPRECATED = [
-  "FUNCTIONS_EXTENSION_VERSION", "FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_WORKER_RUNTIME_VERSION", "FUNCTIONS_MAX_HTTP_CONCURRENCY",
-  "FUNCTIONS_WORKER_PROCESS_COUNT", "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED", "SCM_DO_BUILD_DURING_DEPLOYMENT", "ENABLE_ORYX_BUILD",
-  "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTOVERVNET", "WEBSITE_CONTENTSHARE", "WEBSITE_DNS_SERVER",
-  "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT", "WEBSITE_NODE_DEFAULT_VERSION", "WEBSITE_RUN_FROM_PACKAGE", "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
-  "WEBSITE_VNET_ROUTE_ALL", "WEBSITES_CONTAINER_START_TIME_LIMIT", "WEBSITE_TIME_ZONE", "TZ", "AzureWebJobsStorage",
+  "FUNCTIONS_EXTENSION_VERSION",
+  "FUNCTIONS_WORKER_RUNTIME",
+  "FUNCTIONS_WORKER_RUNTIME_VERSION",
+  "FUNCTIONS_MAX_HTTP_CONCURRENCY",
+  "FUNCTIONS_WORKER_PROCESS_COUNT",
+  "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
+  "SCM_DO_BUILD_DURING_DEPLOYMENT",
+  "ENABLE_ORYX_BUILD",
+  "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+  "WEBSITE_CONTENTOVERVNET",
+  "WEBSITE_CONTENTSHARE",
+  "WEBSITE_DNS_SERVER",
+  "WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
+  "WEBSITE_NODE_DEFAULT_VERSION",
+  "WEBSITE_RUN_FROM_PACKAGE",
+  "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
+  "WEBSITE_VNET_ROUTE_ALL",
+  "WEBSITES_CONTAINER_START_TIME_LIMIT",
+  "WEBSITE_TIME_ZONE",
+  "TZ",
+  "AzureWebJobsStorage",
 ];
 
 const ROOT = join(INFRA, "..");
-const files = [join(INFRA, "main.bicep"), ...readdirSync(join(INFRA, "modules")).map((f) => join(INFRA, "modules", f))].filter((f) => f.endsWith(".bicep"));
+const files = [join(INFRA, "main.bicep"), ...readdirSync(join(INFRA, "modules")).map((f) => join(INFRA, "modules", f))].filter((f) =>
+  f.endsWith(".bicep"),
+);
 const parsed = new Map<string, ParsedBicep>();
 const get = (name: string) => {
   const p = [...parsed.values()].find((x) => x.file.endsWith(name));
@@ -106,7 +125,16 @@ describe("Bicep", () => {
     const written = new Set([...appSettingKeys(get("functionApp.bicep").source), ...appSettingKeys(get("main.bicep").source)]);
     const appRead = [...written].filter((k) => known.includes(k));
     // Every setting the app cannot start without is written (the state table identity-based).
-    for (const required of ["SENTINEL_SUBSCRIPTION_ID", "SENTINEL_RESOURCE_GROUP", "SENTINEL_WORKSPACE_NAME", "SENTINEL_RULE_IDS", "STATE_TABLE_ENDPOINT", "AZURE_CLIENT_ID", "WEBHOOK_ALLOWED_CALLER", "IDENTITY_PROTECTION_CHECK"]) {
+    for (const required of [
+      "SENTINEL_SUBSCRIPTION_ID",
+      "SENTINEL_RESOURCE_GROUP",
+      "SENTINEL_WORKSPACE_NAME",
+      "SENTINEL_RULE_IDS",
+      "STATE_TABLE_ENDPOINT",
+      "AZURE_CLIENT_ID",
+      "WEBHOOK_ALLOWED_CALLER",
+      "IDENTITY_PROTECTION_CHECK",
+    ]) {
       expect(appRead).toContain(required);
     }
     expect(appRead).not.toContain("STATE_TABLE_CONNECTION");
@@ -166,7 +194,9 @@ describe("Bicep", () => {
     expect(main).toMatch(/webhookCallerPrincipalId: playbookIdentity\.outputs\.principalId/);
     expect(main).toMatch(/WEBHOOK_ALLOWED_CALLER: playbookIdentity\.outputs\.principalId/);
     // The webhook's service principal and role come out of the module that made them (no lookup right after creation).
-    expect(main).toMatch(/principalId: playbookIdentity\.outputs\.principalId, resourceId: webhookApp!\.outputs\.servicePrincipalId, appRoleId: webhookApp!\.outputs\.appRoleId/);
+    expect(main).toMatch(
+      /principalId: playbookIdentity\.outputs\.principalId, resourceId: webhookApp!\.outputs\.servicePrincipalId, appRoleId: webhookApp!\.outputs\.appRoleId/,
+    );
     expect(get("webhookApp.bicep").source).toMatch(/appRoleAssignmentRequired: true/);
     // The playbook authenticates with its identity and hides inputs and outputs from run history.
     const playbook = get("playbook.bicep").source;

@@ -40,7 +40,10 @@ export async function parseBicep(file: string, text = readFileSync(file, "utf8")
 export function syntaxErrors(p: ParsedBicep): string[] {
   const out: string[] = [];
   const walk = (n: Node) => {
-    if (n.type === "ERROR" || n.isMissing) out.push(`${p.file}:${n.startPosition.row + 1}: ${n.isMissing ? "missing " : ""}${n.type} near ${JSON.stringify(n.text.slice(0, 60))}`);
+    if (n.type === "ERROR" || n.isMissing)
+      out.push(
+        `${p.file}:${n.startPosition.row + 1}: ${n.isMissing ? "missing " : ""}${n.type} near ${JSON.stringify(n.text.slice(0, 60))}`,
+      );
     for (const c of n.children) if (c) walk(c);
   };
   walk(p.root);
@@ -101,7 +104,10 @@ export function resources(p: ParsedBicep): ResourceDecl[] {
       let body: Node | undefined = kids[kids.length - 1];
       // `= if (...) {…}`, `= [for x in y: {…}]`, `= [for x in y: if (...) {…}]`
       for (let i = 0; i < 3 && body && body.type !== "object"; i++) {
-        body = body.children.filter((c): c is Node => c !== null).reverse().find((c) => ["object", "if_statement", "for_statement"].includes(c.type));
+        body = body.children
+          .filter((c): c is Node => c !== null)
+          .reverse()
+          .find((c) => ["object", "if_statement", "for_statement"].includes(c.type));
       }
       return {
         symbol: kids.find((c) => c.type === "identifier")?.text ?? "",
@@ -157,7 +163,8 @@ export function checkResourceBodies(p: ParsedBicep): Finding[] {
       const members = e.$type === "UnionType" ? (e.elements as { $ref: string }[]).map((m) => entry(deref(t, m))) : [e];
       if (members.some((m) => m.$type !== "StringLiteralType")) return;
       const allowed = members.map((m) => String(m.value));
-      if (!allowed.includes(stringValue(value))) report(value, "BCP036", `${where}: '${stringValue(value)}' is not one of ${allowed.join(", ")}`);
+      if (!allowed.includes(stringValue(value)))
+        report(value, "BCP036", `${where}: '${stringValue(value)}' is not one of ${allowed.join(", ")}`);
     } else if ((e.$type === "ObjectType" || e.$type === "DiscriminatedObjectType") && value.type === "object") {
       checkObject(value, t, where);
     } else if (e.$type === "ArrayType" && value.type === "array") {

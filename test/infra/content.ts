@@ -106,4 +106,3 @@ export function analyzeKql(query: string): Analysis {
   }
   return { errors, columns };
 }
-

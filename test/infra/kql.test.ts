@@ -23,24 +23,103 @@ const deployed = (q: string) => q.replaceAll("__REMEDIATION_PRINCIPAL_ID__", "00
 
 /** The published Azure-Sentinel content the project ships unchanged (../shared/seeds, README). */
 const SEEDS: Record<string, { id: string; version?: string; severity?: string; tactics: string[]; techniques: string[] }> = {
-  "rules/changes-to-pim-settings.yaml": { id: "0ed0fe7c-af29-4990-af7f-bb5ccb231198", version: "1.1.1", severity: "High", tactics: ["PrivilegeEscalation"], techniques: ["T1078.004"] },
-  "hunting/approved-access-packages-details.yaml": { id: "aff7eb5f-3359-48ab-b73b-6c466d3806dc", tactics: ["DefenseEvasion", "Persistence"], techniques: ["T1556"] },
-  "hunting/temporary-access-pass-created.yaml": { id: "a9d39b89-25ed-4233-a825-9640ec77d83d", version: "1.0.0", tactics: ["Persistence", "CredentialAccess"], techniques: ["T1556.006", "T1098"] },
-  "hunting/guest-account-privileged-operation.yaml": { id: "bb135137-8f33-45b0-8d0f-78437f79d558", version: "1.0.0", tactics: ["Persistence", "PrivilegeEscalation"], techniques: ["T1098.001", "T1098.003", "T1078.004"] },
+  "rules/changes-to-pim-settings.yaml": {
+    id: "0ed0fe7c-af29-4990-af7f-bb5ccb231198",
+    version: "1.1.1",
+    severity: "High",
+    tactics: ["PrivilegeEscalation"],
+    techniques: ["T1078.004"],
+  },
+  "hunting/approved-access-packages-details.yaml": {
+    id: "aff7eb5f-3359-48ab-b73b-6c466d3806dc",
+    tactics: ["DefenseEvasion", "Persistence"],
+    techniques: ["T1556"],
+  },
+  "hunting/temporary-access-pass-created.yaml": {
+    id: "a9d39b89-25ed-4233-a825-9640ec77d83d",
+    version: "1.0.0",
+    tactics: ["Persistence", "CredentialAccess"],
+    techniques: ["T1556.006", "T1098"],
+  },
+  "hunting/guest-account-privileged-operation.yaml": {
+    id: "bb135137-8f33-45b0-8d0f-78437f79d558",
+    version: "1.0.0",
+    tactics: ["Persistence", "PrivilegeEscalation"],
+    techniques: ["T1098.001", "T1098.003", "T1078.004"],
+  },
 };
 const ours = all.filter((i) => !(i.file in SEEDS));
 
 // Azure-Sentinel's content rules (its detection and hunting query validations and style guide).
-const TACTICS = ["Reconnaissance", "ResourceDevelopment", "InitialAccess", "Execution", "Persistence", "PrivilegeEscalation", "DefenseEvasion", "CredentialAccess", "Discovery", "LateralMovement", "Collection", "CommandAndControl", "Exfiltration", "Impact", "ImpairProcessControl", "InhibitResponseFunction", "PreAttack"];
+const TACTICS = [
+  "Reconnaissance",
+  "ResourceDevelopment",
+  "InitialAccess",
+  "Execution",
+  "Persistence",
+  "PrivilegeEscalation",
+  "DefenseEvasion",
+  "CredentialAccess",
+  "Discovery",
+  "LateralMovement",
+  "Collection",
+  "CommandAndControl",
+  "Exfiltration",
+  "Impact",
+  "ImpairProcessControl",
+  "InhibitResponseFunction",
+  "PreAttack",
+];
 const IDENTIFIERS: Record<string, string[]> = {
-  Account: ["Name", "FullName", "NTDomain", "DnsDomain", "UPNSuffix", "Sid", "AadTenantId", "AadUserId", "PUID", "IsDomainJoined", "DisplayName", "ObjectGuid"],
+  Account: [
+    "Name",
+    "FullName",
+    "NTDomain",
+    "DnsDomain",
+    "UPNSuffix",
+    "Sid",
+    "AadTenantId",
+    "AadUserId",
+    "PUID",
+    "IsDomainJoined",
+    "DisplayName",
+    "ObjectGuid",
+  ],
   IP: ["Address"],
   SecurityGroup: ["DistinguishedName", "SID", "ObjectGuid"],
   CloudApplication: ["AppId", "Name", "InstanceName"],
 };
 const REQUIRED: Record<string, string[]> = {
-  Scheduled: ["id", "name", "description", "severity", "requiredDataConnectors", "queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold", "tactics", "relevantTechniques", "query", "entityMappings", "version", "kind"],
-  NRT: ["id", "name", "description", "severity", "requiredDataConnectors", "tactics", "relevantTechniques", "query", "entityMappings", "version", "kind"],
+  Scheduled: [
+    "id",
+    "name",
+    "description",
+    "severity",
+    "requiredDataConnectors",
+    "queryFrequency",
+    "queryPeriod",
+    "triggerOperator",
+    "triggerThreshold",
+    "tactics",
+    "relevantTechniques",
+    "query",
+    "entityMappings",
+    "version",
+    "kind",
+  ],
+  NRT: [
+    "id",
+    "name",
+    "description",
+    "severity",
+    "requiredDataConnectors",
+    "tactics",
+    "relevantTechniques",
+    "query",
+    "entityMappings",
+    "version",
+    "kind",
+  ],
   hunting: ["id", "name", "description", "requiredDataConnectors", "tactics", "relevantTechniques", "query"],
 };
 const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, d: 1 }[d.slice(-1)] ?? NaN);
@@ -81,7 +160,9 @@ describe("rules and hunting queries as code", () => {
       it("has the fields its kind requires, and none its kind forbids", () => {
         expect(Object.keys(REQUIRED)).toContain(kind);
         for (const field of REQUIRED[kind] ?? []) expect(raw[field], field).toBeDefined();
-        if (kind === "NRT") for (const field of ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"]) expect(raw[field], field).toBeUndefined();
+        if (kind === "NRT")
+          for (const field of ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"])
+            expect(raw[field], field).toBeUndefined();
         expect(item.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
         if (item.version !== undefined) expect(item.version).toMatch(/^\d+\.\d+\.\d+$/);
         for (const c of item.requiredDataConnectors) for (const t of c.dataTypes) expect(Object.keys(TABLES)).toContain(t);
@@ -123,8 +204,13 @@ describe("rules and hunting queries as code", () => {
     });
   }
 
-  it("our own content follows the style guide: names of at most 50 characters, descriptions that start with \"Identifies\"", () => {
-    expect(ours.map((i) => i.file).sort()).toEqual(["hunting/member-added-outside-access-package.yaml", "hunting/users-readded-after-removal.yaml", "rules/user-removed-from-group-scheduled.yaml", "rules/user-removed-from-group.yaml"]);
+  it('our own content follows the style guide: names of at most 50 characters, descriptions that start with "Identifies"', () => {
+    expect(ours.map((i) => i.file).sort()).toEqual([
+      "hunting/member-added-outside-access-package.yaml",
+      "hunting/users-readded-after-removal.yaml",
+      "rules/user-removed-from-group-scheduled.yaml",
+      "rules/user-removed-from-group.yaml",
+    ]);
     for (const item of ours) {
       expect(item.name.length, item.file).toBeLessThanOrEqual(50);
       expect(item.description.startsWith("Identifies"), item.file).toBe(true);
@@ -142,7 +228,11 @@ describe("rules and hunting queries as code", () => {
     }
     const pim = byFile("rules/changes-to-pim-settings.yaml") as ContentItem & { tags?: string[] };
     expect(pim.tags).toEqual(["AADSecOpsGuide"]);
-    expect(pim.entityMappings.map((m) => m.fieldMappings.map((f) => f.identifier))).toEqual([["FullName", "Name", "UPNSuffix"], ["AadUserId"], ["Address"]]);
+    expect(pim.entityMappings.map((m) => m.fieldMappings.map((f) => f.identifier))).toEqual([
+      ["FullName", "Name", "UPNSuffix"],
+      ["AadUserId"],
+      ["Address"],
+    ]);
     // The guest query keeps its published operation list, not whole categories.
     expect(byFile("hunting/guest-account-privileged-operation.yaml").query).toContain('"Add service principal credentials"');
   });
@@ -156,9 +246,14 @@ describe("rules and hunting queries as code", () => {
         { identifier: "ObjectGuid", columnName: "TargetUserId" },
         { identifier: "FullName", columnName: "TargetUPN" },
       ]);
-      expect(rule.entityMappings.find((m) => m.entityType === "SecurityGroup")?.fieldMappings).toEqual([{ identifier: "ObjectGuid", columnName: "GroupId" }]);
+      expect(rule.entityMappings.find((m) => m.entityType === "SecurityGroup")?.fieldMappings).toEqual([
+        { identifier: "ObjectGuid", columnName: "GroupId" },
+      ]);
       // The remediation app reads the application's service principal id from InstanceName.
-      expect(rule.entityMappings.find((m) => m.entityType === "CloudApplication")?.fieldMappings).toContainEqual({ identifier: "InstanceName", columnName: "AppServicePrincipalId" });
+      expect(rule.entityMappings.find((m) => m.entityType === "CloudApplication")?.fieldMappings).toContainEqual({
+        identifier: "InstanceName",
+        columnName: "AppServicePrincipalId",
+      });
     }
   });
 
@@ -169,7 +264,8 @@ describe("rules and hunting queries as code", () => {
     expect(scheduled.query).not.toBe(nrt.query);
     expect(scheduled.queryFrequency).toBe("5m");
     expect(scheduled.queryPeriod).toBe("1h");
-    for (const key of ["entityMappings", "customDetails", "alertDetailsOverride", "tactics", "relevantTechniques", "severity"] as const) expect(scheduled[key]).toEqual(nrt[key]);
+    for (const key of ["entityMappings", "customDetails", "alertDetailsOverride", "tactics", "relevantTechniques", "severity"] as const)
+      expect(scheduled[key]).toEqual(nrt[key]);
   });
 
   it("the re-add hunting query keeps removals whose only add came before them", () => {
@@ -200,7 +296,18 @@ describe("sample AuditLogs records", () => {
       }
       // The cases the rule must decide on.
       const whys = s.samples.map((x) => `${x.decision}: ${x.why}`).join("\n");
-      for (const pattern of [/^alert: A person/m, /^no alert: Entra ID Governance/m, /^no alert: A device/m, /^no alert: A service principal/m, /^no alert: .*herself/m, /^alert: Removed in Microsoft Teams/m, /^alert: Bulk removal/m, /^no alert: .*MS-PIM/m, /^no alert: .*watchlist/m, /^alert: .*application role/m]) {
+      for (const pattern of [
+        /^alert: A person/m,
+        /^no alert: Entra ID Governance/m,
+        /^no alert: A device/m,
+        /^no alert: A service principal/m,
+        /^no alert: .*herself/m,
+        /^alert: Removed in Microsoft Teams/m,
+        /^alert: Bulk removal/m,
+        /^no alert: .*MS-PIM/m,
+        /^no alert: .*watchlist/m,
+        /^alert: .*application role/m,
+      ]) {
         expect(whys).toMatch(pattern);
       }
     }

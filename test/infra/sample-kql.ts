@@ -40,7 +40,8 @@ export function auditLogsColumns(): [name: string, type: string][] {
 function literal(value: unknown, type: string): string {
   if (value === undefined || value === null) return type === "string" ? '""' : `${type}(null)`;
   if (type === "dynamic") return `dynamic(${JSON.stringify(value)})`;
-  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") throw new Error(`a ${type} column holds a ${typeof value}`);
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean")
+    throw new Error(`a ${type} column holds a ${typeof value}`);
   const text = String(value);
   return type === "string" ? JSON.stringify(text) : `${type}(${text})`;
 }
@@ -54,7 +55,9 @@ export function samplesKql(file: string): string {
   const width = Math.max(...samples.samples.map((s) => s.decision.length));
   const expected = samples.samples.map((s) => `//   ${s.decision.padEnd(width)}  ${String(s.record.CorrelationId)}  ${s.why}`);
   const rows = samples.samples.map((s) => `  ${columns.map(([c, t]) => literal(s.record[c], t)).join(", ")}`);
-  const watchlist = samples.watchlist.map((w) => `    ${[w.ActorId, w.ActorId, w.ActorName, w.Reason].map((v) => JSON.stringify(v)).join(", ")}`);
+  const watchlist = samples.watchlist.map(
+    (w) => `    ${[w.ActorId, w.ActorId, w.ActorName, w.Reason].map((v) => JSON.stringify(v)).join(", ")}`,
+  );
   return [
     `// "${rule.name}" (infra/content/${samples.rule}) over its ${samples.samples.length} sample records`,
     `// (infra/content/samples/${file.split("/").pop() ?? ""}). Run it in Log Analytics: the rows it returns`,

@@ -36,7 +36,10 @@ function renumber(value: Json, map: Map<number, number>): Json {
   if (Array.isArray(value)) return value.map((v) => renumber(v, map));
   if (value && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, k === "$ref" && typeof v === "string" ? `#/${map.get(Number(v.split("/").pop()))}` : renumber(v, map)]),
+      Object.entries(value).map(([k, v]) => [
+        k,
+        k === "$ref" && typeof v === "string" ? `#/${map.get(Number(v.split("/").pop()))}` : renumber(v, map),
+      ]),
     );
   }
   return value;

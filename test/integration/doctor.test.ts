@@ -24,7 +24,8 @@ afterEach(async () => {
 });
 
 const never = new AbortController().signal;
-const PLAYBOOK = "/subscriptions/3db968d7-cad1-4856-a953-89d2160c03a5/resourceGroups/rg-app/providers/Microsoft.Logic/workflows/pb-remediation";
+const PLAYBOOK =
+  "/subscriptions/3db968d7-cad1-4856-a953-89d2160c03a5/resourceGroups/rg-app/providers/Microsoft.Logic/workflows/pb-remediation";
 
 /** A deployment as infra/ makes it: the rule, the automation rule running the playbook, users and groups. */
 async function healthy(extra: Partial<TenantBuilder["scenario"]> = {}) {
@@ -71,12 +72,42 @@ describe("doctor", () => {
   });
 
   const refusals: [string, FaultInput, RegExp, RegExp][] = [
-    ["incidents", { service: "arm", method: "GET", path: "/incidents$", status: 403, times: 0 }, /^Sentinel: incidents readable/, /Microsoft Sentinel Responder/],
-    ["automation rules", { service: "arm", method: "GET", path: "/automationRules$", status: 403, times: 0 }, /^Sentinel: automation rules readable/, /Microsoft Sentinel Responder/],
-    ["users", { service: "graph", method: "GET", path: "^/v1.0/users$", status: 403, times: 0 }, /^Graph: users readable/, /User\.Read\.All/],
-    ["memberships", { service: "graph", method: "GET", path: "/memberOf/", status: 403, times: 0 }, /^Graph: group memberships readable/, /GroupMember\.Read\.All/],
-    ["risky users", { service: "graph", method: "GET", path: "/riskyUsers$", status: 403, times: 0 }, /^Graph: risky users readable/, /IDENTITY_PROTECTION_CHECK=off.*IdentityRiskyUser\.Read\.All/],
-    ["assignments", { service: "graph", method: "GET", path: "/assignments$", status: 403, times: 0 }, /^Graph: access package assignments readable/, /EntitlementManagement\.ReadWrite\.All/],
+    [
+      "incidents",
+      { service: "arm", method: "GET", path: "/incidents$", status: 403, times: 0 },
+      /^Sentinel: incidents readable/,
+      /Microsoft Sentinel Responder/,
+    ],
+    [
+      "automation rules",
+      { service: "arm", method: "GET", path: "/automationRules$", status: 403, times: 0 },
+      /^Sentinel: automation rules readable/,
+      /Microsoft Sentinel Responder/,
+    ],
+    [
+      "users",
+      { service: "graph", method: "GET", path: "^/v1.0/users$", status: 403, times: 0 },
+      /^Graph: users readable/,
+      /User\.Read\.All/,
+    ],
+    [
+      "memberships",
+      { service: "graph", method: "GET", path: "/memberOf/", status: 403, times: 0 },
+      /^Graph: group memberships readable/,
+      /GroupMember\.Read\.All/,
+    ],
+    [
+      "risky users",
+      { service: "graph", method: "GET", path: "/riskyUsers$", status: 403, times: 0 },
+      /^Graph: risky users readable/,
+      /IDENTITY_PROTECTION_CHECK=off.*IdentityRiskyUser\.Read\.All/,
+    ],
+    [
+      "assignments",
+      { service: "graph", method: "GET", path: "/assignments$", status: 403, times: 0 },
+      /^Graph: access package assignments readable/,
+      /EntitlementManagement\.ReadWrite\.All/,
+    ],
   ];
   for (const [what, fault, check, fix] of refusals) {
     it(`names the fix when ${what} are refused, and only that check fails`, async () => {
@@ -91,7 +122,10 @@ describe("doctor", () => {
 
   it("a missing rule, a rule with no automation, and every rule disabled each fail with their fix", async () => {
     const missing = failed(await runDoctor(depsFor(await healthy({ alertRules: [] })), never));
-    expect(missing).toEqual([expect.stringMatching(/^Sentinel: rule .*\| fix SENTINEL_RULE_IDS/), expect.stringMatching(/^Sentinel: an enabled rule in SENTINEL_RULE_IDS/)]);
+    expect(missing).toEqual([
+      expect.stringMatching(/^Sentinel: rule .*\| fix SENTINEL_RULE_IDS/),
+      expect.stringMatching(/^Sentinel: an enabled rule in SENTINEL_RULE_IDS/),
+    ]);
     await fake?.close();
     const unrun = failed(await runDoctor(depsFor(await healthy({ automationRules: [] })), never));
     expect(unrun).toEqual([expect.stringMatching(/an automation rule runs the playbook \| deploy the automation rule/)]);
@@ -110,7 +144,19 @@ describe("doctor", () => {
 
   it("a state table it cannot reach fails with the Azurite hint", async () => {
     const f = await healthy();
-    const bad = failed(await runDoctor(depsFor(f, { STATE_TABLE_CONNECTION: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;" }, { requestTimeoutMs: 1_000, attempts: 1 }), never));
+    const bad = failed(
+      await runDoctor(
+        depsFor(
+          f,
+          {
+            STATE_TABLE_CONNECTION:
+              "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+          },
+          { requestTimeoutMs: 1_000, attempts: 1 },
+        ),
+        never,
+      ),
+    );
     expect(bad).toEqual([expect.stringMatching(/^state table: write, read and delete a probe row \|.*npx azurite/)]);
   });
 

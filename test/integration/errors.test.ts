@@ -26,8 +26,16 @@ describe("errors name the cause and the fix", () => {
     delete env.NODE_EXTRA_CA_CERTS;
     // Asynchronously: the fake tenant answers from this process.
     const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, [join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), join(ROOT, "src", "cli.ts"), "replay", join(FIXTURES, "incident-trigger.json")], { env, timeout: 60_000 }, (_e, _out, stderr) =>
-        resolve({ status: child.exitCode, stderr: String(stderr) }),
+      const child = execFile(
+        process.execPath,
+        [
+          join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"),
+          join(ROOT, "src", "cli.ts"),
+          "replay",
+          join(FIXTURES, "incident-trigger.json"),
+        ],
+        { env, timeout: 60_000 },
+        (_e, _out, stderr) => resolve({ status: child.exitCode, stderr: String(stderr) }),
       );
     });
     expect(r.status).toBe(1);

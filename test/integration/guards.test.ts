@@ -130,7 +130,9 @@ describe("never restore a user the SOC is containing", () => {
     expect(fake.members.get(healthy.group)?.has(healthy.user)).toBe(true);
     expect(fake.members.get(disabled.group)?.has(disabled.user)).toBe(false);
     expect(fake.incidents.get(inc)?.status).toBe("New");
-    expect(commentsOf(fake, inc)).toMatch(new RegExp(`${disabled.user}\\): account is disabled \\[account\\] — to release: enable the account`));
+    expect(commentsOf(fake, inc)).toMatch(
+      new RegExp(`${disabled.user}\\): account is disabled \\[account\\] — to release: enable the account`),
+    );
     expect(res.logs.join("\n")).toContain(`hold [account] user ${disabled.user}: account is disabled`);
   });
 
@@ -255,17 +257,34 @@ describe("dry run shows every decision", () => {
     const t = new TenantBuilder();
     const healthy = t.member("healthy");
     const disabled = t.member("disabled", { accountEnabled: false });
-    const inc = t.incident({ accounts: [healthy.user, disabled.user], groups: [healthy.group, disabled.group], status: "Active", labels: ["no-auto-remediation"] });
+    const inc = t.incident({
+      accounts: [healthy.user, disabled.user],
+      groups: [healthy.group, disabled.group],
+      status: "Active",
+      labels: ["no-auto-remediation"],
+    });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
     const res = await callWebhook(depsFor(fake, { REMEDIATION_MODE: "dry-run" }), fake.triggerBody(inc));
 
     expect(res.body).toMatchObject({ outcome: "dry-run", dryRun: true, closed: false, reprocessed: [] });
-    const decisions = res.body.decisions.map((d: { guard: string; result: string; userId?: string }) => `${d.guard}${d.userId ? `:${d.userId}` : ""}=${d.result}`);
+    const decisions = res.body.decisions.map(
+      (d: { guard: string; result: string; userId?: string }) => `${d.guard}${d.userId ? `:${d.userId}` : ""}=${d.result}`,
+    );
     expect(decisions).toEqual(
       expect.arrayContaining([
-        "alerts=pass", "status=hold", "owner=pass", "hold-label=hold", "reopened=pass", "age=pass", "users-per-incident=pass", "lost-access=pass",
-        `account:${healthy.user}=pass`, `account:${disabled.user}=hold`, `risk:${healthy.user}=pass`, `risk:${disabled.user}=pass`,
+        "alerts=pass",
+        "status=hold",
+        "owner=pass",
+        "hold-label=hold",
+        "reopened=pass",
+        "age=pass",
+        "users-per-incident=pass",
+        "lost-access=pass",
+        `account:${healthy.user}=pass`,
+        `account:${disabled.user}=hold`,
+        `risk:${healthy.user}=pass`,
+        `risk:${disabled.user}=pass`,
       ]),
     );
     expect(decisions).toHaveLength(12);

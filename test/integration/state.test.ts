@@ -22,7 +22,8 @@ afterEach(async () => {
 });
 
 const never = new AbortController().signal;
-const sweep = (deps: Deps, options: Partial<typeof SWEEP_DEFAULTS> = {}) => sweepOpenIncidents(deps, captureLog(), never, { ...SWEEP_DEFAULTS, graceMs: 0, ...options });
+const sweep = (deps: Deps, options: Partial<typeof SWEEP_DEFAULTS> = {}) =>
+  sweepOpenIncidents(deps, captureLog(), never, { ...SWEEP_DEFAULTS, graceMs: 0, ...options });
 const reprocessCalls = (f: FakeTenant) => [...f.reprocessed.values()].reduce((a, b) => a + b, 0);
 const capUsed = async (deps: Deps) => (await deps.store.reserveRestores(0, 100_000, deps.now(), never)).used;
 
@@ -37,8 +38,14 @@ describe("close only what was restored", () => {
     const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
 
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ outcome: "partly-restored", closed: false, restored: [{ userId: m.user, kind: "group", targetId: m.group }] });
-    expect(res.body.notRestored).toEqual([{ userId: m.user, kind: "group", targetId: byHand, reason: "no access package assignment of the user grants it" }]);
+    expect(res.body).toMatchObject({
+      outcome: "partly-restored",
+      closed: false,
+      restored: [{ userId: m.user, kind: "group", targetId: m.group }],
+    });
+    expect(res.body.notRestored).toEqual([
+      { userId: m.user, kind: "group", targetId: byHand, reason: "no access package assignment of the user grants it" },
+    ]);
     expect(fake.members.get(m.group)?.has(m.user)).toBe(true);
     expect(fake.incidents.get(inc)?.status).toBe("New");
     expect(commentsOf(fake, inc)).toContain(`group ${byHand}: no access package assignment of the user grants it`);
@@ -141,7 +148,12 @@ describe("re-check before every change", () => {
     const a = t.member("ana");
     const b = t.member("bo");
     const sentinelOnly = t.incident({ accounts: [a.user], groups: [a.group], listsProducts: false, productNames: ["Microsoft Sentinel"] });
-    const merged = t.incident({ accounts: [b.user], groups: [b.group], listsProducts: false, productNames: ["Microsoft Sentinel", "Microsoft Defender for Identity"] });
+    const merged = t.incident({
+      accounts: [b.user],
+      groups: [b.group],
+      listsProducts: false,
+      productNames: ["Microsoft Sentinel", "Microsoft Defender for Identity"],
+    });
     fake = await FakeTenant.start({ scenario: t.scenario });
 
     const ok = await callWebhook(depsFor(fake), fake.triggerBody(sentinelOnly));
@@ -180,7 +192,9 @@ describe("re-check before every change", () => {
 
     expect(outcomes).toEqual(["remediated", "remediated", "held"]);
     expect(reprocessCalls(fake)).toBe(2);
-    expect(commentsOf(fake, incidents[2] as string)).toMatch(/someone keeps removing this user from group .*restored 2 time\(s\) in 24 hours/);
+    expect(commentsOf(fake, incidents[2] as string)).toMatch(
+      /someone keeps removing this user from group .*restored 2 time\(s\) in 24 hours/,
+    );
   });
 });
 
@@ -234,7 +248,8 @@ describe("failures and retries", () => {
     const deps = depsFor(fake);
     const save = deps.store.save.bind(deps.store);
     deps.store.save = async (...args) => {
-      if (fake?.incidents.get(r.incident)?.status === "Closed") throw new UpstreamError("state", 503, "The state table could not write the state: 503 injected");
+      if (fake?.incidents.get(r.incident)?.status === "Closed")
+        throw new UpstreamError("state", 503, "The state table could not write the state: 503 injected");
       return save(...args);
     };
 
@@ -268,7 +283,9 @@ describe("the hourly cap", () => {
     const r = t.removal("u");
     fake = await FakeTenant.start({ scenario: t.scenario });
     const settings = settingsFor(fake);
-    const table = TableClient.fromConnectionString(settings.STATE_TABLE_CONNECTION ?? "", settings.STATE_TABLE_NAME ?? "", { allowInsecureConnection: true });
+    const table = TableClient.fromConnectionString(settings.STATE_TABLE_CONNECTION ?? "", settings.STATE_TABLE_NAME ?? "", {
+      allowInsecureConnection: true,
+    });
     await table.createTable();
     await table.upsertEntity({ partitionKey: "restores", rowKey: "window", buckets: "{not json" });
 

@@ -22,7 +22,12 @@ describe("status", () => {
     const capped = t.removal("capped", 30);
     const failing = t.removal("failing", 30);
     const held = t.member("held");
-    const heldIncident = t.incident({ accounts: [held.user], groups: [held.group], labels: ["no-auto-remediation"], createdMinutesAgo: 30 });
+    const heldIncident = t.incident({
+      accounts: [held.user],
+      groups: [held.group],
+      labels: ["no-auto-remediation"],
+      createdMinutesAgo: 30,
+    });
     fake = await FakeTenant.start({ scenario: { ...t.scenario, deliveryDelayMs: -1 } });
     const settings = settingsFor(fake, { MAX_USERS_RESTORED_PER_HOUR: "1", DELIVERY_CHECK_SECONDS: "0", SWEEP_MAX_ATTEMPTS: "3" });
     const deps = buildDeps(loadConfig(settings), undefined, FAST);

@@ -34,7 +34,8 @@ describe("sweeper", () => {
 
   it("is not starved by 500 older incidents of other rules, and skips incidents past the maximum age", async () => {
     const t = new TenantBuilder();
-    for (let i = 0; i < 500; i++) t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
+    for (let i = 0; i < 500; i++)
+      t.incident({ accounts: [], ruleIds: ["0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab"], createdMinutesAgo: 600 + i });
     const ours = t.removal("ours", 20);
     const ancient = t.removal("ancient", 73 * 60);
     fake = await FakeTenant.start({ scenario: t.scenario });
@@ -46,7 +47,9 @@ describe("sweeper", () => {
     expect(fake.reprocessed.has(ancient.assignment)).toBe(false);
     // Asked server-side for New incidents in the window, newest first.
     const list = fake.requests.find((r) => r.service === "arm" && r.path.endsWith("/incidents"));
-    expect(list?.query.$filter).toMatch(/^properties\/status eq 'New' and properties\/createdTimeUtc ge \S+ and properties\/createdTimeUtc le \S+$/);
+    expect(list?.query.$filter).toMatch(
+      /^properties\/status eq 'New' and properties\/createdTimeUtc ge \S+ and properties\/createdTimeUtc le \S+$/,
+    );
     expect(list?.query.$orderby).toBe("properties/createdTimeUtc desc");
   });
 
@@ -56,7 +59,12 @@ describe("sweeper", () => {
     fake = await FakeTenant.start({ scenario: t.scenario });
     const settings = settingsFor(fake);
 
-    const dry = await sweepOpenIncidents(buildDeps(loadConfig({ ...settings, REMEDIATION_MODE: "dry-run" }), undefined, FAST), captureLog(), never, SWEEP_DEFAULTS);
+    const dry = await sweepOpenIncidents(
+      buildDeps(loadConfig({ ...settings, REMEDIATION_MODE: "dry-run" }), undefined, FAST),
+      captureLog(),
+      never,
+      SWEEP_DEFAULTS,
+    );
     expect(dry.ran["dry-run"]).toEqual([r.incident]);
     expect(fake.reprocessed.size).toBe(0);
 
@@ -99,7 +107,9 @@ describe("sweeper", () => {
     const first = await callWebhook(deps, fake.triggerBody(late.incident));
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ outcome: "awaiting-delivery", closed: false, restored: [] });
-    expect(first.body.notRestored).toEqual([expect.objectContaining({ userId: late.user, targetId: late.group, reason: "not delivered yet" })]);
+    expect(first.body.notRestored).toEqual([
+      expect.objectContaining({ userId: late.user, targetId: late.group, reason: "not delivered yet" }),
+    ]);
     expect([...(fake.incidents.get(late.incident)?.comments.values() ?? [])][0]?.message).toContain("waiting for Entra ID to deliver");
     expect(fake.incidents.get(late.incident)?.status).toBe("New");
 
@@ -133,9 +143,17 @@ describe("sweeper", () => {
     fake = await FakeTenant.start({ scenario: t.scenario });
     const deps = depsFor(fake);
     const logs: string[] = [];
-    const context = new InvocationContext({ invocationId: "sweep-1", functionName: "sweepIncidents", logHandler: (_l, ...a) => logs.push(a.join(" ")) });
+    const context = new InvocationContext({
+      invocationId: "sweep-1",
+      functionName: "sweepIncidents",
+      logHandler: (_l, ...a) => logs.push(a.join(" ")),
+    });
 
-    await sweepIncidents({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: "", next: "", lastUpdated: "" } }, context, () => deps);
+    await sweepIncidents(
+      { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: "", next: "", lastUpdated: "" } },
+      context,
+      () => deps,
+    );
 
     expect(fake.incidents.get(r.incident)?.status).toBe("Closed");
     expect(logs.join("\n")).toMatch(/sweep: \d+ New incident\(s\) in the window, 1 of the configured rules; ran remediated 1/);

@@ -35,13 +35,47 @@ const dataCalls = () => fake.requests.filter((r) => r.service !== "login");
 
 describe("the webhook checks the caller's token itself", () => {
   const refusals: [string, () => Promise<Record<string, string>>, number][] = [
-    ["the principal header alone (no token)", async () => ({ "x-ms-client-principal-id": PLAYBOOK, "x-ms-client-principal-idp": "aad" }), 401],
-    ["a token signed by another key", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK }, generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey)}` }), 401],
-    ["a token for another audience", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: "https://management.azure.com", oid: PLAYBOOK })}` }), 401],
-    ["a token of another issuer", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, iss: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" })}` }), 401],
-    ["an expired token", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, expiresInSeconds: -600 })}` }), 401],
-    ["a token of another identity", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: "6b1e3f3c-0d3e-4d67-9f0e-2f4e3c9a1d55" })}` }), 403],
-    ["a token without the invoke role", async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, roles: [] })}` }), 403],
+    [
+      "the principal header alone (no token)",
+      async () => ({ "x-ms-client-principal-id": PLAYBOOK, "x-ms-client-principal-idp": "aad" }),
+      401,
+    ],
+    [
+      "a token signed by another key",
+      async () => ({
+        authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK }, generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey)}`,
+      }),
+      401,
+    ],
+    [
+      "a token for another audience",
+      async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: "https://management.azure.com", oid: PLAYBOOK })}` }),
+      401,
+    ],
+    [
+      "a token of another issuer",
+      async () => ({
+        authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, iss: "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0" })}`,
+      }),
+      401,
+    ],
+    [
+      "an expired token",
+      async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, expiresInSeconds: -600 })}` }),
+      401,
+    ],
+    [
+      "a token of another identity",
+      async () => ({
+        authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: "6b1e3f3c-0d3e-4d67-9f0e-2f4e3c9a1d55" })}`,
+      }),
+      403,
+    ],
+    [
+      "a token without the invoke role",
+      async () => ({ authorization: `Bearer ${await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK, roles: [] })}` }),
+      403,
+    ],
   ];
 
   for (const [name, headers, status] of refusals) {
@@ -57,7 +91,10 @@ describe("the webhook checks the caller's token itself", () => {
 
   it("lets the playbook's valid token in: the incident is remediated", async () => {
     const token = await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK });
-    const res = await callWebhook(depsFor(fake), fake.triggerBody(removal.incident), { checkCaller, headers: { authorization: `Bearer ${token}` } });
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(removal.incident), {
+      checkCaller,
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(200);
     expect(res.body.outcome).toBe("remediated");
     // The keys came from the tenant's published key set.

@@ -189,7 +189,9 @@ describe("webhook against the fake tenant", () => {
     expect(res.status).toBe(200);
     expect(res.body.outcome).toBe("remediated");
     expect(res.body.reprocessed.map((a: { assignmentId: string }) => a.assignmentId)).toEqual([kept]);
-    expect(res.body.skipped).toEqual([expect.objectContaining({ assignmentId: gone, reason: expect.stringContaining("no longer exists") })]);
+    expect(res.body.skipped).toEqual([
+      expect.objectContaining({ assignmentId: gone, reason: expect.stringContaining("no longer exists") }),
+    ]);
   });
 
   it("when one reprocess fails: comments the failure, leaves the incident open, answers 502; the retry finishes", async () => {
@@ -235,7 +237,13 @@ describe("webhook against the fake tenant", () => {
       severity: "High",
       description: "Removed during the finance re-org",
       // A queue (a group owner), not a person: a person's incident is held.
-      owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", email: "soc@contoso.example", assignedTo: "SOC Tier 1", userPrincipalName: "soc@contoso.example", ownerType: "Group" },
+      owner: {
+        objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8",
+        email: "soc@contoso.example",
+        assignedTo: "SOC Tier 1",
+        userPrincipalName: "soc@contoso.example",
+        ownerType: "Group",
+      },
       labels: [{ labelName: "access-review" }],
     });
     const f = await start(t);
@@ -249,7 +257,10 @@ describe("webhook against the fake tenant", () => {
       severity: "High",
       description: "Removed during the finance re-org",
       owner: { objectId: "be796158-004d-4f5d-9b2e-73b368ab0ad8", assignedTo: "SOC Tier 1", ownerType: "Group" },
-      labels: [{ labelName: "access-review", labelType: "User" }, { labelName: "auto-remediated", labelType: "User" }],
+      labels: [
+        { labelName: "access-review", labelType: "User" },
+        { labelName: "auto-remediated", labelType: "User" },
+      ],
     });
   });
 
@@ -341,7 +352,11 @@ describe("webhook against the fake tenant", () => {
 
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ outcome: "held", closed: false });
-    expect(res.body.decisions[0]).toMatchObject({ guard: "alerts", result: "hold", reason: expect.stringContaining("incident holds alerts of other rules or products") });
+    expect(res.body.decisions[0]).toMatchObject({
+      guard: "alerts",
+      result: "hold",
+      reason: expect.stringContaining("incident holds alerts of other rules or products"),
+    });
     expect(f.requests.filter((r) => r.service === "graph")).toHaveLength(0);
     expect(incidentOf(f, inc).status).toBe("New");
     expect([...incidentOf(f, inc).comments.values()][0]?.message).toContain("incident holds alerts of other rules or products");
@@ -356,7 +371,10 @@ describe("webhook against the fake tenant", () => {
     const f = await start(t);
     const armRuleId = `/subscriptions/${WORKSPACE.subscriptionId}/resourceGroups/${WORKSPACE.resourceGroup}/providers/Microsoft.OperationalInsights/workspaces/${WORKSPACE.name}/providers/Microsoft.SecurityInsights/alertRules/${RULE_ID.toUpperCase()}`;
 
-    const res = await callWebhook(depsFor(f, { SENTINEL_RULE_IDS: `0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab, ${armRuleId}` }), f.triggerBody(inc));
+    const res = await callWebhook(
+      depsFor(f, { SENTINEL_RULE_IDS: `0d9a5e0e-f69c-4a34-aed7-f1fb1e3566ab, ${armRuleId}` }),
+      f.triggerBody(inc),
+    );
 
     expect(res.status).toBe(200);
     expect(res.body.outcome).toBe("remediated");
@@ -450,7 +468,8 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
     expect(fake.members.get(c.hrGroup)?.has(c.user)).toBe(true);
     const listings = fake.requests.filter((r) => r.service === "graph" && r.path.endsWith("/assignments"));
     expect(listings.length).toBeGreaterThan(0);
-    for (const l of listings) expect(l.query.$filter).toMatch(new RegExp(`^accessPackage/id eq '[0-9a-f-]{36}' and target/objectId eq '${c.user}'$`));
+    for (const l of listings)
+      expect(l.query.$filter).toMatch(new RegExp(`^accessPackage/id eq '[0-9a-f-]{36}' and target/objectId eq '${c.user}'$`));
     expect(fake.requests.find((r) => r.path.endsWith("/accessPackages"))?.query.$filter).toBe(`catalog/id eq '${HR}'`);
   });
 
@@ -492,7 +511,9 @@ describe("application roles", () => {
 
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ outcome: "partly-restored", closed: false, applications: [app], groups: [], restored: [] });
-    expect(res.body.notRestored).toEqual([{ userId: user, kind: "app", targetId: app, reason: expect.stringContaining("cannot verify application roles") }]);
+    expect(res.body.notRestored).toEqual([
+      { userId: user, kind: "app", targetId: app, reason: expect.stringContaining("cannot verify application roles") },
+    ]);
     expect([...f.reprocessed.keys()]).toEqual([withApp]);
     expect(res.body.skipped.map((s: { assignmentId: string }) => s.assignmentId)).toEqual([groupOnly]);
     expect(f.appRoleHolders.get(app)?.has(user)).toBe(true);

@@ -64,13 +64,17 @@ const mutatedFixture = fc
   })
   .filter(({ field, value }) => {
     const original = field.reduce<any>((o, k) => o?.[k], fixture);
-    return JSON.stringify(value) !== JSON.stringify(original) && !(typeof value === "string" && typeof original === "string" && value.toLowerCase() === original.toLowerCase());
+    return (
+      JSON.stringify(value) !== JSON.stringify(original) &&
+      !(typeof value === "string" && typeof original === "string" && value.toLowerCase() === original.toLowerCase())
+    );
   })
   .map(({ field, value, noise }) => {
     const body = structuredClone(fixture);
     for (const n of noise) {
       const target = n.at.reduce<any>((o, k) => (o && typeof o === "object" ? o[k] : undefined), body);
-      if (target && typeof target === "object" && !Array.isArray(target)) Object.defineProperty(target, n.key, { value: n.value, enumerable: true, configurable: true, writable: true });
+      if (target && typeof target === "object" && !Array.isArray(target))
+        Object.defineProperty(target, n.key, { value: n.value, enumerable: true, configurable: true, writable: true });
     }
     const parent = field.slice(0, -1).reduce<any>((o, k) => o[k], body);
     const key = field[field.length - 1] as string;
@@ -93,7 +97,10 @@ describe("webhook fuzzing", () => {
         calls.length = 0;
         const res = await callWebhook(deps, body);
         const leaf = field.split(".").pop() ?? field;
-        expectRefusal(res, (m) => m.includes(leaf) || (res.status === 413 && m.includes("exceeds")) || m.includes("body must be a JSON object"));
+        expectRefusal(
+          res,
+          (m) => m.includes(leaf) || (res.status === 413 && m.includes("exceeds")) || m.includes("body must be a JSON object"),
+        );
         expect(calls).toEqual([]);
       }),
       { numRuns: 8_000 },

@@ -60,7 +60,9 @@ describe("secrets stay out of every output", () => {
     demo = await FakeTenant.start({ scenario: loadScenario(join(FIXTURES, "scenarios", "demo.json")) });
     expect(await main(["replay", join(FIXTURES, "incident-trigger.json"), "--json"], settingsFor(demo))).toBe(0);
 
-    const comments = [...fake.incidents.values(), ...demo.incidents.values()].flatMap((i) => [...i.comments.values()].map((c) => c.message));
+    const comments = [...fake.incidents.values(), ...demo.incidents.values()].flatMap((i) =>
+      [...i.comments.values()].map((c) => c.message),
+    );
     const everything = [JSON.stringify(outputs), ...captured, ...comments].join("\n");
     const secrets = [fake.clientSecret, demo.clientSecret, ...fake.issuedTokens(), ...demo.issuedTokens()];
 

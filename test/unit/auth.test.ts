@@ -10,10 +10,14 @@ const PLAYBOOK = "0f7c2d4e-5b6a-4c3d-8e9f-a1b2c3d4e5f6";
 const HOST = "https://login.microsoftonline.com";
 const tenantKey = { kid: randomUUID(), ...generateKeyPairSync("rsa", { modulusLength: 2048 }) };
 const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 });
-const jwks = createLocalJWKSet({ keys: [{ ...(tenantKey.publicKey.export({ format: "jwk" }) as JWK), kid: tenantKey.kid, alg: "RS256", use: "sig" }] });
+const jwks = createLocalJWKSet({
+  keys: [{ ...(tenantKey.publicKey.export({ format: "jwk" }) as JWK), kid: tenantKey.kid, alg: "RS256", use: "sig" }],
+});
 const check = createCallerCheck({ tenantId: TENANT, audience: AUDIENCE, caller: PLAYBOOK, authorityHost: HOST }, jwks);
 
-async function token(over: { aud?: string; iss?: string; oid?: string; roles?: string[]; exp?: number; key?: typeof otherKey.privateKey; kid?: string } = {}) {
+async function token(
+  over: { aud?: string; iss?: string; oid?: string; roles?: string[]; exp?: number; key?: typeof otherKey.privateKey; kid?: string } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ oid: over.oid ?? PLAYBOOK, tid: TENANT, roles: over.roles ?? [WEBHOOK_ROLE] })
     .setProtectedHeader({ alg: "RS256", kid: over.kid ?? tenantKey.kid })
@@ -32,15 +36,35 @@ describe("createCallerCheck", () => {
   it.each([
     ["no Authorization header", async (): Promise<string | null> => null, 401, /No bearer token/],
     ["not a bearer token", async (): Promise<string | null> => "Basic dXNlcjpwYXNz", 401, /No bearer token/],
-    ["a forged signature (another key, the tenant's key id)", async () => `Bearer ${await token({ key: otherKey.privateKey })}`, 401, /not signed by the tenant's keys/],
-    ["an unknown key id", async () => `Bearer ${await token({ key: otherKey.privateKey, kid: randomUUID() })}`, 401, /not signed by the tenant's keys/],
+    [
+      "a forged signature (another key, the tenant's key id)",
+      async () => `Bearer ${await token({ key: otherKey.privateKey })}`,
+      401,
+      /not signed by the tenant's keys/,
+    ],
+    [
+      "an unknown key id",
+      async () => `Bearer ${await token({ key: otherKey.privateKey, kid: randomUUID() })}`,
+      401,
+      /not signed by the tenant's keys/,
+    ],
     ["another audience", async () => `Bearer ${await token({ aud: "00000003-0000-0000-c000-000000000000" })}`, 401, /aud claim/],
     ["api://<appId> as audience", async () => `Bearer ${await token({ aud: `api://${AUDIENCE}` })}`, 401, /aud claim/],
-    ["another tenant's issuer", async () => `Bearer ${await token({ iss: `${HOST}/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0` })}`, 401, /iss claim/],
+    [
+      "another tenant's issuer",
+      async () => `Bearer ${await token({ iss: `${HOST}/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0` })}`,
+      401,
+      /iss claim/,
+    ],
     ["a v1 issuer", async () => `Bearer ${await token({ iss: `https://sts.windows.net/${TENANT}/` })}`, 401, /iss claim/],
     ["an expired token", async () => `Bearer ${await token({ exp: Math.floor(Date.now() / 1000) - 300 })}`, 401, /expired/],
     ["garbage", async (): Promise<string | null> => "Bearer not.a.jwt", 401, /malformed/],
-    ["another identity (oid)", async () => `Bearer ${await token({ oid: "6b1e3f3c-0d3e-4d67-9f0e-2f4e3c9a1d55" })}`, 403, /not the identity allowed/],
+    [
+      "another identity (oid)",
+      async () => `Bearer ${await token({ oid: "6b1e3f3c-0d3e-4d67-9f0e-2f4e3c9a1d55" })}`,
+      403,
+      /not the identity allowed/,
+    ],
     ["no invoke role", async () => `Bearer ${await token({ roles: [] })}`, 403, /app role Webhook\.Invoke/],
   ] as [string, () => Promise<string | null>, number, RegExp][])("refuses %s", async (_name, header, status, message) => {
     const error = await check(await header()).then(

@@ -28,7 +28,15 @@ describe("extractEntities", () => {
 
   it("prefers aadUserId, falls back to objectGuid, dedupes and keeps a name", () => {
     const r = extractEntities([
-      { kind: "Account", properties: { aadUserId: U1.toUpperCase(), objectGuid: "11111111-1111-1111-1111-111111111111", accountName: "adele", upnSuffix: "contoso.example" } },
+      {
+        kind: "Account",
+        properties: {
+          aadUserId: U1.toUpperCase(),
+          objectGuid: "11111111-1111-1111-1111-111111111111",
+          accountName: "adele",
+          upnSuffix: "contoso.example",
+        },
+      },
       { kind: "Account", properties: { objectGuid: U2, friendlyName: "Grady" } },
       { kind: "Account", properties: { aadUserId: U1 } },
       { kind: "Account", properties: { aadUserId: "not-a-guid", accountName: "svc-onprem" } },
@@ -55,16 +63,33 @@ describe("extractEntities", () => {
   });
 });
 
-const a = (id: string, state: string, pkg = "p1"): Assignment => ({ id, state, accessPackageId: pkg, accessPackageName: pkg.toUpperCase() });
+const a = (id: string, state: string, pkg = "p1"): Assignment => ({
+  id,
+  state,
+  accessPackageId: pkg,
+  accessPackageName: pkg.toUpperCase(),
+});
 
 describe("planReprocess", () => {
   const grants = (groups: string[], apps: string[] = []) => ({ groups, apps });
   const none = grants([]);
 
   it("with a known group keeps only assignments whose package grants it", () => {
-    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2")] }], grants([G1]), new Map([["p1", grants([G1])], ["p2", grants([G2])]]));
+    const plan = planReprocess(
+      [{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2")] }],
+      grants([G1]),
+      new Map([
+        ["p1", grants([G1])],
+        ["p2", grants([G2])],
+      ]),
+    );
     expect(plan.reprocess.map((x) => x.assignmentId)).toEqual(["a1"]);
-    expect(plan.skipped).toEqual([expect.objectContaining({ assignmentId: "a2", reason: expect.stringContaining("does not grant what the incident says the user lost") })]);
+    expect(plan.skipped).toEqual([
+      expect.objectContaining({
+        assignmentId: "a2",
+        reason: expect.stringContaining("does not grant what the incident says the user lost"),
+      }),
+    ]);
   });
 
   it("with a known application keeps only assignments whose package grants a role of it", () => {
@@ -72,7 +97,11 @@ describe("planReprocess", () => {
     const plan = planReprocess(
       [{ userId: U1, assignments: [a("a1", "delivered", "p1"), a("a2", "delivered", "p2"), a("a3", "delivered", "p3")] }],
       grants([], [APP]),
-      new Map([["p1", grants([G1])], ["p2", grants([], [APP])], ["p3", grants([G2], [APP])]]),
+      new Map([
+        ["p1", grants([G1])],
+        ["p2", grants([], [APP])],
+        ["p3", grants([G2], [APP])],
+      ]),
     );
     expect(plan.reprocess.map((x) => x.assignmentId)).toEqual(["a2", "a3"]);
     expect(plan.skipped.map((x) => x.assignmentId)).toEqual(["a1"]);
@@ -80,7 +109,18 @@ describe("planReprocess", () => {
 
   it("without a group considers all, reprocessing only delivered ones", () => {
     const plan = planReprocess(
-      [{ userId: U1, assignments: [a("a1", "delivered"), a("a2", "expired"), a("a3", "partiallyDelivered"), a("a4", "deliveryFailed"), a("a5", "unknownFutureValue")] }],
+      [
+        {
+          userId: U1,
+          assignments: [
+            a("a1", "delivered"),
+            a("a2", "expired"),
+            a("a3", "partiallyDelivered"),
+            a("a4", "deliveryFailed"),
+            a("a5", "unknownFutureValue"),
+          ],
+        },
+      ],
       none,
       new Map(),
     );
@@ -95,7 +135,14 @@ describe("planReprocess", () => {
   });
 
   it("lists an assignment once even when two users' lists both hold it", () => {
-    const plan = planReprocess([{ userId: U1, assignments: [a("a1", "delivered")] }, { userId: U2, assignments: [a("a1", "delivered")] }], none, new Map());
+    const plan = planReprocess(
+      [
+        { userId: U1, assignments: [a("a1", "delivered")] },
+        { userId: U2, assignments: [a("a1", "delivered")] },
+      ],
+      none,
+      new Map(),
+    );
     expect(plan.reprocess).toHaveLength(1);
   });
 });
@@ -139,7 +186,10 @@ describe("report", () => {
       decisions: [{ guard: "risk", userId: U1, result: "hold", reason }],
       message: `Held: ${reason}.`,
     };
-    const text = renderComment(held).replace(/<[^>]+>/g, " ").replace(/&#39;/g, "'").replace(/&quot;/g, '"');
+    const text = renderComment(held)
+      .replace(/<[^>]+>/g, " ")
+      .replace(/&#39;/g, "'")
+      .replace(/&quot;/g, '"');
     expect(text.trim().startsWith("Access package remediation: held, left open.")).toBe(true);
     expect(text.split(reason)).toHaveLength(2);
     expect(text).toContain("to release: dismiss or remediate the user's risk in Identity Protection, then run the playbook");
@@ -158,7 +208,13 @@ describe("report", () => {
 
   it("keeps a comment under Sentinel's 30,000 character limit", () => {
     const s = summary();
-    s.skipped = Array.from({ length: 2000 }, (_, i) => ({ userId: U1, assignmentId: `a${i}`, accessPackageId: "p", state: "expired", reason: "assignment has expired" }));
+    s.skipped = Array.from({ length: 2000 }, (_, i) => ({
+      userId: U1,
+      assignmentId: `a${i}`,
+      accessPackageId: "p",
+      state: "expired",
+      reason: "assignment has expired",
+    }));
     const html = renderComment(s);
     expect(html.length).toBeLessThanOrEqual(30_000);
     expect(html).toMatch(/truncated/);
@@ -174,7 +230,10 @@ describe("report", () => {
 
 describe("call policy", () => {
   const httpError = (status: number, retryAfter?: string) =>
-    Object.assign(new Error(`status ${status}`), { statusCode: status, headers: new Headers(retryAfter !== undefined ? { "retry-after": retryAfter } : {}) });
+    Object.assign(new Error(`status ${status}`), {
+      statusCode: status,
+      headers: new Headers(retryAfter !== undefined ? { "retry-after": retryAfter } : {}),
+    });
   const never = new AbortController().signal;
 
   it("backs off exponentially on 429 without Retry-After (never 0 s), and honours Retry-After when given", async () => {
@@ -196,7 +255,12 @@ describe("call policy", () => {
   it("does not retry what retrying cannot fix", async () => {
     const policy = createPolicy({ timeoutMs: 1000, attempts: 4, maxInFlight: 5, baseDelayMs: 10 });
     let n = 0;
-    await expect(policy.run(never, async () => { n++; throw httpError(403); })).rejects.toThrow("status 403");
+    await expect(
+      policy.run(never, async () => {
+        n++;
+        throw httpError(403);
+      }),
+    ).rejects.toThrow("status 403");
     expect(n).toBe(1);
   });
 
@@ -204,7 +268,12 @@ describe("call policy", () => {
     const policy = createPolicy({ timeoutMs: 100, attempts: 2, maxInFlight: 5, baseDelayMs: 10 });
     let n = 0;
     // The attempts never settle: getting an answer at all proves they were abandoned.
-    await expect(policy.run(never, () => { n++; return new Promise(() => undefined); })).rejects.toBeInstanceOf(AttemptTimeout);
+    await expect(
+      policy.run(never, () => {
+        n++;
+        return new Promise(() => undefined);
+      }),
+    ).rejects.toBeInstanceOf(AttemptTimeout);
     expect(n).toBe(2);
   });
 
@@ -242,16 +311,33 @@ describe("guards", () => {
   const ruleId = (guid: string, ws = WS) => ruleArmId(ws, guid);
   const now = Date.parse("2026-11-29T12:00:00Z");
   const incident = (over: Partial<IncidentState> = {}): IncidentState => ({
-    id: "/x", name: "i", etag: '"e"', title: "t", severity: "Medium", status: "New", labels: [], ruleIds: [ruleId(RULE)], alertProductNames: ["Azure Sentinel"],
-    createdTimeUtc: new Date(now - 3_600_000), ...over,
+    id: "/x",
+    name: "i",
+    etag: '"e"',
+    title: "t",
+    severity: "Medium",
+    status: "New",
+    labels: [],
+    ruleIds: [ruleId(RULE)],
+    alertProductNames: ["Azure Sentinel"],
+    createdTimeUtc: new Date(now - 3_600_000),
+    ...over,
   });
   const config = loadConfig({
-    SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId, SENTINEL_RESOURCE_GROUP: WS.resourceGroup, SENTINEL_WORKSPACE_NAME: WS.name,
-    SENTINEL_RULE_IDS: RULE, STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+    SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId,
+    SENTINEL_RESOURCE_GROUP: WS.resourceGroup,
+    SENTINEL_WORKSPACE_NAME: WS.name,
+    SENTINEL_RULE_IDS: RULE,
+    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
   });
   const alertReads: string[] = [];
-  const sentinel = { listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]) } as unknown as SentinelGateway;
-  const held = async (i: IncidentState) => (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal)).filter((d) => d.result === "hold").map((d) => d.guard);
+  const sentinel = {
+    listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]),
+  } as unknown as SentinelGateway;
+  const held = async (i: IncidentState) =>
+    (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal))
+      .filter((d) => d.result === "hold")
+      .map((d) => d.guard);
 
   it("passes only the removal rule's own New, unowned, unlabelled, recent incident", async () => {
     expect(await held(incident())).toEqual([]);
@@ -296,7 +382,14 @@ describe("guards", () => {
 describe("sweeper: which incidents are due", () => {
   const now = Date.now();
   const i = (modifiedAgoMs: number) => ({ lastModifiedTimeUtc: new Date(now - modifiedAgoMs) }) as IncidentState;
-  const rec = (outcome: string, extra: object = {}) => ({ outcome, dryRun: false, failures: 0, comments: 1, updatedAt: now - 3_600_000, ...extra });
+  const rec = (outcome: string, extra: object = {}) => ({
+    outcome,
+    dryRun: false,
+    failures: 0,
+    comments: 1,
+    updatedAt: now - 3_600_000,
+    ...extra,
+  });
   const enforcing = { maxAttempts: 5, dryRun: false, includeDryRun: false, now };
 
   it("runs what waits, retries failures up to the limit in every state, re-evaluates changed incidents", () => {
@@ -323,7 +416,16 @@ describe("sweeper: which incidents are due", () => {
 });
 
 describe("roundTrips", () => {
-  const r = (start: number, end: number) => ({ seq: 0, service: "graph" as const, method: "GET", path: "/", query: {}, status: 200, start, end });
+  const r = (start: number, end: number) => ({
+    seq: 0,
+    service: "graph" as const,
+    method: "GET",
+    path: "/",
+    query: {},
+    status: 200,
+    start,
+    end,
+  });
 
   it("counts a request as a new round trip only when it starts after everything before it ended", () => {
     expect(roundTrips([])).toBe(0);

@@ -21,17 +21,53 @@ describe("webhook input checks", () => {
     ["invalid UTF-8", () => null, { raw: undefined }, 400, "InvalidJson", /not valid UTF-8 JSON/],
     ["a JSON array", () => [1, 2], {}, 400, "InvalidIncident", /body must be a JSON object/],
     ["missing object", () => ({ ...body(), object: undefined }), {}, 400, "InvalidIncident", /object is required/],
-    ["non-GUID incident name", () => { const b = body(); b.object.name = "../../etc"; return b; }, {}, 400, "InvalidIncident", /object\.name must be the incident id/],
-    ["wrong type of field", () => { const b = body(); b.workspaceInfo.SubscriptionId = 42; return b; }, {}, 400, "InvalidIncident", /workspaceInfo\.SubscriptionId/],
-    ["another workspace", () => {
-      const b = body();
-      b.workspaceInfo.SubscriptionId = "07dd808c-c0a4-4544-bb3a-132992587dde";
-      b.object.id = b.object.id.replace(WORKSPACE.subscriptionId, "07dd808c-c0a4-4544-bb3a-132992587dde");
-      return b;
-    }, {}, 403, "WorkspaceMismatch", /another workspace than the one this app is configured for/],
+    [
+      "non-GUID incident name",
+      () => {
+        const b = body();
+        b.object.name = "../../etc";
+        return b;
+      },
+      {},
+      400,
+      "InvalidIncident",
+      /object\.name must be the incident id/,
+    ],
+    [
+      "wrong type of field",
+      () => {
+        const b = body();
+        b.workspaceInfo.SubscriptionId = 42;
+        return b;
+      },
+      {},
+      400,
+      "InvalidIncident",
+      /workspaceInfo\.SubscriptionId/,
+    ],
+    [
+      "another workspace",
+      () => {
+        const b = body();
+        b.workspaceInfo.SubscriptionId = "07dd808c-c0a4-4544-bb3a-132992587dde";
+        b.object.id = b.object.id.replace(WORKSPACE.subscriptionId, "07dd808c-c0a4-4544-bb3a-132992587dde");
+        return b;
+      },
+      {},
+      403,
+      "WorkspaceMismatch",
+      /another workspace than the one this app is configured for/,
+    ],
     // Entra ID mode: the caller check runs before the body is read (test/unit/auth.test.ts checks the tokens).
     ["Entra ID mode, the check refuses", () => body(), { checkCaller: refuse }, 401, "Unauthenticated", /No bearer token/],
-    ["Entra ID mode, the check passes, then a bad body", () => null, { checkCaller: async () => undefined, raw: "{" }, 400, "InvalidJson", /not valid JSON/],
+    [
+      "Entra ID mode, the check passes, then a bad body",
+      () => null,
+      { checkCaller: async () => undefined, raw: "{" },
+      400,
+      "InvalidJson",
+      /not valid JSON/,
+    ],
   ];
 
   for (const [name, make, init, status, code, message] of cases) {

@@ -85,7 +85,10 @@ describe("parseIncidentTriggerText", () => {
   });
 
   it("does not let a __proto__ key change the result", () => {
-    const text = JSON.stringify(readFixture("incident-trigger.json")).replace("{", '{"__proto__":{"workspaceInfo":{"WorkspaceName":"evil"}},');
+    const text = JSON.stringify(readFixture("incident-trigger.json")).replace(
+      "{",
+      '{"__proto__":{"workspaceInfo":{"WorkspaceName":"evil"}},',
+    );
     const pointer = parseIncidentTriggerText(text);
     expect(pointer.workspace.name).toBe("law-sentinel-prod");
     expect(({} as Record<string, unknown>).workspaceInfo).toBeUndefined();

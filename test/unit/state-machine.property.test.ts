@@ -63,7 +63,15 @@ class World {
   constructor(readonly step: Step) {
     for (const n of [1, 2]) {
       const name = `0000000${n}-aaaa-4bbb-8ccc-dddddddddddd`;
-      this.incidents.set(name, { name, user: `1111111${n}-aaaa-4bbb-8ccc-dddddddddddd`, assignment: `2222222${n}-aaaa-4bbb-8ccc-dddddddddddd`, etag: 0, status: "New", labels: [], products: ["Microsoft Sentinel"] });
+      this.incidents.set(name, {
+        name,
+        user: `1111111${n}-aaaa-4bbb-8ccc-dddddddddddd`,
+        assignment: `2222222${n}-aaaa-4bbb-8ccc-dddddddddddd`,
+        etag: 0,
+        status: "New",
+        labels: [],
+        products: ["Microsoft Sentinel"],
+      });
     }
   }
 
@@ -178,7 +186,10 @@ class World {
         this.step(`claim ${id}`, () => {
           const lease = stored.record?.lease;
           if (lease && lease.owner !== owner && lease.until > now) return undefined;
-          const record = { ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }), lease: { owner, until } };
+          const record = {
+            ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }),
+            lease: { owner, until },
+          };
           return put(`incident/${id}`, record, stored.etag);
         }),
       save: (id, record, etag) =>
@@ -196,7 +207,8 @@ class World {
         }),
       releaseRestores: (reservation, users) =>
         this.step("release", () => {
-          if (reservation.granted) this.table.set("cap", { value: Math.max(0, ((get("cap")?.value as number) ?? 0) - users), etag: ++this.etags });
+          if (reservation.granted)
+            this.table.set("cap", { value: Math.max(0, ((get("cap")?.value as number) ?? 0) - users), etag: ++this.etags });
         }),
       restoresOf: (pairs: Pair[]) => this.step("history", () => new Map(pairs.map((p) => [pairKey(p), 0]))),
       noteRestores: () => this.step("note", () => undefined),
@@ -236,10 +248,11 @@ describe("the state machine under interleavings", () => {
         const [first, second] = [...world.incidents.keys()] as [string, string];
         const pointer = (incidentId: string) => ({ incidentId, armId: `/incidents/${incidentId}`, workspace: config.workspace });
         const signal = new AbortController().signal;
-        const settle = (p: Promise<unknown>) => p.then(
-          () => undefined,
-          () => undefined,
-        );
+        const settle = (p: Promise<unknown>) =>
+          p.then(
+            () => undefined,
+            () => undefined,
+          );
         const work = [
           settle(remediateIncident(pointer(first), world.deps(), quiet, signal)),
           settle(remediateIncident(pointer(first), world.deps(), quiet, signal)),
