@@ -1,0 +1,79 @@
+/** src/core/guards.ts: the incident-wide checks. */
+import { describe, expect, it } from "vitest";
+import { loadConfig, ruleArmId } from "../../src/config";
+import { checkIncident, checkUserCount } from "../../src/core/guards";
+import type { IncidentState, SentinelGateway } from "../../src/sentinel";
+
+describe("guards", () => {
+  const RULE = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
+  const WS = { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" };
+  const ruleId = (guid: string, ws = WS) => ruleArmId(ws, guid);
+  const now = Date.parse("2026-11-29T12:00:00Z");
+  const incident = (over: Partial<IncidentState> = {}): IncidentState => ({
+    id: "/x",
+    name: "i",
+    etag: '"e"',
+    title: "t",
+    severity: "Medium",
+    status: "New",
+    labels: [],
+    ruleIds: [ruleId(RULE)],
+    alertProductNames: ["Azure Sentinel"],
+    createdTimeUtc: new Date(now - 3_600_000),
+    ...over,
+  });
+  const config = loadConfig({
+    SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId,
+    SENTINEL_RESOURCE_GROUP: WS.resourceGroup,
+    SENTINEL_WORKSPACE_NAME: WS.name,
+    SENTINEL_RULE_IDS: RULE,
+    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+  });
+  const alertReads: string[] = [];
+  const sentinel = {
+    listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]),
+  } as unknown as SentinelGateway;
+  const held = async (i: IncidentState) =>
+    (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal))
+      .filter((d) => d.result === "hold")
+      .map((d) => d.guard);
+
+  it("passes only the removal rule's own New, unowned, unlabelled, recent incident", async () => {
+    expect(await held(incident())).toEqual([]);
+    expect(await held(incident({ alertProductNames: ["Microsoft Sentinel"] }))).toEqual([]);
+    expect(await held(incident({ ownerType: "Group", owner: { assignedTo: "Tier 1 queue" } }))).toEqual([]);
+  });
+
+  it("holds merged incidents, other statuses, the hold label and reopened incidents", async () => {
+    expect(await held(incident({ ruleIds: [ruleId(RULE), ruleId("0b9ae89d-8cad-461c-808f-0494f70ad5c4")] }))).toEqual(["alerts"]);
+    expect(await held(incident({ alertProductNames: ["Azure Sentinel", "Microsoft Defender for Identity"] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [] }))).toEqual(["alerts"]);
+    expect(await held(incident({ status: "Active" }))).toEqual(["status"]);
+    expect(await held(incident({ labels: ["No-Auto-Remediation"] }))).toEqual(["hold-label"]);
+    expect(await held(incident({ labels: [" no-auto-remediation "] }))).toEqual(["hold-label"]);
+    expect(await held(incident({ labels: ["auto-remediated"] }))).toEqual(["reopened"]);
+  });
+
+  it("matches rules as full ARM ids of the configured workspace: the same GUID in another workspace is not ours", async () => {
+    expect(await held(incident({ ruleIds: [ruleId(RULE, { ...WS, name: "law-other" })] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [RULE] }))).toEqual(["alerts"]);
+  });
+
+  it("holds an incident a person owns, and one older than SWEEP_MAX_AGE_HOURS", async () => {
+    expect(await held(incident({ ownerType: "User", owner: { assignedTo: "Ana Analyst" } }))).toEqual(["owner"]);
+    expect(await held(incident({ createdTimeUtc: new Date(now - 73 * 3_600_000) }))).toEqual(["age"]);
+    expect(await held(incident({ createdTimeUtc: undefined }))).toEqual(["age"]);
+  });
+
+  it("reads the alerts when the incident does not list their products, and decides from them", async () => {
+    alertReads.length = 0;
+    expect(await held(incident({ alertProductNames: undefined }))).toEqual(["alerts"]);
+    expect(alertReads).toEqual(["i"]);
+  });
+
+  it("holds an incident naming more users than allowed", () => {
+    const users = Array.from({ length: 3 }, (_, i) => ({ objectId: `u${i}`, source: "aadUserId" as const }));
+    expect(checkUserCount(users, 3).result).toBe("pass");
+    expect(checkUserCount(users, 2)).toMatchObject({ result: "hold", reason: expect.stringContaining("MAX_USERS_PER_INCIDENT") });
+  });
+});

@@ -1,0 +1,87 @@
+/** src/core/report.ts: the comment and the readable summary. */
+import { describe, expect, it } from "vitest";
+import { renderComment, renderText, stableId, type RemediationSummary } from "../../src/core/report";
+
+const U1 = "7fd86a5c-d607-47e1-bdf8-d50f3d6637ce";
+const G1 = "cc2f780d-13c1-4d6d-88ae-f8e2b5dd32a6";
+
+describe("report", () => {
+  const summary = (): RemediationSummary => ({
+    incident: { id: "i1", number: 7, title: "t" },
+    outcome: "remediated",
+    dryRun: false,
+    users: [{ objectId: U1, source: "aadUserId", name: "<b>adele</b>" }],
+    groups: [G1],
+    applications: [],
+    decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
+    restored: [{ userId: U1, kind: "group", targetId: G1 }],
+    notRestored: [],
+    reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
+    wouldReprocess: [],
+    skipped: [{ userId: U1, assignmentId: "a2", accessPackageId: "p2", state: "expired", reason: "assignment has expired" }],
+    failed: [],
+    needsAttention: [],
+    closed: true,
+    message: "Access restored: the user's access package assignments were reprocessed and the incident is closed.",
+  });
+
+  it("stableId is a GUID that depends on every part", () => {
+    expect(stableId("a", "b")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(stableId("a", "b")).toBe(stableId("a", "b"));
+    expect(stableId("a", "b")).not.toBe(stableId("ab", ""));
+    expect(stableId("a", "remediated")).not.toBe(stableId("a", "failed"));
+  });
+
+  it("a held incident's comment: the outcome first, each reason once with the action that releases it, groups by name", () => {
+    const reason = "Identity Protection: risk state atRisk, level high";
+    const held: RemediationSummary = {
+      ...summary(),
+      outcome: "held",
+      closed: false,
+      reprocessed: [],
+      restored: [],
+      groupNames: { [G1]: "sg-Finance" },
+      decisions: [{ guard: "risk", userId: U1, result: "hold", reason }],
+      message: `Held: ${reason}.`,
+    };
+    const text = renderComment(held)
+      .replace(/<[^>]+>/g, " ")
+      .replace(/&#39;/g, "'")
+      .replace(/&quot;/g, '"');
+    expect(text.trim().startsWith("Access package remediation: held, left open.")).toBe(true);
+    expect(text.split(reason)).toHaveLength(2);
+    expect(text).toContain("to release: dismiss or remediate the user's risk in Identity Protection, then run the playbook");
+    expect(text).toContain(`"sg-Finance" (${G1})`);
+    // The JSON summary keeps the reasons in its one sentence.
+    expect(renderText(held)).toContain(`Held: ${reason}.`);
+  });
+
+  it("renders an escaped HTML comment naming users, packages and reasons", () => {
+    const html = renderComment(summary());
+    expect(html).toContain("&lt;b&gt;adele&lt;/b&gt;");
+    expect(html).toContain("Finance &amp; Ops");
+    expect(html).toContain("assignment has expired");
+    expect(html).not.toContain("<b>adele");
+  });
+
+  it("keeps a comment under Sentinel's 30,000 character limit", () => {
+    const s = summary();
+    s.skipped = Array.from({ length: 2000 }, (_, i) => ({
+      userId: U1,
+      assignmentId: `a${i}`,
+      accessPackageId: "p",
+      state: "expired",
+      reason: "assignment has expired",
+    }));
+    const html = renderComment(s);
+    expect(html.length).toBeLessThanOrEqual(30_000);
+    expect(html).toMatch(/truncated/);
+  });
+
+  it("renders readable text with counts", () => {
+    const text = renderText(summary());
+    expect(text).toContain("Incident #7 i1");
+    expect(text).toContain("Reprocessed (1):");
+    expect(text).toContain("Skipped (1):");
+  });
+});
