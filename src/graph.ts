@@ -1,10 +1,8 @@
 import type { TokenCredential } from "@azure/identity";
-import { AuthenticationHandler, Client, ResponseType, type Context, type Middleware } from "@microsoft/microsoft-graph-client";
-import { TokenCredentialAuthenticationProvider } from "@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials";
 import * as z from "zod/mini";
 import type { Limits } from "./config";
-import { LimitError, messageOf, upstreamError, UpstreamError } from "./errors";
-import { createPolicy, NoAnswer, type CallPolicy } from "./policy";
+import { LimitError, UpstreamError } from "./errors";
+import { createGraphTransport } from "./graphTransport";
 
 const EM = "/identityGovernance/entitlementManagement";
 
@@ -139,36 +137,16 @@ const directoryObjectPage = z.object({
   "@odata.nextLink": z.optional(z.string()),
 });
 
-/** A failed Graph answer, with what the policy needs to decide on a retry. */
-class GraphHttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly headers: Headers,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 export function createGraphGateway(credential: TokenCredential, graphEndpoint: string, options: GraphGatewayOptions): GraphGateway {
-  const origin = new URL(graphEndpoint).origin;
-  const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] });
-  // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the client's.
-  const client = Client.initWithMiddleware({
-    middleware: [new AuthenticationHandler(authProvider), new FetchHandler()],
-    baseUrl: origin,
-    defaultVersion: "v1.0",
-    // The Graph client only sends the token to graph.microsoft.com and to hosts listed here.
-    customHosts: new Set([new URL(origin).hostname]),
-  });
-  const policy: CallPolicy = createPolicy({
-    timeoutMs: options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS,
+  const { call, listAll } = createGraphTransport(credential, graphEndpoint, {
+    requestTimeoutMs: options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS,
     attempts: options.attempts ?? 4,
     maxInFlight: options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT,
+    maxPages: options.limits.maxPages,
   });
   const ttl = options.packageCacheTtlMs ?? 5 * 60_000;
   const now = options.now ?? Date.now;
-  const { maxPages, maxAssignmentsPerUser } = options.limits;
+  const { maxAssignmentsPerUser } = options.limits;
   const packageCache = new Map<string, { at: number; grants: Grants }>();
   const catalogIds = options.catalogIds ?? [];
   // What a call needs, as its 401/403 message names it. For entitlement management it depends on the mode.
@@ -176,119 +154,18 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : appPermission(tenantWide));
   let catalogPackages: { at: number; ids: string[] } | undefined;
 
-  /**
-   * One request under the policy. The answer is read whole inside the attempt (so the timeout
-   * covers the body) and must be JSON matching `schema`, or exactly `expect` when it has no body.
-   * `needed` is what the call needs, named in the error when Graph refuses it (401/403).
-   */
-  async function call<T>(
-    signal: AbortSignal,
-    what: string,
-    needed: string,
-    request: { method: "GET" | "POST"; path: string; body?: unknown },
-    schema: z.ZodMiniType<T> | undefined,
-    accept: (status: number) => boolean = (s) => s === 200,
-  ): Promise<{ status: number; body: T | undefined }> {
-    try {
-      return await policy.run(signal, async (attemptSignal) => {
-        const api = client.api(request.path).option("signal", attemptSignal).responseType(ResponseType.RAW);
-        let response: Response;
-        let text: string;
-        try {
-          response = (await (request.method === "GET" ? api.get() : api.post(request.body))) as Response;
-          text = await response.text();
-        } catch (error) {
-          if (attemptSignal.aborted) throw attemptSignal.reason as Error;
-          // The client wraps a failed connection in a GraphError without a status: no answer at all.
-          throw new NoAnswer(`connection failed (${messageOf(error)})`, { cause: error });
-        }
-        if (!accept(response.status)) throw new GraphHttpError(response.status, response.headers, errorText(text) || response.statusText);
-        if (!schema) return { status: response.status, body: undefined };
-        const type = response.headers.get("content-type") ?? "";
-        if (!/^application\/json\b/i.test(type)) {
-          throw new UpstreamError(
-            "graph",
-            response.status,
-            `Graph could not ${what}: answered ${response.status} with ${type || "no content type"}, not JSON`,
-          );
-        }
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          throw new UpstreamError("graph", response.status, `Graph could not ${what}: answered ${response.status} with malformed JSON`);
-        }
-        const parsed = schema.safeParse(json);
-        if (!parsed.success) {
-          const where = parsed.error.issues[0]?.path.join(".") || "body";
-          throw new UpstreamError("graph", response.status, `Graph could not ${what}: the answer is not the documented shape (${where})`);
-        }
-        return { status: response.status, body: parsed.data };
-      });
-    } catch (error) {
-      throw upstreamError("graph", what, error, needed, { setting: "GRAPH_ENDPOINT", url: origin });
-    }
-  }
-
-  /** An @odata.nextLink is absolute; the client wants a path under the version segment. */
-  const nextPath = (link: string): string => {
-    const url = URL.canParse(link) ? new URL(link) : undefined;
-    if (url?.origin !== origin) {
-      throw new UpstreamError("graph", 200, `Graph returned a next page link on another host or not a URL; not following it`);
-    }
-    return url.pathname.replace(/^\/v1\.0/, "") + url.search;
-  };
-
-  /**
-   * Every item of a Graph listing, page by page, within GRAPH_MAX_PAGES; a next link that repeats
-   * an earlier page is an error (it would loop forever).
-   */
-  async function listAll<T>(
-    signal: AbortSignal,
-    what: string,
-    needed: string,
-    first: string,
-    page: z.ZodMiniType<{ value: T[]; "@odata.nextLink"?: string | undefined }>,
-    pagesMessage: string,
-    onPage: (items: T[]) => void = () => undefined,
-  ): Promise<T[]> {
-    const out: T[] = [];
-    const seen = new Set<string>();
-    let path: string | undefined = first;
-    for (let pages = 0; path !== undefined; pages++) {
-      if (pages >= maxPages) throw new LimitError(`${pagesMessage} (GRAPH_MAX_PAGES ${maxPages})`);
-      seen.add(path);
-      const { body }: { body: { value: T[]; "@odata.nextLink"?: string | undefined } | undefined } = await call(
-        signal,
-        what,
-        needed,
-        { method: "GET", path },
-        page,
-      );
-      out.push(...(body?.value ?? []));
-      onPage(out);
-      const link: string | undefined = body?.["@odata.nextLink"];
-      path = link ? nextPath(link) : undefined;
-      if (path !== undefined && seen.has(path)) {
-        throw new UpstreamError("graph", 200, `Graph could not ${what}: a next page link repeats an earlier page`);
-      }
-    }
-    return out;
-  }
-
   /** Catalog-scoped mode: the access packages of the configured catalogs (cached like package groups). */
   async function packagesOfCatalogs(signal: AbortSignal): Promise<string[]> {
     if (catalogPackages && now() - catalogPackages.at < ttl) return catalogPackages.ids;
     const lists = await Promise.all(
       catalogIds.map((catalogId) =>
-        listAll(
-          signal,
-          `list the access packages of catalog ${catalogId}`,
-          CATALOG_ROLE,
-          `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
-          packagePage,
-          `catalog ${catalogId} has more pages of access packages than allowed`,
-        ),
+        listAll(signal, {
+          what: `list the access packages of catalog ${catalogId}`,
+          needed: CATALOG_ROLE,
+          first: `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
+          page: packagePage,
+          tooManyPages: `catalog ${catalogId} has more pages of access packages than allowed`,
+        }),
       ),
     );
     const ids = [...new Set(lists.flat().map((p) => p.id.toLowerCase()))];
@@ -306,17 +183,15 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const what = `list access package assignments of user ${userId}`;
       const tooMany = () =>
         new LimitError(`user ${userId} has more than ${maxAssignmentsPerUser} access package assignments (MAX_ASSIGNMENTS_PER_USER)`);
-      const pagesMessage = `user ${userId} has more pages of access package assignments than allowed`;
       const listing = (filter: string, count: (n: number) => void = () => undefined) =>
-        listAll(
-          signal,
+        listAll(signal, {
           what,
-          em(GRAPH_PERMISSIONS.listAssignments),
-          `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
-          assignmentPage,
-          pagesMessage,
-          (items) => count(items.length),
-        );
+          needed: em(GRAPH_PERMISSIONS.listAssignments),
+          first: `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
+          page: assignmentPage,
+          tooManyPages: `user ${userId} has more pages of access package assignments than allowed`,
+          onPage: (items) => count(items.length),
+        });
       let raw: z.output<typeof assignmentPage>["value"];
       if (catalogIds.length === 0) {
         raw = await listing(`target/objectId eq '${userId}'`, (n) => {
@@ -344,16 +219,13 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     async grantsOf(accessPackageId, signal) {
       const cached = packageCache.get(accessPackageId);
       if (cached && now() - cached.at < ttl) return cached.grants;
-      const { body } = await call(
-        signal,
-        `read access package ${accessPackageId}`,
-        em(GRAPH_PERMISSIONS.grantsOf),
-        {
-          method: "GET",
-          path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
-        },
-        accessPackage,
-      );
+      const { body } = await call(signal, {
+        what: `read access package ${accessPackageId}`,
+        needed: em(GRAPH_PERMISSIONS.grantsOf),
+        method: "GET",
+        path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
+        schema: accessPackage,
+      });
       // A group scope's originId is the group's object id; an application scope's, the app's service principal id.
       const of = (system: string) =>
         (body?.resourceRoleScopes ?? []).flatMap(({ scope }) =>
@@ -366,98 +238,59 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
 
     async reprocess(assignmentId, signal) {
       // Documented answer: 202 Accepted with no body. 404: the assignment is gone.
-      const { status } = await call(
-        signal,
-        `reprocess assignment ${assignmentId}`,
-        em(GRAPH_PERMISSIONS.reprocess),
-        { method: "POST", path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess` },
-        undefined,
-        (s) => s === 202 || s === 404,
-      );
+      const { status } = await call(signal, {
+        what: `reprocess assignment ${assignmentId}`,
+        needed: em(GRAPH_PERMISSIONS.reprocess),
+        method: "POST",
+        path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`,
+        accept: (s) => s === 202 || s === 404,
+      });
       return status === 202 ? "accepted" : "notFound";
     },
 
     async getUser(userId, signal) {
-      const { status, body } = await call(
-        signal,
-        `read user ${userId}`,
-        appPermission(GRAPH_PERMISSIONS.getUser),
-        { method: "GET", path: `/users/${encodeURIComponent(userId)}?$select=id,accountEnabled,userPrincipalName` },
-        z.union([user, z.object({ error: z.unknown() })]),
-        (s) => s === 200 || s === 404,
-      );
+      const { status, body } = await call(signal, {
+        what: `read user ${userId}`,
+        needed: appPermission(GRAPH_PERMISSIONS.getUser),
+        method: "GET",
+        path: `/users/${encodeURIComponent(userId)}?$select=id,accountEnabled,userPrincipalName`,
+        schema: z.union([user, z.object({ error: z.unknown() })]),
+        accept: (s) => s === 200 || s === 404,
+      });
       if (status === 404 || !body || !("accountEnabled" in body)) return undefined;
       return { accountEnabled: body.accountEnabled, ...(body.userPrincipalName ? { userPrincipalName: body.userPrincipalName } : {}) };
     },
 
     async getRisk(userId, signal) {
       // A user Identity Protection never flagged has no riskyUser object: 404 means no risk.
-      const { status, body } = await call(
-        signal,
-        `read the risk of user ${userId}`,
-        appPermission(GRAPH_PERMISSIONS.getRisk),
-        { method: "GET", path: `/identityProtection/riskyUsers/${encodeURIComponent(userId)}` },
-        z.union([risk, z.object({ error: z.unknown() })]),
-        (s) => s === 200 || s === 404,
-      );
+      const { status, body } = await call(signal, {
+        what: `read the risk of user ${userId}`,
+        needed: appPermission(GRAPH_PERMISSIONS.getRisk),
+        method: "GET",
+        path: `/identityProtection/riskyUsers/${encodeURIComponent(userId)}`,
+        schema: z.union([risk, z.object({ error: z.unknown() })]),
+        accept: (s) => s === 200 || s === 404,
+      });
       if (status === 404 || !body || !("riskLevel" in body)) return undefined;
       return { riskLevel: body.riskLevel, riskState: body.riskState };
     },
 
     async probe(what, path, needed, signal) {
-      const { body } = await call(signal, what, needed, { method: "GET", path }, directoryObjectPage);
+      const { body } = await call(signal, { what, needed, method: "GET", path, schema: directoryObjectPage });
       return (body?.value ?? []).map((x) => x.id);
     },
 
     async directGroups(userId, groupIds, signal) {
       // The user's direct group memberships (memberOf is not transitive), paged within GRAPH_MAX_PAGES.
-      const direct = await listAll(
-        signal,
-        `list the group memberships of user ${userId}`,
-        appPermission(GRAPH_PERMISSIONS.directGroups),
-        `/users/${encodeURIComponent(userId)}/memberOf/microsoft.graph.group?$select=id&$top=999`,
-        directoryObjectPage,
-        `user ${userId} is a direct member of more groups than the pages allowed`,
-      );
+      const direct = await listAll(signal, {
+        what: `list the group memberships of user ${userId}`,
+        needed: appPermission(GRAPH_PERMISSIONS.directGroups),
+        first: `/users/${encodeURIComponent(userId)}/memberOf/microsoft.graph.group?$select=id&$top=999`,
+        page: directoryObjectPage,
+        tooManyPages: `user ${userId} is a direct member of more groups than the pages allowed`,
+      });
       const ids = new Set(direct.map((g) => g.id.toLowerCase()));
       return groupIds.filter((g) => ids.has(g.toLowerCase())).map((g) => g.toLowerCase());
     },
   };
-}
-
-/**
- * The client's last middleware, as its own HTTPMessageHandler (one fetch), except that a failed
- * connection keeps its cause: the client turns errors into GraphErrors that drop `cause`, so the
- * innermost code (ECONNREFUSED, SELF_SIGNED_CERT_IN_CHAIN, …) goes into the message.
- */
-class FetchHandler implements Middleware {
-  async execute(context: Context): Promise<void> {
-    try {
-      context.response = await fetch(context.request as string | URL | Request, context.options);
-    } catch (error) {
-      if (error instanceof Error && error.name === "AbortError") throw error;
-      throw new Error(`fetch failed: ${deepestCause(error)}`, { cause: error });
-    }
-  }
-}
-
-/** The innermost code (ECONNREFUSED, SELF_SIGNED_CERT_IN_CHAIN, …) or message of a failed connection. */
-function deepestCause(error: unknown): string {
-  let e = error as { code?: unknown; message?: unknown; cause?: unknown } | undefined;
-  let found = messageOf(error);
-  for (let depth = 0; e && depth < 5; depth++, e = e.cause as typeof e) {
-    if (typeof e.code === "string" && e.code) found = e.code;
-    else if (typeof e.message === "string" && e.message && !/^fetch failed$/.test(e.message)) found = e.message;
-  }
-  return found;
-}
-
-/** The error code and message of a Graph error body, if it has one. */
-function errorText(text: string): string {
-  try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-    return [body.error?.code, body.error?.message].filter(Boolean).join(": ");
-  } catch {
-    return "";
-  }
 }
