@@ -39,8 +39,32 @@ var huntingQueries = [
 var exemptionsAlias = 'AccessRemovalExemptions'
 var exemptionPlaceholder = '00000000-0000-0000-0000-000000000000,(placeholder),Keeps the watchlist non-empty; matches no actor'
 
-// The rule's queries name the remediation app's identity (its own actions are never alerts).
-func deployedQuery(query string, principalId string) string => replace(query, '__REMEDIATION_PRINCIPAL_ID__', principalId)
+// The system actors (content/system-actors.yaml): the one list every query uses, inlined as KQL
+// dynamic arrays (NRT rules cannot call a saved function).
+var systemActors = loadYamlContent('../content/system-actors.yaml').actors
+var governanceActors = filter(systemActors, a => a.?governance ?? false)
+var actorLists = {
+  appIds: string(filter(map(systemActors, a => a.?appId ?? ''), id => !empty(id)))
+  names: string(flatten(map(systemActors, a => a.displayNames)))
+  governanceAppIds: string(filter(map(governanceActors, a => a.?appId ?? ''), id => !empty(id)))
+  governanceNames: string(flatten(map(governanceActors, a => a.displayNames)))
+}
+
+// A query as deployed: the remediation app's identity (its own actions are never alerts) and the system actors.
+func deployedQuery(query string, principalId string, actors object) string =>
+  replace(
+    replace(
+      replace(
+        replace(replace(query, '__REMEDIATION_PRINCIPAL_ID__', principalId), '__SYSTEM_ACTOR_APP_IDS__', actors.appIds),
+        '__SYSTEM_ACTOR_NAMES__',
+        actors.names
+      ),
+      '__GOVERNANCE_APP_IDS__',
+      actors.governanceAppIds
+    ),
+    '__GOVERNANCE_NAMES__',
+    actors.governanceNames
+  )
 
 var triggerOperators = { gt: 'GreaterThan', lt: 'LessThan', eq: 'Equal', ne: 'NotEqual' }
 
@@ -90,7 +114,7 @@ resource nrtRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
     description: detection.description
     severity: detection.severity
     enabled: detectionMode == 'NRT'
-    query: deployedQuery(detection.query, remediationPrincipalId)
+    query: deployedQuery(detection.query, remediationPrincipalId, actorLists)
     tactics: detection.tactics
     techniques: parentTechniques(detection.relevantTechniques)
     subTechniques: filter(detection.relevantTechniques, t => contains(t, '.'))
@@ -113,7 +137,7 @@ resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
     description: scheduledDetection.description
     severity: scheduledDetection.severity
     enabled: detectionMode == 'Scheduled'
-    query: deployedQuery(scheduledDetection.query, remediationPrincipalId)
+    query: deployedQuery(scheduledDetection.query, remediationPrincipalId, actorLists)
     queryFrequency: isoDuration(scheduledDetection.queryFrequency)
     queryPeriod: isoDuration(scheduledDetection.queryPeriod)
     triggerOperator: triggerOperators[scheduledDetection.triggerOperator]
@@ -199,7 +223,7 @@ resource hunting 'Microsoft.OperationalInsights/workspaces/savedSearches@2025-02
   properties: {
     category: 'Hunting Queries'
     displayName: q.name
-    query: deployedQuery(q.query, remediationPrincipalId)
+    query: deployedQuery(q.query, remediationPrincipalId, actorLists)
     version: 2
     tags: [
       { name: 'description', value: q.description }

@@ -231,8 +231,10 @@ describe("Bicep", () => {
     // The rules do not wait for the watchlist: a watchlist failure must not take them down.
     expect(detection).not.toMatch(/dependsOn: \[ exemptions \]/);
     // The rule's queries get the app's identity; the PIM rule is linked to its template.
-    expect(detection).toMatch(/query: deployedQuery\(detection\.query, remediationPrincipalId\)/);
-    expect(detection).toMatch(/query: deployedQuery\(scheduledDetection\.query, remediationPrincipalId\)/);
+    expect(detection).toMatch(/query: deployedQuery\(detection\.query, remediationPrincipalId, actorLists\)/);
+    expect(detection).toMatch(/query: deployedQuery\(scheduledDetection\.query, remediationPrincipalId, actorLists\)/);
+    expect(detection).toMatch(/query: deployedQuery\(q\.query, remediationPrincipalId, actorLists\)/);
+    expect(detection).toContain("loadYamlContent('../content/system-actors.yaml').actors");
     expect(detection).toMatch(/alertRuleTemplateName: pimRule\.id/);
   });
 

@@ -28,6 +28,33 @@ export interface ContentItem {
   version?: string;
 }
 
+export interface SystemActor {
+  name: string;
+  appId?: string;
+  displayNames: string[];
+  source: string;
+  governance?: boolean;
+}
+
+/** The one list of system actors (infra/content/system-actors.yaml). */
+export function systemActors(): SystemActor[] {
+  return (parse(readFileSync(join(CONTENT, "system-actors.yaml"), "utf8")) as { actors: SystemActor[] }).actors;
+}
+
+/** A query as infra/modules/detection.bicep deploys it: the app's identity and the system actors filled in. */
+export function deployedQuery(query: string, remediationPrincipalId: string): string {
+  const actors = systemActors();
+  const governance = actors.filter((a) => a.governance);
+  const ids = (list: SystemActor[]) => JSON.stringify(list.flatMap((a) => (a.appId ? [a.appId] : [])));
+  const names = (list: SystemActor[]) => JSON.stringify(list.flatMap((a) => a.displayNames));
+  return query
+    .replaceAll("__REMEDIATION_PRINCIPAL_ID__", remediationPrincipalId)
+    .replaceAll("__SYSTEM_ACTOR_APP_IDS__", ids(actors))
+    .replaceAll("__SYSTEM_ACTOR_NAMES__", names(actors))
+    .replaceAll("__GOVERNANCE_APP_IDS__", ids(governance))
+    .replaceAll("__GOVERNANCE_NAMES__", names(governance));
+}
+
 export function loadContent(folder: "rules" | "hunting"): ContentItem[] {
   const dir = join(CONTENT, folder);
   return readdirSync(dir)

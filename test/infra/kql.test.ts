@@ -3,10 +3,11 @@
  * service, the Azure-Sentinel content rules (fields per kind, lengths, entity mapping limits),
  * the published seeds as published, and the sample records with the decision each must get.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { analyzeKql, CONTENT, loadContent, TABLES, type ContentItem } from "./content";
+import { parse as parseYaml } from "yaml";
+import { analyzeKql, CONTENT, deployedQuery, loadContent, systemActors, TABLES, type ContentItem } from "./content";
 import { auditLogsColumns, sampleFiles, samplesKql, type SampleFile } from "./sample-kql";
 
 const rules = loadContent("rules");
@@ -19,7 +20,7 @@ const byFile = (f: string) => {
 };
 
 /** Deployment-time tokens are replaced before Sentinel sees the query. */
-const deployed = (q: string) => q.replaceAll("__REMEDIATION_PRINCIPAL_ID__", "00000000-0000-0000-0000-000000000000");
+const deployed = (q: string) => deployedQuery(q, "00000000-0000-0000-0000-000000000000");
 
 /** The published Azure-Sentinel content the project ships unchanged (../shared/seeds, README). */
 const SEEDS: Record<string, { id: string; version?: string; severity?: string; tactics: string[]; techniques: string[] }> = {
@@ -313,6 +314,44 @@ describe("sample AuditLogs records", () => {
     }
   });
 
+  it("every system actor, by app id and by each of its names, has a sample the rule must not alert on", () => {
+    const s = JSON.parse(readFileSync(files[0] as string, "utf8")) as SampleFile;
+    const quiet = s.samples
+      .filter((x) => x.decision === "no alert")
+      .map((x) => (x.record.InitiatedBy as { app?: { appId?: string; displayName?: string } }).app ?? {});
+    const missing: string[] = [];
+    for (const actor of systemActors()) {
+      expect(actor.source.length, actor.name).toBeGreaterThan(30);
+      if (actor.appId && !quiet.some((app) => app.appId?.toLowerCase() === actor.appId?.toLowerCase()))
+        missing.push(`${actor.name}: app id ${actor.appId}`);
+      for (const name of actor.displayNames) {
+        // By name alone (no app id in the record), in another case than the list's.
+        if (!quiet.some((app) => !app.appId && app.displayName?.toLowerCase() === name.toLowerCase()))
+          missing.push(`${actor.name}: name "${name}" without an app id`);
+      }
+    }
+    expect(missing).toEqual([]);
+    expect(systemActors().find((a) => a.name === "Lifecycle Workflows")).toMatchObject({
+      appId: "ce79fdc4-cd1d-4ea5-8139-e74d7dbe0bb7",
+      displayNames: ["AAD Lifecycle Management", "Microsoft Entra Lifecycle Workflows"],
+    });
+  });
+
+  it("the system actor list is the only one: no query names a system actor itself", () => {
+    const literal = systemActors().flatMap((a) => [...a.displayNames, ...(a.appId ? [a.appId] : [])]);
+    for (const item of all) {
+      for (const value of literal) expect(item.query.toLowerCase(), `${item.file} names ${value}`).not.toContain(value.toLowerCase());
+    }
+    for (const file of [
+      "rules/user-removed-from-group.yaml",
+      "rules/user-removed-from-group-scheduled.yaml",
+      "hunting/member-added-outside-access-package.yaml",
+    ]) {
+      expect(byFile(file).query).toContain("dynamic(__SYSTEM_ACTOR_APP_IDS__)");
+      expect(byFile(file).query).toContain("dynamic(__SYSTEM_ACTOR_NAMES__)");
+    }
+  });
+
   it("the add-member records carry Group.ObjectID in newValue and the real property names", () => {
     const adds = JSON.parse(readFileSync(join(CONTENT, "samples", "auditlogs-add-member-to-group.json"), "utf8")) as Record<string, any>[];
     expect(adds.length).toBeGreaterThan(0);
@@ -339,6 +378,26 @@ describe("sample AuditLogs records", () => {
         expect(kql).toContain(`"${String(sample.record.CorrelationId)}"`);
       }
       expect(kql).not.toContain("__REMEDIATION_PRINCIPAL_ID__");
+    });
+  }
+});
+
+describe("published seeds keep their metadata", () => {
+  /** The metadata block of a seed page (../shared/seeds), as YAML, when the page has it whole. */
+  const seedMetadata = (text: string): unknown => {
+    const m = /^metadata:\n((?:[ \t].*\n)+)/m.exec(text);
+    return m ? (parseYaml(`metadata:\n${m[1]}`) as { metadata: unknown }).metadata : undefined;
+  };
+  for (const [file, seed] of [
+    ["rules/changes-to-pim-settings.yaml", "changes-to-pim-settings.txt"],
+    ["hunting/temporary-access-pass-created.yaml", "temporary-access-pass-created.txt"],
+  ] as const) {
+    it(`${file} ships the seed's metadata as published`, () => {
+      const shipped = (parseYaml(readFileSync(join(CONTENT, file), "utf8")) as { metadata?: unknown }).metadata;
+      expect(shipped).toMatchObject({ source: { kind: "Community" }, support: { tier: "Community" } });
+      const published = join(CONTENT, "..", "..", "..", "shared", "seeds", seed);
+      // The seed pages sit beside the project (../shared); where they are not, the shipped copy stands.
+      if (existsSync(published)) expect(shipped).toEqual(seedMetadata(readFileSync(published, "utf8")));
     });
   }
 });

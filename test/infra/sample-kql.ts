@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CONTENT, loadContent, TABLES, WATCHLIST_COLUMNS } from "./content";
+import { CONTENT, deployedQuery, loadContent, TABLES, WATCHLIST_COLUMNS } from "./content";
 
 export interface SampleFile {
   /** The rule, as a path under infra/content/. */
@@ -69,7 +69,7 @@ export function samplesKql(file: string): string {
     `let _GetWatchlist = (watchlistAlias: string) { datatable(${WATCHLIST_COLUMNS}) [`,
     watchlist.join(",\n"),
     "] };",
-    rule.query.replaceAll("__REMEDIATION_PRINCIPAL_ID__", samples.remediationPrincipalId).trimEnd(),
+    deployedQuery(rule.query, samples.remediationPrincipalId).trimEnd(),
     "",
   ].join("\n");
 }
