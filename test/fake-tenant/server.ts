@@ -598,26 +598,17 @@ export class FakeTenant {
       };
     }
 
-    if (method === "GET" && path === "/v1.0/users") {
-      const top = Number(url.searchParams.get("$top") ?? "100");
-      return {
-        status: 200,
-        body: {
-          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)",
-          value: this.scenario.users.slice(0, top).map((u) => ({ id: u.id })),
-        },
-      };
-    }
-    if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers") {
-      const top = Number(url.searchParams.get("$top") ?? "100");
-      return {
-        status: 200,
-        body: {
-          "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityProtection/riskyUsers(id)",
-          value: this.scenario.riskyUsers.slice(0, top).map((r) => ({ id: r.id })),
-        },
-      };
-    }
+    // One page of ids, as the doctor's probes read them.
+    const ids = (context: string, items: { id: string }[]): Answer => ({
+      status: 200,
+      body: {
+        "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#${context}(id)`,
+        value: items.slice(0, Number(url.searchParams.get("$top") ?? "100")).map((x) => ({ id: x.id })),
+      },
+    });
+    if (method === "GET" && path === "/v1.0/users") return ids("users", this.scenario.users);
+    if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers")
+      return ids("identityProtection/riskyUsers", this.scenario.riskyUsers);
 
     const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf\/microsoft\.graph\.group$/.exec(path);
     if (method === "GET" && memberOf) {
