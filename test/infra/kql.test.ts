@@ -308,6 +308,13 @@ describe("sample AuditLogs records", () => {
         /^no alert: .*MS-PIM/m,
         /^no alert: .*watchlist/m,
         /^alert: .*application role/m,
+        /^alert: Removed in Outlook or Exchange/m,
+        /^no alert: The remediation app's own identity/m,
+        /^no alert: A nested group/m,
+        /^alert: .*no Group\.ObjectID/m,
+        /^alert: .*default access/m,
+        /^no alert: Lifecycle Workflows/m,
+        /^no alert: Microsoft Approval Management/m,
       ]) {
         expect(whys).toMatch(pattern);
       }
