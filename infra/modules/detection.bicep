@@ -29,6 +29,7 @@ var huntingQueries = [
   loadYamlContent('../content/hunting/users-readded-after-removal.yaml')
   loadYamlContent('../content/hunting/member-added-outside-access-package.yaml')
   loadYamlContent('../content/hunting/users-left-governed-groups.yaml')
+  loadYamlContent('../content/hunting/owners-removed-from-governed-groups.yaml')
 ]
 
 // The watchlist of actors whose removals are intended (SOC, identity admins, HR offboarding

@@ -127,13 +127,13 @@ const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, 
 const params = (format: string) => [...format.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1] as string);
 
 describe("rules and hunting queries as code", () => {
-  it("ships the NRT and Scheduled detection, the PIM rule and six hunting queries", () => {
+  it("ships the NRT and Scheduled detection, the PIM rule and seven hunting queries", () => {
     expect(rules.map((r) => `${r.kind}: ${r.name}`).sort()).toEqual([
       "NRT: User removed from group or app role by hand",
       "Scheduled: Changes to PIM Settings",
       "Scheduled: User removed from group or app role (scheduled)",
     ]);
-    expect(hunting).toHaveLength(6);
+    expect(hunting).toHaveLength(7);
     expect(new Set(all.map((i) => i.id)).size).toBe(all.length);
   });
 
@@ -208,6 +208,7 @@ describe("rules and hunting queries as code", () => {
   it('our own content follows the style guide: names of at most 50 characters, descriptions that start with "Identifies"', () => {
     expect(ours.map((i) => i.file).sort()).toEqual([
       "hunting/member-added-outside-access-package.yaml",
+      "hunting/owners-removed-from-governed-groups.yaml",
       "hunting/users-left-governed-groups.yaml",
       "hunting/users-readded-after-removal.yaml",
       "rules/user-removed-from-group-scheduled.yaml",
