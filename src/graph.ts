@@ -99,6 +99,9 @@ export const GRAPH_MAX_IN_FLIGHT = 20;
 /** Access packages listed per user in catalog-scoped mode (one assignment listing each). */
 export const MAX_CATALOG_PACKAGES = 200;
 
+/** What an application permission is called in 401/403 messages. */
+export const appPermission = (permission: string) => `the Microsoft Graph application permission ${permission}`;
+
 /** The entitlement-management role the catalog-scoped mode needs, named in 403 messages. */
 export const CATALOG_ROLE =
   'the entitlement-management role "Access package assignment manager" on the catalogs in ACCESS_PACKAGE_CATALOG_IDS';
@@ -150,7 +153,6 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const packageCache = new Map<string, { at: number; grants: Grants }>();
   const catalogIds = options.catalogIds ?? [];
   // What a call needs, as its 401/403 message names it. For entitlement management it depends on the mode.
-  const appPermission = (permission: string) => `the Microsoft Graph application permission ${permission}`;
   const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : appPermission(tenantWide));
   let catalogPackages: { at: number; ids: string[] } | undefined;
 

@@ -218,15 +218,24 @@ export function createSentinelGateway(
     return toIncidentState(incident as Incident, parsed.data);
   };
 
-  const getIncident = async (incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined> => {
-    const what = `read incident ${incidentId}`;
+  /** One read under the policy whose 404 means "no such resource": undefined, not an error. */
+  const readOrMissing = async <T>(
+    signal: AbortSignal,
+    what: string,
+    fn: (abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T | undefined> => {
     try {
-      const incident = await policy.run(signal, (abortSignal) => client.incidents.get(rg, ws, incidentId, { abortSignal }));
-      return toState(incident, what);
+      return await policy.run(signal, fn);
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
       throw upstreamError("sentinel", what, error, RESPONDER, arm);
     }
+  };
+
+  const getIncident = async (incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined> => {
+    const what = `read incident ${incidentId}`;
+    const incident = await readOrMissing(signal, what, (abortSignal) => client.incidents.get(rg, ws, incidentId, { abortSignal }));
+    return incident === undefined ? undefined : toState(incident, what);
   };
 
   return {
@@ -305,22 +314,18 @@ export function createSentinelGateway(
 
     async getAlertRule(ruleId, signal) {
       const what = `read analytics rule ${ruleId}`;
-      try {
-        const rule = await policy.run(signal, (abortSignal) => client.alertRules.get(rg, ws, ruleId, { abortSignal }));
-        const parsed = alertRuleShape.safeParse(rule);
-        if (!parsed.success)
-          throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
-        // Fusion and ML rules have no "enabled" flag of their own to read here: they count as enabled.
-        return {
-          id: parsed.data.id.toLowerCase(),
-          kind: parsed.data.kind,
-          enabled: parsed.data.enabled ?? true,
-          ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}),
-        };
-      } catch (error) {
-        if (statusOf(error) === 404) return undefined;
-        throw upstreamError("sentinel", what, error, RESPONDER, arm);
-      }
+      const rule = await readOrMissing(signal, what, (abortSignal) => client.alertRules.get(rg, ws, ruleId, { abortSignal }));
+      if (rule === undefined) return undefined;
+      const parsed = alertRuleShape.safeParse(rule);
+      if (!parsed.success)
+        throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
+      // Fusion and ML rules have no "enabled" flag of their own to read here: they count as enabled.
+      return {
+        id: parsed.data.id.toLowerCase(),
+        kind: parsed.data.kind,
+        enabled: parsed.data.enabled ?? true,
+        ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}),
+      };
     },
 
     listAutomationRules: (signal) =>

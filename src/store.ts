@@ -241,10 +241,8 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
             const e = await get<{ buckets: string }>("restores", "window", abortSignal);
             const parsed = e ? parseBuckets(e.buckets) : {};
             // Fail closed: a counter nobody can read grants nothing.
-            if (parsed === undefined) return { granted: false, used: 0, problem: "the hourly counter in the state table is unreadable" };
-            const minute = Math.floor(now / MINUTE);
-            const live = Object.entries(parsed).filter(([m]) => Number(m) > minute - WINDOW_BUCKETS);
-            const used = live.reduce((sum, [, n]) => sum + n, 0);
+            if (parsed === undefined) return { granted: false, used: 0, problem: UNREADABLE_COUNTER };
+            const { minute, live, used } = inWindow(parsed, now);
             if (used + users > cap) return { granted: false, used, freesAt: freesAt(live, used + users - cap) };
             const buckets = Object.fromEntries(live);
             buckets[String(minute)] = (buckets[String(minute)] ?? 0) + users;
@@ -321,13 +319,11 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
       run(signal, "read the restores of the last hour", async (abortSignal) => {
         const e = await get<{ buckets: string }>("restores", "window", abortSignal);
         const parsed = e ? parseBuckets(e.buckets) : {};
-        if (parsed === undefined) return { used: 0, problem: "the hourly counter in the state table is unreadable" };
-        const live = Object.entries(parsed).filter(([m, n]) => Number(m) > Math.floor(now / MINUTE) - WINDOW_BUCKETS && n > 0);
-        const oldest = Math.min(...live.map(([m]) => Number(m)));
-        return {
-          used: live.reduce((sum, [, n]) => sum + n, 0),
-          ...(live.length ? { oldestLeavesAt: (oldest + WINDOW_BUCKETS) * MINUTE } : {}),
-        };
+        if (parsed === undefined) return { used: 0, problem: UNREADABLE_COUNTER };
+        const { live, used } = inWindow(parsed, now);
+        // When the oldest counted user leaves the window: when one more would fit at the cap.
+        const oldestLeavesAt = freesAt(live, 1);
+        return { used, ...(oldestLeavesAt !== undefined ? { oldestLeavesAt } : {}) };
       }),
 
     noteSweep: (sweep, signal) =>
@@ -359,6 +355,15 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
       );
     },
   };
+}
+
+const UNREADABLE_COUNTER = "the hourly counter in the state table is unreadable";
+
+/** The minute buckets still in the rolling window ending `now`, and the users they count. */
+function inWindow(buckets: Record<string, number>, now: number): { minute: number; live: [string, number][]; used: number } {
+  const minute = Math.floor(now / MINUTE);
+  const live = Object.entries(buckets).filter(([m]) => Number(m) > minute - WINDOW_BUCKETS);
+  return { minute, live, used: live.reduce((sum, [, n]) => sum + n, 0) };
 }
 
 /** When enough minute buckets leave the window for `excess` more users to fit (undefined: never, the request is larger than the cap). */

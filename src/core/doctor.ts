@@ -1,7 +1,7 @@
 import { ruleArmId } from "../config";
 import type { Deps } from "../deps";
 import { messageOf } from "../errors";
-import { CATALOG_ROLE, GRAPH_PERMISSIONS } from "../graph";
+import { appPermission, CATALOG_ROLE, GRAPH_PERMISSIONS } from "../graph";
 
 /** One check of a live deployment: what was checked, whether it passed, and the fix when not. */
 export interface Check {
@@ -17,7 +17,6 @@ export interface DoctorOptions {
 }
 
 const EM = "/identityGovernance/entitlementManagement";
-const graphRole = (permission: string) => `the Microsoft Graph application permission ${permission}`;
 const GRANT = "grant it with infra/scripts/grant-graph-permission.sh (or redeploy with grantGraphPermission=true)";
 const RESPONDER_FIX = "assign the app identity Microsoft Sentinel Responder on the workspace (infra/modules/sentinelAccess.bicep)";
 
@@ -140,10 +139,10 @@ function graphChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[]>[
       name,
       permission,
       async () =>
-        `${(await graph.probe(name, path, permission === CATALOG_ROLE ? CATALOG_ROLE : graphRole(permission), signal)).length} item(s) on the first page`,
+        `${(await graph.probe(name, path, permission === CATALOG_ROLE ? CATALOG_ROLE : appPermission(permission), signal)).length} item(s) on the first page`,
       fix,
     );
-  const users = graph.probe("Graph: users readable", `/users?$top=1&$select=id`, graphRole(GRAPH_PERMISSIONS.getUser), signal);
+  const users = graph.probe("Graph: users readable", `/users?$top=1&$select=id`, appPermission(GRAPH_PERMISSIONS.getUser), signal);
   users.catch(() => undefined);
   const checks: Promise<Check | Check[]>[] = [
     attempt(
@@ -161,7 +160,7 @@ function graphChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[]>[
         const groups = await graph.probe(
           "Graph: group memberships readable",
           `/users/${user}/memberOf/microsoft.graph.group?$top=1&$select=id`,
-          graphRole(GRAPH_PERMISSIONS.directGroups),
+          appPermission(GRAPH_PERMISSIONS.directGroups),
           signal,
         );
         return `read the direct group memberships of one user (${groups.length} on the first page)`;

@@ -508,21 +508,9 @@ export class FakeTenant {
         (a) => packageId === undefined || a.accessPackageId.toLowerCase() === packageId,
       );
       const top = Number(url.searchParams.get("$top") ?? this.scenario.pageSize);
-      const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
-      const page = all.slice(skip, skip + top);
-      const value = page.map((a) => this.assignmentResource(a, expand));
-      const body: Record<string, unknown> = {
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identityGovernance/entitlementManagement/assignments",
-        value,
-      };
-      if (skip + top < all.length) {
-        // Like Graph: an absolute link repeating the query, with an opaque skip token.
-        const next = new URL(`${this.urls.graph}${path}`);
-        for (const [k, v] of url.searchParams) if (k !== "$skiptoken") next.searchParams.set(k, v);
-        next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
-        body["@odata.nextLink"] = next.toString();
-      }
-      return { status: 200, body };
+      return this.graphPage(url, "identityGovernance/entitlementManagement/assignments", all, top, (a) =>
+        this.assignmentResource(a, expand),
+      );
     }
 
     const reprocess = new RegExp(`^${EM}/assignments/([^/]+)/reprocess$`).exec(path);
@@ -598,14 +586,9 @@ export class FakeTenant {
       };
     }
 
-    // One page of ids, as the doctor's probes read them.
-    const ids = (context: string, items: { id: string }[]): Answer => ({
-      status: 200,
-      body: {
-        "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#${context}(id)`,
-        value: items.slice(0, Number(url.searchParams.get("$top") ?? "100")).map((x) => ({ id: x.id })),
-      },
-    });
+    // Lists of ids, as the doctor's probes read them.
+    const ids = (context: string, items: { id: string }[]): Answer =>
+      this.graphPage(url, `${context}(id)`, items, Number(url.searchParams.get("$top") ?? "100"), (x) => ({ id: x.id }));
     if (method === "GET" && path === "/v1.0/users") return ids("users", this.scenario.users);
     if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers")
       return ids("identityProtection/riskyUsers", this.scenario.riskyUsers);
@@ -618,18 +601,7 @@ export class FakeTenant {
         return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const all = [...this.members].filter(([, m]) => m.has(id)).map(([g]) => g);
       const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
-      const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
-      const body: Record<string, unknown> = {
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups(id)",
-        value: all.slice(skip, skip + top).map((g) => ({ "@odata.type": "#microsoft.graph.group", id: g })),
-      };
-      if (skip + top < all.length) {
-        const next = new URL(`${this.urls.graph}${path}`);
-        for (const [k, v] of url.searchParams) if (k !== "$skiptoken") next.searchParams.set(k, v);
-        next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
-        body["@odata.nextLink"] = next.toString();
-      }
-      return { status: 200, body };
+      return this.graphPage(url, "groups(id)", all, top, (g) => ({ "@odata.type": "#microsoft.graph.group", id: g }));
     }
 
     const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
@@ -692,6 +664,25 @@ export class FakeTenant {
     }
 
     return graphError(404, "UnknownError", `No route ${method} ${path}`);
+  }
+
+  /**
+   * One page of a Graph listing, as Graph pages: `top` items from the opaque $skiptoken on, and
+   * while more remain an absolute @odata.nextLink repeating the query with the next skip token.
+   */
+  private graphPage<T>(url: URL, context: string, all: T[], top: number, render: (item: T) => unknown): Answer {
+    const skip = Number(Buffer.from(url.searchParams.get("$skiptoken") ?? "", "base64url").toString() || "0");
+    const body: Record<string, unknown> = {
+      "@odata.context": `https://graph.microsoft.com/v1.0/$metadata#${context}`,
+      value: all.slice(skip, skip + top).map(render),
+    };
+    if (skip + top < all.length) {
+      const next = new URL(`${this.urls.graph}${url.pathname}`);
+      for (const [k, v] of url.searchParams) if (k !== "$skiptoken") next.searchParams.set(k, v);
+      next.searchParams.set("$skiptoken", Buffer.from(String(skip + top)).toString("base64url"));
+      body["@odata.nextLink"] = next.toString();
+    }
+    return { status: 200, body };
   }
 
   private transitiveMember(groupId: string, userId: string, depth: number): boolean {
