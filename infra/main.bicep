@@ -68,6 +68,8 @@ var baseName = '${namePart}-${suffix}'
 var detectionRuleName = loadYamlContent('content/rules/user-removed-from-group.yaml', '$.id')
 // The Scheduled variant is a rule of its own: Sentinel refuses to change a rule's kind in place.
 var scheduledRuleName = loadYamlContent('content/rules/user-removed-from-group-scheduled.yaml', '$.id')
+// Lost group ownership: its incidents restore the Owner role (SENTINEL_OWNER_RULE_IDS).
+var ownerRuleName = loadYamlContent('content/rules/user-removed-as-group-owner.yaml', '$.id')
 var stateTableName = 'remediationstate'
 
 // Every Graph application permission the code calls (src/graph.ts GRAPH_PERMISSIONS), and only those.
@@ -137,6 +139,7 @@ module functionApp 'modules/functionApp.bicep' = {
         SENTINEL_WORKSPACE_NAME: sentinelWorkspaceName
         // Only incidents of the detection rule are acted on (both variants; one is disabled).
         SENTINEL_RULE_IDS: '${detectionRuleName},${scheduledRuleName}'
+        SENTINEL_OWNER_RULE_IDS: ownerRuleName
         REMEDIATION_MODE: remediationMode
         IDENTITY_PROTECTION_CHECK: identityProtectionCheck ? 'on' : 'off'
         ACCESS_PACKAGE_CATALOG_IDS: join(accessPackageCatalogIds, ',')
@@ -197,6 +200,18 @@ module detection 'modules/detection.bicep' = {
     remediationPrincipalId: appIdentity.outputs.principalId
     detectionMode: detectionMode
     deployRelatedContent: deployRelatedContent
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: resourceGroup(sentinelResourceGroupName)
+  params: {
+    workspaceName: sentinelWorkspaceName
+    location: location
+    appLogsWorkspaceId: monitoring.outputs.logsWorkspaceId
+    ruleIds: [detectionRuleName, scheduledRuleName, ownerRuleName]
+    tags: tags
   }
 }
 

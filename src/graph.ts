@@ -14,6 +14,7 @@ export const GRAPH_PERMISSIONS = {
   getUser: "User.Read.All",
   getRisk: "IdentityRiskyUser.Read.All (Microsoft Entra ID P2)",
   directGroups: "GroupMember.Read.All",
+  ownedGroups: "GroupMember.Read.All",
 } as const;
 
 /** delivering | partiallyDelivered | delivered | expired | deliveryFailed | unknownFutureValue */
@@ -40,9 +41,13 @@ export interface UserRisk {
 
 export type ReprocessResult = "accepted" | "notFound";
 
-/** Resources an access package grants: group memberships and application roles (by the app's service principal id). */
+/**
+ * Resources an access package grants: group memberships, group ownerships and application roles
+ * (by the app's service principal id).
+ */
 export interface Grants {
   groups: string[];
+  owners: string[];
   apps: string[];
 }
 
@@ -63,6 +68,8 @@ export interface GraphGateway {
    * membership through a nested group does not count), lower case.
    */
   directGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
+  /** Of `groupIds`, those the user is an owner of, lower case. */
+  ownedGroups(userId: string, groupIds: string[], signal: AbortSignal): Promise<string[]>;
   /**
    * A harmless read that proves a permission (the doctor): one page of `path`, whose answer must be
    * a documented list. `needed` is named when Graph refuses it. Returns the ids it lists.
@@ -123,13 +130,13 @@ const packagePage = z.object({
   value: z.array(z.object({ id: z.string().check(z.minLength(1)), displayName: z.optional(z.nullable(z.string())) })),
   "@odata.nextLink": z.optional(z.string()),
 });
+const origin = z.object({ originId: z.optional(z.nullable(z.string())), originSystem: z.optional(z.nullable(z.string())) });
 const accessPackage = z.object({
   id: z.string(),
   resourceRoleScopes: z.array(
     z.object({
-      scope: z.optional(
-        z.nullable(z.object({ originId: z.optional(z.nullable(z.string())), originSystem: z.optional(z.nullable(z.string())) })),
-      ),
+      role: z.optional(z.nullable(origin)),
+      scope: z.optional(z.nullable(origin)),
     }),
   ),
 });
@@ -228,12 +235,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
         schema: accessPackage,
       });
-      // A group scope's originId is the group's object id; an application scope's, the app's service principal id.
-      const of = (system: string) =>
-        (body?.resourceRoleScopes ?? []).flatMap(({ scope }) =>
-          scope?.originSystem === system && scope.originId ? [scope.originId.toLowerCase()] : [],
-        );
-      const grants = { groups: of("AadGroup"), apps: of("AadApplication") };
+      const grants = grantsOfScopes(accessPackageId, body?.resourceRoleScopes ?? []);
       packageCache.set(accessPackageId, { at: now(), grants });
       return grants;
     },
@@ -294,5 +296,51 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const ids = new Set(direct.map((g) => g.id.toLowerCase()));
       return groupIds.filter((g) => ids.has(g.toLowerCase())).map((g) => g.toLowerCase());
     },
+
+    async ownedGroups(userId, groupIds, signal) {
+      // Each group's user owners (a group has at most 100 owners: one page), paged within GRAPH_MAX_PAGES.
+      const owned = await Promise.all(
+        groupIds.map(async (groupId) => {
+          const owners = await listAll(signal, {
+            what: `list the owners of group ${groupId}`,
+            needed: appPermission(GRAPH_PERMISSIONS.ownedGroups),
+            first: `/groups/${encodeURIComponent(groupId)}/owners/microsoft.graph.user?$select=id`,
+            page: directoryObjectPage,
+            tooManyPages: `group ${groupId} has more pages of owners than allowed`,
+          });
+          return owners.some((o) => o.id.toLowerCase() === userId.toLowerCase()) ? [groupId.toLowerCase()] : [];
+        }),
+      );
+      return owned.flat();
+    },
   };
+}
+
+/**
+ * What an access package's resource role scopes grant. A group scope's originId is the group's
+ * object id and its role's originId `Member_<group id>` or `Owner_<group id>` (Graph's two group
+ * roles); an application scope's originId is the app's service principal id. A group role that is
+ * neither is not what Graph documents: a failure, so nothing is restored on a guess.
+ */
+export function grantsOfScopes(
+  accessPackageId: string,
+  scopes: { role?: z.output<typeof origin> | null; scope?: z.output<typeof origin> | null }[],
+): Grants {
+  const grants: Grants = { groups: [], owners: [], apps: [] };
+  for (const { role, scope } of scopes) {
+    const id = scope?.originId?.toLowerCase();
+    if (!id) continue;
+    if (scope?.originSystem === "AadApplication") grants.apps.push(id);
+    if (scope?.originSystem !== "AadGroup") continue;
+    const kind = /^(member|owner)_/i.exec(role?.originId ?? "")?.[1]?.toLowerCase();
+    if (kind === undefined) {
+      throw new UpstreamError(
+        "graph",
+        200,
+        `Graph could not read access package ${accessPackageId}: the role of group ${id} is ${JSON.stringify(role?.originId ?? null)}, not Member_ or Owner_ of the group`,
+      );
+    }
+    (kind === "owner" ? grants.owners : grants.groups).push(id);
+  }
+  return grants;
 }

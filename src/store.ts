@@ -7,7 +7,8 @@ import { createPolicy } from "./policy";
 /** Something a user lost that the incident names: a group membership or an application role. */
 export interface Pair {
   userId: string;
-  kind: "group" | "app";
+  /** A group membership, a group ownership, or an application role. */
+  kind: "group" | "owner" | "app";
   /** Group object id, or the application's service principal id (lower case). */
   targetId: string;
 }

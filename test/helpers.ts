@@ -55,13 +55,14 @@ export class TenantBuilder {
     return id;
   }
 
-  group(name: string): string {
+  group(name: string, options: { owners?: string[] } = {}): string {
     const id = randomUUID();
-    this.scenario.groups.push({ id, displayName: name, members: [] });
+    this.scenario.groups.push({ id, displayName: name, members: [], owners: options.owners ?? [] });
     return id;
   }
 
-  accessPackage(name: string, groups: string[], options: { catalogId?: string; apps?: string[] } = {}): string {
+  /** A package granting membership of `groups`, and with `ownedGroups` ownership of those. */
+  accessPackage(name: string, groups: string[], options: { catalogId?: string; apps?: string[]; ownedGroups?: string[] } = {}): string {
     const id = randomUUID();
     this.scenario.accessPackages.push({ id, displayName: name, groups, ...options });
     return id;
@@ -132,6 +133,8 @@ export class TenantBuilder {
 }
 
 export const RULE_ID = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
+/** The owner-removal detection (SENTINEL_OWNER_RULE_IDS). */
+export const OWNER_RULE_ID = "3c0e9f4a-6b1d-4e2a-9f7c-8d5b2a1e0c43";
 
 export interface CapturedLog extends Logger {
   lines: string[];
@@ -241,6 +244,7 @@ export function trapDeps(calls: string[]): Deps {
       getUser: trap("graph.getUser"),
       getRisk: trap("graph.getRisk"),
       directGroups: trap("graph.directGroups"),
+      ownedGroups: trap("graph.ownedGroups"),
       probe: trap("graph.probe"),
     },
     sentinel: {

@@ -21,6 +21,7 @@ param deployRelatedContent bool = true
 
 var detection = loadYamlContent('../content/rules/user-removed-from-group.yaml')
 var scheduledDetection = loadYamlContent('../content/rules/user-removed-from-group-scheduled.yaml')
+var ownerDetection = loadYamlContent('../content/rules/user-removed-as-group-owner.yaml')
 var pimRule = loadYamlContent('../content/rules/changes-to-pim-settings.yaml')
 var huntingQueries = [
   loadYamlContent('../content/hunting/approved-access-packages-details.yaml')
@@ -156,6 +157,32 @@ resource scheduledRule 'Microsoft.SecurityInsights/alertRules@2025-09-01' = {
   }
 }
 
+// Lost ownership has its own rule (the app restores the Owner role for its incidents). It is NRT
+// only: in Scheduled mode it is deployed disabled, and the hunting query "Owners removed from
+// governed groups" reports ownership removals instead.
+resource ownerRule 'Microsoft.SecurityInsights/alertRules@2025-10-01-preview' = {
+  scope: workspace
+  name: ownerDetection.id
+  kind: 'NRT'
+  properties: {
+    displayName: ownerDetection.name
+    description: ownerDetection.description
+    severity: ownerDetection.severity
+    enabled: detectionMode == 'NRT'
+    query: deployedQuery(ownerDetection.query, remediationPrincipalId, actorLists)
+    tactics: ownerDetection.tactics
+    techniques: parentTechniques(ownerDetection.relevantTechniques)
+    subTechniques: filter(ownerDetection.relevantTechniques, t => contains(t, '.'))
+    entityMappings: ownerDetection.entityMappings
+    customDetails: ownerDetection.customDetails
+    alertDetailsOverride: ownerDetection.alertDetailsOverride
+    suppressionDuration: 'PT5H'
+    suppressionEnabled: false
+    eventGroupingSettings: { aggregationKind: 'AlertPerResult' }
+    incidentConfiguration: incidentPerAlert
+  }
+}
+
 var detectionRuleId = detectionMode == 'NRT' ? nrtRule.id : scheduledRule.id
 
 resource runPlaybook 'Microsoft.SecurityInsights/automationRules@2025-09-01' = {
@@ -174,7 +201,7 @@ resource runPlaybook 'Microsoft.SecurityInsights/automationRules@2025-09-01' = {
           conditionProperties: {
             propertyName: 'IncidentRelatedAnalyticRuleIds'
             operator: 'Contains'
-            propertyValues: [ nrtRule.id, scheduledRule.id ]
+            propertyValues: [ nrtRule.id, scheduledRule.id, ownerRule.id ]
           }
         }
       ]
@@ -237,6 +264,9 @@ resource hunting 'Microsoft.OperationalInsights/workspaces/savedSearches@2025-02
 
 @description('Resource id of the detection rule whose incidents run the playbook.')
 output detectionRuleId string = detectionRuleId
+
+@description('Resource id of the owner-removal rule (its incidents are about group ownership).')
+output ownerRuleId string = ownerRule.id
 
 @description('Resource id of the automation rule.')
 output automationRuleId string = runPlaybook.id

@@ -35,7 +35,9 @@ export async function checkIncident(
   const details = [
     incident.ruleIds.length === 0 ? "no analytics rule" : "",
     products.length === 0 ? "no alerts" : "",
-    otherRules.length ? `rule(s) not in SENTINEL_RULE_IDS: ${otherRules.map((r) => shortRule(r, config.workspace)).join(", ")}` : "",
+    otherRules.length
+      ? `rule(s) not in SENTINEL_RULE_IDS or SENTINEL_OWNER_RULE_IDS: ${otherRules.map((r) => shortRule(r, config.workspace)).join(", ")}`
+      : "",
     otherProducts.length ? `alerts from ${otherProducts.join(", ")}` : "",
   ].filter(Boolean);
   const label = config.holdLabel.trim();

@@ -37,7 +37,8 @@ export function toRef(userId: string, a: Assignment): AssignmentRef {
 }
 
 /**
- * Chooses what to reprocess. When what the user lost is known (groups, applications), only
+ * Chooses what to reprocess. When what the user lost is known (group memberships, group
+ * ownerships, applications), only
  * assignments whose access package grants one of them; otherwise every assignment. Of those,
  * only `delivered` ones: Graph documents reprocess for delivered assignments only. Everything
  * else is skipped with a reason.
@@ -49,7 +50,7 @@ export function planReprocess(
   lost: Grants,
   grants: ReadonlyMap<string, Grants>,
 ): Plan {
-  const known = lost.groups.length + lost.apps.length > 0;
+  const known = lost.groups.length + lost.owners.length + lost.apps.length > 0;
   const plan: Plan = { reprocess: [], skipped: [], attention: [] };
   const seen = new Set<string>();
   for (const { userId, assignments: list } of assignments) {
@@ -58,11 +59,12 @@ export function planReprocess(
       seen.add(a.id);
       const ref = toRef(userId, a);
       if (known) {
-        const granted = grants.get(a.accessPackageId) ?? { groups: [], apps: [] };
-        if (!lost.groups.some((g) => granted.groups.includes(g)) && !lost.apps.some((app) => granted.apps.includes(app))) {
+        const granted = grants.get(a.accessPackageId) ?? { groups: [], owners: [], apps: [] };
+        const grantsLost = (["groups", "owners", "apps"] as const).some((k) => lost[k].some((id) => granted[k].includes(id)));
+        if (!grantsLost) {
           plan.skipped.push({
             ...ref,
-            reason: "access package does not grant what the incident says the user lost (group or application)",
+            reason: "access package does not grant what the incident says the user lost (group membership, group ownership or application)",
           });
           continue;
         }

@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { sameName as same, type WorkspaceRef } from "../config";
+import { ruleArmId, sameName as same, type WorkspaceRef } from "../config";
 import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
 import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
 import type { IncidentEntity, IncidentState } from "../sentinel";
 import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type Wave } from "../store";
+import { decisionLine, decisionRecord } from "./decisionRecord";
 import { extractEntities, type ExtractedEntities } from "./entities";
 import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
@@ -170,7 +171,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
   if (wave && !run.dryRun) return verifyWave(run, wave, base);
 
   // The user checks, the assignment lists and the restore history (reads only) run in parallel.
-  const pairs = pairsOf(found);
+  const pairs = pairsOf(found, groupRoles(run));
   const [userChecks, listed, history] = await Promise.all([
     checkUsers(users, deps, run.signal),
     listAssignments(run, holds(scope).length > 0 ? [] : users.map((u) => u.objectId)).catch((error: unknown) => error as Error),
@@ -223,10 +224,22 @@ async function incidentScope(run: Run, incident: IncidentState): Promise<Decisio
   return scope;
 }
 
-/** Every (user, group or application) pair the incident names: what must be restored before it is closed. */
-function pairsOf({ users, groups, apps }: ExtractedEntities): Pair[] {
+/**
+ * Which role of its groups the incident reports lost: ownership for the alerts of
+ * SENTINEL_OWNER_RULE_IDS, membership for the others. An incident that merges both kinds of
+ * alert does not say which group lost which role: each of its groups is checked for both.
+ */
+function groupRoles(run: Run): ("group" | "owner")[] {
+  const { config } = run.deps;
+  const ownerRules = new Set(config.ownerRuleIds.map((r) => ruleArmId(config.workspace, r)));
+  const roles = new Set(run.incident.ruleIds.map((r) => (ownerRules.has(r) ? ("owner" as const) : ("group" as const))));
+  return roles.size > 0 ? [...roles] : ["group"];
+}
+
+/** Every (user, group role or application) pair the incident names: what must be restored before it is closed. */
+function pairsOf({ users, groups, apps }: ExtractedEntities, roles: ("group" | "owner")[]): Pair[] {
   return users.flatMap((u) => [
-    ...groups.map((g) => ({ userId: u.objectId, kind: "group" as const, targetId: g })),
+    ...groups.flatMap((g) => roles.map((kind) => ({ userId: u.objectId, kind, targetId: g }))),
     ...apps.map((a) => ({ userId: u.objectId, kind: "app" as const, targetId: a })),
   ]);
 }
@@ -236,7 +249,7 @@ function repeatChecks(pairs: Pair[], history: Map<string, number>, limit: number
   return pairs.flatMap((p) => {
     const times = history.get(pairKey(p)) ?? 0;
     if (times < limit) return [];
-    const what = p.kind === "group" ? `group ${p.targetId}` : `application ${p.targetId}`;
+    const what = { group: `group ${p.targetId}`, owner: `the owners of group ${p.targetId}`, app: `application ${p.targetId}` }[p.kind];
     return [
       {
         guard: "repeat" as const,
@@ -246,6 +259,11 @@ function repeatChecks(pairs: Pair[], history: Map<string, number>, limit: number
       },
     ];
   });
+}
+
+/** What a package grants of one kind of pair. */
+function granted(g: Grants, kind: Pair["kind"]): string[] {
+  return kind === "group" ? g.groups : kind === "owner" ? g.owners : g.apps;
 }
 
 /** Step: list each user's access package assignments (within the bounds). */
@@ -263,18 +281,18 @@ async function planFor(
   pairs: Pair[],
   decisions: Decision[],
 ): Promise<{ plan: Plan; covered: Pair[]; left: PairNote[] }> {
-  const { groups, apps } = run.found;
   const packageIds = [...new Set(perUser.flatMap((u) => u.assignments.map((a) => a.accessPackageId)))];
   const grants = new Map<string, Grants>();
   for (let i = 0; i < packageIds.length; i += GRAPH_CONCURRENCY) {
     const batch = packageIds.slice(i, i + GRAPH_CONCURRENCY);
     const answers = await Promise.all(batch.map((id) => run.deps.graph.grantsOf(id, run.signal)));
-    batch.forEach((id, n) => grants.set(id, answers[n] ?? { groups: [], apps: [] }));
+    batch.forEach((id, n) => grants.set(id, answers[n] ?? { groups: [], owners: [], apps: [] }));
   }
-  const plan = planReprocess(perUser, { groups, apps }, grants);
+  const lost = (kind: Pair["kind"]) => [...new Set(pairs.filter((p) => p.kind === kind).map((p) => p.targetId))];
+  const plan = planReprocess(perUser, { groups: lost("group"), owners: lost("owner"), apps: lost("app") }, grants);
   const grantsPair = (a: AssignmentRef, p: Pair) => {
     const g = grants.get(a.accessPackageId);
-    return a.userId === p.userId && (p.kind === "group" ? g?.groups : g?.apps)?.includes(p.targetId) === true;
+    return a.userId === p.userId && g !== undefined && granted(g, p.kind).includes(p.targetId);
   };
   const heldReason = (userId: string) => holds(decisions).find((d) => d.userId === userId)?.reason;
   const covered: Pair[] = [];
@@ -376,7 +394,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
   const [seen, userChecks] = await Promise.all([
     waitForDelivery(
       run,
-      wave.pairs.filter((p) => p.kind === "group"),
+      wave.pairs.filter((p) => p.kind !== "app"),
     ),
     recheckUsers ? checkUsers(run.found.users, deps, run.signal) : Promise.resolve([]),
   ]);
@@ -389,7 +407,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
       ...p,
       reason: "application role reprocessed; the app cannot verify application roles, check the user's role assignment",
     }));
-  const pending = wave.pairs.filter((p) => p.kind === "group" && !seen.has(pairKey(p)));
+  const pending = wave.pairs.filter((p) => p.kind !== "app" && !seen.has(pairKey(p)));
   const notRestored = [...(wave.left ?? []), ...unverifiable];
   const verified: Facts = {
     ...f,
@@ -411,14 +429,14 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
         run,
         "delivery-not-seen",
         verified,
-        `Reprocess was requested at ${since}; ${pending.length} membership(s) still do not show.`,
+        `Reprocess was requested at ${since}; ${pending.length} group membership(s) or ownership(s) still do not show.`,
       );
     }
     return settle(
       run,
       "awaiting-delivery",
       verified,
-      `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} membership(s).`,
+      `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} group membership(s) or ownership(s).`,
     );
   }
   if (holds(decisions).length > 0) return settle(run, "held", verified, "The other users were restored; the incident stays open.");
@@ -447,20 +465,31 @@ async function reprocessAll(run: Run, planned: AssignmentRef[]) {
 }
 
 /**
- * Poll Graph until every group pair is a direct membership again, with a growing wait, for at
- * most `verifyWithinMs`. Returns the keys of the pairs seen.
+ * Poll Graph until every group pair is a direct membership (or an ownership) again, with a
+ * growing wait, for at most `verifyWithinMs`. Returns the keys of the pairs seen.
  */
 async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
   const { deps, signal } = run;
   const seen = new Set<string>();
   const until = deps.now() + run.verifyWithinMs;
   for (let round = 0, wait = 1000; round < 20; round++, wait = Math.min(wait * 2, 8000)) {
-    const byUser = new Map<string, string[]>();
-    for (const p of pairs.filter((x) => !seen.has(pairKey(x)))) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p.targetId]);
+    const waiting = new Map<string, { userId: string; kind: "group" | "owner"; groupIds: string[] }>();
+    for (const p of pairs.filter((x) => !seen.has(pairKey(x)))) {
+      const key = `${p.userId}_${p.kind}`;
+      const entry = waiting.get(key) ?? { userId: p.userId, kind: p.kind === "owner" ? "owner" : "group", groupIds: [] };
+      entry.groupIds.push(p.targetId);
+      waiting.set(key, entry);
+    }
     const answers = await Promise.all(
-      [...byUser].map(async ([userId, groupIds]) => ({ userId, groups: await deps.graph.directGroups(userId, groupIds, signal) })),
+      [...waiting.values()].map(async ({ userId, kind, groupIds }) => ({
+        userId,
+        kind,
+        groups: await (kind === "owner"
+          ? deps.graph.ownedGroups(userId, groupIds, signal)
+          : deps.graph.directGroups(userId, groupIds, signal)),
+      })),
     );
-    for (const { userId, groups } of answers) for (const g of groups) seen.add(pairKey({ userId, kind: "group", targetId: g }));
+    for (const { userId, kind, groups } of answers) for (const g of groups) seen.add(pairKey({ userId, kind, targetId: g }));
     if (pairs.every((p) => seen.has(pairKey(p)))) break;
     if (deps.now() + wait > until) break;
     await sleep(wait, undefined, { signal });
@@ -551,6 +580,7 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
     log.warn(`incident ${incident.name}: closed, but its state could not be recorded: ${printable(messageOf(error), 300)}`);
   }
   log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
+  log.info(decisionLine(decisionRecord(summary, deps.now(), run.record?.wave?.requestedAt)));
   return summary;
 }
 

@@ -106,7 +106,7 @@ export interface RemediationSummary {
   failed: FailedAssignment[];
   /** Partially delivered assignments an admin should look at. */
   needsAttention: AssignmentRef[];
-  /** Pairs reprocessed and seen delivered (direct group membership). */
+  /** Pairs reprocessed and seen delivered (direct group membership, or group ownership). */
   restored: Pair[];
   /** Pairs the incident names that are not (yet) restored, each with why: the incident stays open. */
   notRestored: PairNote[];
@@ -193,7 +193,7 @@ function sections(s: RemediationSummary): [title: string, items: string[]][] {
   return [
     ["Held by safety checks", holds.map((d) => holdLabel(d, s.users))],
     ["Users", s.users.map(userLabel)],
-    ["Groups the user was removed from", s.groups.map((g) => groupLabel(g, s))],
+    ["Groups the incident names", s.groups.map((g) => groupLabel(g, s))],
     ["Applications whose role the user lost (service principal ids)", s.applications],
     ["Restored and verified", s.restored.map((p) => pairLabel(p, s))],
     ["Not restored", s.notRestored.map((p) => `${pairLabel(p, s)}: ${p.reason}`)],
@@ -212,7 +212,12 @@ const groupLabel = (id: string, s: Pick<RemediationSummary, "groupNames">) => (s
 
 function pairLabel(p: Pair, s: Pick<RemediationSummary, "users" | "groupNames">): string {
   const user = s.users.find((u) => u.objectId === p.userId);
-  return `${user ? userLabel(user) : p.userId} → ${p.kind === "group" ? `group ${groupLabel(p.targetId, s)}` : `application ${p.targetId}`}`;
+  const target = {
+    group: `group ${groupLabel(p.targetId, s)}`,
+    owner: `owner of group ${groupLabel(p.targetId, s)}`,
+    app: `application ${p.targetId}`,
+  }[p.kind];
+  return `${user ? userLabel(user) : p.userId} → ${target}`;
 }
 
 /** Each state change adds a comment (edits do not reach the Defender portal): the newest says it supersedes the rest. */

@@ -53,13 +53,17 @@ export const scenarioSchema = z.object({
     )
     .default([]),
   /** Direct members: user ids, or group ids (a nested group: its members are transitive members only). */
-  groups: z.array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]) })).default([]),
+  groups: z
+    .array(z.object({ id: guid, displayName: z.string(), members: z.array(guid).default([]), owners: z.array(guid).default([]) }))
+    .default([]),
   accessPackages: z
     .array(
       z.object({
         id: guid,
         displayName: z.string(),
         groups: z.array(guid).default([]),
+        /** Groups whose Owner role the package grants (role originId Owner_<group id>). */
+        ownedGroups: z.array(guid).default([]),
         /** Service principal ids of applications whose role the package grants (resource origin system AadApplication). */
         apps: z.array(guid).default([]),
         catalogId: guid.default(GENERAL_CATALOG),

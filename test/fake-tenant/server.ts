@@ -79,6 +79,8 @@ export class FakeTenant {
   private readonly signing = { kid: randomUUID(), ...generateKeyPairSync("rsa", { modulusLength: 2048 }) };
   /** group id → member user ids */
   readonly members = new Map<string, Set<string>>();
+  /** group id → owner user ids */
+  readonly owners = new Map<string, Set<string>>();
   /** assignment id → number of accepted reprocess calls */
   readonly reprocessed = new Map<string, number>();
   readonly urls = {} as Record<Service, string>;
@@ -111,7 +113,10 @@ export class FakeTenant {
       this.byUser.set(key, list);
     }
     this.setRateLimits(scenario.rateLimits);
-    for (const g of scenario.groups) this.members.set(g.id.toLowerCase(), new Set(g.members.map((m) => m.toLowerCase())));
+    for (const g of scenario.groups) {
+      this.members.set(g.id.toLowerCase(), new Set(g.members.map((m) => m.toLowerCase())));
+      this.owners.set(g.id.toLowerCase(), new Set(g.owners.map((m) => m.toLowerCase())));
+    }
     for (const i of scenario.incidents) {
       const created = new Date(Date.now() - i.createdMinutesAgo * 60_000).toISOString();
       this.incidents.set(i.name.toLowerCase(), {
@@ -529,6 +534,7 @@ export class FakeTenant {
       const deliver = () => {
         for (const [resource, holders] of [
           ...(pkg?.groups ?? []).map((g) => [g, this.members] as const),
+          ...(pkg?.ownedGroups ?? []).map((g) => [g, this.owners] as const),
           ...(pkg?.apps ?? []).map((app) => [app, this.appRoleHolders] as const),
         ]) {
           const set = holders.get(resource.toLowerCase()) ?? new Set<string>();
@@ -604,6 +610,15 @@ export class FakeTenant {
       return this.graphPage(url, "groups(id)", all, top, (g) => ({ "@odata.type": "#microsoft.graph.group", id: g }));
     }
 
+    const ownersMatch = /^\/v1\.0\/groups\/([^/]+)\/owners\/microsoft\.graph\.user$/.exec(path);
+    if (method === "GET" && ownersMatch) {
+      const id = decodeURIComponent(ownersMatch[1] ?? "").toLowerCase();
+      const owners = this.owners.get(id);
+      if (!owners) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+      const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
+      return this.graphPage(url, "users(id)", [...owners], top, (u) => ({ "@odata.type": "#microsoft.graph.user", id: u }));
+    }
+
     const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
     if (method === "POST" && checkMatch) {
       const id = decodeURIComponent(checkMatch[1] ?? "").toLowerCase();
@@ -643,6 +658,7 @@ export class FakeTenant {
       if (!inScope(id)) return outOfScope();
       const body: Record<string, unknown> = { ...this.packageResource(pkg) };
       if ((url.searchParams.get("$expand") ?? "").startsWith("resourceRoleScopes")) {
+        // Graph's documented group roles: originId Member_<group id> and Owner_<group id>.
         const scope = (originId: string, originSystem: "AadGroup" | "AadApplication", role: string) => ({
           id: `${randomUUID()}_${randomUUID()}`,
           createdDateTime: "2025-01-01T00:00:00Z",
@@ -650,13 +666,14 @@ export class FakeTenant {
             id: randomUUID(),
             displayName: role,
             description: null,
-            originId: originSystem === "AadGroup" ? `Member_${originId}` : randomUUID(),
+            originId: originSystem === "AadGroup" ? `${role}_${originId}` : randomUUID(),
             originSystem,
           },
           scope: { id: randomUUID(), displayName: "Root", description: "Root Scope", originId, originSystem, isRootScope: true },
         });
         body.resourceRoleScopes = [
           ...pkg.groups.map((g) => scope(g, "AadGroup", "Member")),
+          ...pkg.ownedGroups.map((g) => scope(g, "AadGroup", "Owner")),
           ...pkg.apps.map((app) => scope(app, "AadApplication", "User")),
         ];
       }

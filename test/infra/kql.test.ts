@@ -127,8 +127,9 @@ const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, 
 const params = (format: string) => [...format.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1] as string);
 
 describe("rules and hunting queries as code", () => {
-  it("ships the NRT and Scheduled detection, the PIM rule and seven hunting queries", () => {
+  it("ships the NRT and Scheduled detection, the owner rule, the PIM rule and seven hunting queries", () => {
     expect(rules.map((r) => `${r.kind}: ${r.name}`).sort()).toEqual([
+      "NRT: User removed as owner of a group by hand",
       "NRT: User removed from group or app role by hand",
       "Scheduled: Changes to PIM Settings",
       "Scheduled: User removed from group or app role (scheduled)",
@@ -211,6 +212,7 @@ describe("rules and hunting queries as code", () => {
       "hunting/owners-removed-from-governed-groups.yaml",
       "hunting/users-left-governed-groups.yaml",
       "hunting/users-readded-after-removal.yaml",
+      "rules/user-removed-as-group-owner.yaml",
       "rules/user-removed-from-group-scheduled.yaml",
       "rules/user-removed-from-group.yaml",
     ]);
@@ -253,11 +255,29 @@ describe("rules and hunting queries as code", () => {
         { identifier: "ObjectGuid", columnName: "GroupId" },
       ]);
       // The remediation app reads the application's service principal id from InstanceName.
-      expect(rule.entityMappings.find((m) => m.entityType === "CloudApplication")?.fieldMappings).toContainEqual({
-        identifier: "InstanceName",
-        columnName: "AppServicePrincipalId",
-      });
+      if (rule.file !== "rules/user-removed-as-group-owner.yaml")
+        expect(rule.entityMappings.find((m) => m.entityType === "CloudApplication")?.fieldMappings).toContainEqual({
+          identifier: "InstanceName",
+          columnName: "AppServicePrincipalId",
+        });
     }
+  });
+
+  it("the owner rule keeps the membership rule's actor exclusions, watchlist and self-removal lines word for word", () => {
+    const member = byFile("rules/user-removed-from-group.yaml");
+    const owner = byFile("rules/user-removed-as-group-owner.yaml");
+    const lines = (q: string) => q.split("\n").map((l) => l.trim());
+    const shared = lines(member.query).filter(
+      (l) =>
+        /^let (SystemAppIds|SystemAppNames|RemediationPrincipalId|Exempt) =/.test(l) ||
+        /^\| (extend Actor|where tostring\(InitiatedBy|where ActorId)/.test(l),
+    );
+    expect(shared).toHaveLength(10);
+    for (const line of shared) expect(lines(owner.query), line).toContain(line);
+    expect(owner.query).toContain('| where OperationName == "Remove owner from group"');
+    expect(member.query).not.toContain("Remove owner from group");
+    for (const key of ["customDetails", "alertDetailsOverride", "tactics", "relevantTechniques", "severity"] as const)
+      expect(owner[key]).toEqual(member[key]);
   });
 
   it("the Scheduled detection is the NRT query plus the ingestion-time line, looking back an hour", () => {
@@ -284,12 +304,49 @@ describe("rules and hunting queries as code", () => {
   });
 });
 
+/** The cases each rule's samples must decide on. */
+const CASES: Record<string, RegExp[]> = {
+  "user-removed-from-group.json": [
+    /^alert: A person/m,
+    /^no alert: Entra ID Governance/m,
+    /^no alert: A device/m,
+    /^no alert: A service principal/m,
+    /^no alert: .*herself/m,
+    /^alert: Removed in Microsoft Teams/m,
+    /^alert: Bulk removal/m,
+    /^no alert: .*MS-PIM/m,
+    /^no alert: .*watchlist/m,
+    /^alert: .*application role/m,
+    /^alert: Removed in Outlook or Exchange/m,
+    /^no alert: The remediation app's own identity/m,
+    /^no alert: A nested group/m,
+    /^alert: .*no Group\.ObjectID/m,
+    /^alert: .*default access/m,
+    /^no alert: Lifecycle Workflows/m,
+    /^no alert: Microsoft Approval Management/m,
+    /^no alert: An owner removal/m,
+  ],
+  "user-removed-as-group-owner.json": [
+    /^alert: A person .* as owner/m,
+    /^no alert: Entra ID Governance/m,
+    /^no alert: .*herself/m,
+    /^no alert: A service principal/m,
+    /^no alert: .*MS-PIM/m,
+    /^no alert: .*watchlist/m,
+    /^no alert: Lifecycle Workflows/m,
+    /^alert: Removed as owner in Microsoft Teams/m,
+    /^alert: .*no Group\.ObjectID/m,
+    /^no alert: The remediation app's own identity/m,
+    /^no alert: A membership removal/m,
+  ],
+};
+
 describe("sample AuditLogs records", () => {
   const columns = auditLogsColumns().map(([c]) => c);
   const files = sampleFiles();
 
   it("each rule of ours that reads AuditLogs removals has samples, each stating its decision and why", () => {
-    expect(files.map((f) => f.split("/").pop())).toEqual(["user-removed-from-group.json"]);
+    expect(files.map((f) => f.split("/").pop()).sort()).toEqual(["user-removed-as-group-owner.json", "user-removed-from-group.json"]);
     for (const f of files) {
       const s = JSON.parse(readFileSync(f, "utf8")) as SampleFile;
       for (const sample of s.samples) {
@@ -299,32 +356,12 @@ describe("sample AuditLogs records", () => {
       }
       // The cases the rule must decide on.
       const whys = s.samples.map((x) => `${x.decision}: ${x.why}`).join("\n");
-      for (const pattern of [
-        /^alert: A person/m,
-        /^no alert: Entra ID Governance/m,
-        /^no alert: A device/m,
-        /^no alert: A service principal/m,
-        /^no alert: .*herself/m,
-        /^alert: Removed in Microsoft Teams/m,
-        /^alert: Bulk removal/m,
-        /^no alert: .*MS-PIM/m,
-        /^no alert: .*watchlist/m,
-        /^alert: .*application role/m,
-        /^alert: Removed in Outlook or Exchange/m,
-        /^no alert: The remediation app's own identity/m,
-        /^no alert: A nested group/m,
-        /^alert: .*no Group\.ObjectID/m,
-        /^alert: .*default access/m,
-        /^no alert: Lifecycle Workflows/m,
-        /^no alert: Microsoft Approval Management/m,
-      ]) {
-        expect(whys).toMatch(pattern);
-      }
+      for (const pattern of CASES[f.split("/").pop() ?? ""] ?? [/^never$/]) expect(whys).toMatch(pattern);
     }
   });
 
   it("every system actor, by app id and by each of its names, has a sample the rule must not alert on", () => {
-    const s = JSON.parse(readFileSync(files[0] as string, "utf8")) as SampleFile;
+    const s = JSON.parse(readFileSync(files.find((f) => f.endsWith("/user-removed-from-group.json")) as string, "utf8")) as SampleFile;
     const quiet = s.samples
       .filter((x) => x.decision === "no alert")
       .map((x) => (x.record.InitiatedBy as { app?: { appId?: string; displayName?: string } }).app ?? {});
@@ -354,6 +391,7 @@ describe("sample AuditLogs records", () => {
     for (const file of [
       "rules/user-removed-from-group.yaml",
       "rules/user-removed-from-group-scheduled.yaml",
+      "rules/user-removed-as-group-owner.yaml",
       "hunting/member-added-outside-access-package.yaml",
     ]) {
       expect(byFile(file).query).toContain("dynamic(__SYSTEM_ACTOR_APP_IDS__)");

@@ -55,7 +55,7 @@ describe("act only on the removal rule's own incidents", () => {
 
     const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
 
-    expectHeld(fake, inc, res, new RegExp(`rule\\(s\\) not in SENTINEL_RULE_IDS: ${OTHER_RULE}`));
+    expectHeld(fake, inc, res, new RegExp(`rule\\(s\\) not in SENTINEL_RULE_IDS or SENTINEL_OWNER_RULE_IDS: ${OTHER_RULE}`));
   });
 
   it("holds an Active incident: an analyst is on it", async () => {

@@ -16,7 +16,7 @@ const a = (id: string, state: string, pkg = "p1"): Assignment => ({
 });
 
 describe("planReprocess", () => {
-  const grants = (groups: string[], apps: string[] = []) => ({ groups, apps });
+  const grants = (groups: string[], apps: string[] = [], owners: string[] = []) => ({ groups, owners, apps });
   const none = grants([]);
 
   it("with a known group keeps only assignments whose package grants it", () => {

@@ -147,7 +147,7 @@ class World {
           const i = [...this.incidents.values()].find((x) => x.user === userId);
           return i ? [{ id: i.assignment, state: "delivered", accessPackageId: PKG }] : [];
         }),
-      grantsOf: () => this.step("package", () => ({ groups: [GROUP], apps: [] })),
+      grantsOf: () => this.step("package", () => ({ groups: [GROUP], owners: [], apps: [] })),
       reprocess: (id) =>
         this.step(`reprocess ${id}`, () => {
           const n = (this.accepted.get(id) ?? 0) + 1;
@@ -162,6 +162,7 @@ class World {
       getUser: () => this.step("user", () => ({ accountEnabled: true })),
       getRisk: () => this.step("risk", () => undefined),
       directGroups: (userId, groupIds) => this.step(`member ${userId}`, () => (this.members.has(userId) ? groupIds : [])),
+      ownedGroups: () => this.step("owners", () => []),
       probe: () => Promise.reject(new Error("not used by a run")),
     };
   }
