@@ -47,5 +47,8 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 // The connection string is read where it is used (functionApp.bicep, by name): no output carries it.
+@description('Resource id of the Log Analytics workspace behind Application Insights (the workbook reads the app\'s decision records there).')
+output logsWorkspaceId string = logs.id
+
 @description('Name of the Application Insights component.')
 output appInsightsName string = appInsights.name

@@ -73,6 +73,7 @@ describe("Bicep", () => {
       "modules/sentinelAccess.bicep",
       "modules/storage.bicep",
       "modules/webhookApp.bicep",
+      "modules/workbook.bicep",
     ]);
   });
 

@@ -87,6 +87,22 @@ export const TABLES: Record<string, string> = {
     "SignInIdentifier:string, SignInIdentifierType:string, SourceSystem:string, Status:dynamic, TenantId:string, " +
     "TimeGenerated:datetime, TokenIssuerName:string, TokenIssuerType:string, Type:string, UniqueTokenIdentifier:string, " +
     "UserAgent:string, UserDisplayName:string, UserId:string, UserPrincipalName:string, UserType:string)",
+  // Application Insights traces in its workspace: the app's decision records (src/core/decisionRecord.ts).
+  AppTraces:
+    "(AppRoleInstance:string, AppRoleName:string, AppVersion:string, ClientBrowser:string, ClientCity:string, " +
+    "ClientCountryOrRegion:string, ClientIP:string, ClientModel:string, ClientOS:string, ClientStateOrProvince:string, " +
+    "ClientType:string, IKey:string, ItemCount:int, Measurements:dynamic, Message:string, OperationId:string, " +
+    "OperationName:string, ParentId:string, Properties:dynamic, ReferencedItemId:string, ReferencedType:string, " +
+    "ResourceGUID:string, SDKVersion:string, SessionId:string, SeverityLevel:int, SourceSystem:string, SyntheticSource:string, " +
+    "TenantId:string, TimeGenerated:datetime, Type:string, UserAccountId:string, UserAuthenticatedId:string, UserId:string, " +
+    "_ResourceId:string)",
+  SecurityIncident:
+    "(AdditionalData:dynamic, AlertIds:dynamic, BookmarkIds:dynamic, Classification:string, ClassificationComment:string, " +
+    "ClassificationReason:string, ClosedTime:datetime, Comments:dynamic, CreatedTime:datetime, Description:string, " +
+    "FirstActivityTime:datetime, FirstModifiedTime:datetime, IncidentName:string, IncidentNumber:int, IncidentUrl:string, " +
+    "Labels:dynamic, LastActivityTime:datetime, LastModifiedTime:datetime, ModifiedBy:string, Owner:dynamic, " +
+    "ProviderIncidentId:string, ProviderName:string, RelatedAnalyticRuleIds:dynamic, Severity:string, SourceSystem:string, " +
+    "Status:string, Tasks:dynamic, TenantId:string, TimeGenerated:datetime, Title:string, Type:string)",
 };
 
 /* eslint-disable @typescript-eslint/no-require-imports */

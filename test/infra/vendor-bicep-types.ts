@@ -3,20 +3,29 @@
  *
  * Copies into test/infra/bicep-types the part of the official Bicep type definitions
  * (../shared/bicep-types, the team's snapshot of Azure/bicep-types-az and
- * microsoftgraph/msgraph-bicep-types) that infra/ uses: every resource type@api-version declared
+ * microsoftgraph/msgraph-bicep-types, plus FROM_NUGET below) that infra/ uses: every resource type@api-version declared
  * in infra/*.bicep, and every type those reach. The tests then need nothing outside this
  * repository. Run it again after adding a resource type or changing an api-version (the Bicep
  * test reports BCP081 until then). An extension's types (a folder with an index.json, the
  * Microsoft Graph extension) are copied whole: the CLI test publishes them as a local extension
  * package, and the index points into the full types.json.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { filesUnder } from "./bicep";
 
 const ROOT = join(__dirname, "..", "..");
-const SOURCE = join(ROOT, "..", "shared", "bicep-types");
+const SHARED = join(ROOT, "..", "shared", "bicep-types");
 const TARGET = join(__dirname, "bicep-types");
+/**
+ * Api-versions the shared snapshot lacks, taken from the NuGet package Azure.Bicep.Types.Az
+ * (the type data the Bicep compiler ships) by .ci/bicep/az-types.
+ */
+const FROM_NUGET = ["microsoft.insights/2023-06-01"];
+const NUGET = mkdtempSync(join(tmpdir(), "az-types-"));
+execFileSync("dotnet", ["run", "--project", join(ROOT, ".ci", "bicep", "az-types"), "--", NUGET, ...FROM_NUGET], { stdio: "inherit" });
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -54,7 +63,8 @@ const used = new Set(
 // Start from nothing but the README, so that api-versions no longer used go away.
 for (const f of existsSync(TARGET) ? readdirSync(TARGET) : []) if (f !== "README.md") rmSync(join(TARGET, f), { recursive: true });
 const found = new Set<string>();
-for (const file of filesUnder(SOURCE, (name) => name === "types.json")) {
+const sources = [SHARED, NUGET].flatMap((source) => filesUnder(source, (name) => name === "types.json").map((file) => ({ source, file })));
+for (const { source: SOURCE, file } of sources) {
   const types = JSON.parse(readFileSync(file, "utf8")) as { $type: string; name?: string }[];
   const roots = types.flatMap((t, i) => (t.$type === "ResourceType" && used.has(String(t.name).toLowerCase()) ? [i] : []));
   if (roots.length === 0) continue;
@@ -86,6 +96,6 @@ for (const file of filesUnder(SOURCE, (name) => name === "types.json")) {
 }
 const missing = [...used].filter((u) => !found.has(u));
 if (missing.length > 0) {
-  process.stderr.write(`not in ${SOURCE}: ${missing.join(", ")}\n`);
+  process.stderr.write(`not in ${SHARED} nor in ${FROM_NUGET.join(", ")} of Azure.Bicep.Types.Az: ${missing.join(", ")}\n`);
   process.exit(1);
 }
