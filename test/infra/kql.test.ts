@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { analyzeKql, CONTENT, deployedQuery, loadContent, systemActors, TABLES, type ContentItem } from "./content";
-import { auditLogsColumns, sampleFiles, samplesKql, type SampleFile } from "./sample-kql";
+import { auditLogsColumns, SAMPLES, sampleFiles, samplesKql, type SampleFile } from "./sample-kql";
 
 const rules = loadContent("rules");
 const hunting = loadContent("hunting");
@@ -125,6 +125,9 @@ const REQUIRED: Record<string, string[]> = {
 };
 const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, d: 1 }[d.slice(-1)] ?? NaN);
 const params = (format: string) => [...format.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1] as string);
+
+/** The Scheduled variant's one extra line: the window of ingestion time it evaluates. */
+const SCHEDULED_WINDOW = "| where ingestion_time() >= bin(now() - 2m, 5m) - 5m and ingestion_time() < bin(now() - 2m, 5m)";
 
 describe("rules and hunting queries as code", () => {
   it("ships the NRT and Scheduled detection, the owner rule, the PIM rule and seven hunting queries", () => {
@@ -280,10 +283,10 @@ describe("rules and hunting queries as code", () => {
       expect(owner[key]).toEqual(member[key]);
   });
 
-  it("the Scheduled detection is the NRT query plus the ingestion-time line, looking back an hour", () => {
+  it("the Scheduled detection is the NRT query plus one aligned, half-open ingestion-time window, looking back an hour", () => {
     const nrt = byFile("rules/user-removed-from-group.yaml");
     const scheduled = byFile("rules/user-removed-from-group-scheduled.yaml");
-    expect(scheduled.query.replace("| where ingestion_time() > ago(5m)\n", "")).toBe(nrt.query);
+    expect(scheduled.query.replace(`${SCHEDULED_WINDOW}\n`, "")).toBe(nrt.query);
     expect(scheduled.query).not.toBe(nrt.query);
     expect(scheduled.queryFrequency).toBe("5m");
     expect(scheduled.queryPeriod).toBe("1h");
@@ -326,6 +329,12 @@ const CASES: Record<string, RegExp[]> = {
     /^no alert: Microsoft Approval Management/m,
     /^no alert: An owner removal/m,
   ],
+  "user-removed-from-group-scheduled.json": [
+    /^alert: Ingested 1 ms before 12:05/m,
+    /^alert: Ingested exactly at 12:05/m,
+    /^alert: .*46 minutes late/m,
+    /^no alert: .*66 minutes late/m,
+  ],
   "user-removed-as-group-owner.json": [
     /^alert: A person .* as owner/m,
     /^no alert: Entra ID Governance/m,
@@ -346,7 +355,11 @@ describe("sample AuditLogs records", () => {
   const files = sampleFiles();
 
   it("each rule of ours that reads AuditLogs removals has samples, each stating its decision and why", () => {
-    expect(files.map((f) => f.split("/").pop()).sort()).toEqual(["user-removed-as-group-owner.json", "user-removed-from-group.json"]);
+    expect(files.map((f) => f.split("/").pop()).sort()).toEqual([
+      "user-removed-as-group-owner.json",
+      "user-removed-from-group-scheduled.json",
+      "user-removed-from-group.json",
+    ]);
     for (const f of files) {
       const s = JSON.parse(readFileSync(f, "utf8")) as SampleFile;
       for (const sample of s.samples) {
@@ -412,21 +425,63 @@ describe("sample AuditLogs records", () => {
   });
 
   for (const f of files) {
-    it(`${f.split("/").pop()}: the generated KQL (records as a datatable, then the rule) analyzes with zero errors`, () => {
-      const kql = samplesKql(f);
+    it(`${f.split("/").pop()}: the generated KQL (records as a datatable, then the rule; one per run) analyzes with zero errors`, () => {
       const s = JSON.parse(readFileSync(f, "utf8")) as SampleFile;
-      const analysis = analyzeKql(kql);
-      expect(analysis.errors).toEqual([]);
-      expect([...analysis.columns.keys()]).toContain("CorrelationId");
-      expect(kql).toMatch(/^let AuditLogs = datatable\(/m);
-      expect(kql).toMatch(/^let _GetWatchlist = /m);
-      for (const sample of s.samples) {
-        expect(kql).toContain(`//   ${sample.decision.padEnd(8)}  ${String(sample.record.CorrelationId)}`);
-        expect(kql).toContain(`"${String(sample.record.CorrelationId)}"`);
-      }
-      expect(kql).not.toContain("__REMEDIATION_PRINCIPAL_ID__");
+      const texts = samplesKql(f);
+      expect(texts).toHaveLength(s.runs?.length ?? 1);
+      texts.forEach((kql, n) => {
+        const run = s.runs?.[n];
+        const analysis = analyzeKql(kql);
+        expect(analysis.errors).toEqual([]);
+        expect([...analysis.columns.keys()]).toContain("CorrelationId");
+        expect(kql).toMatch(/^let AuditLogs = datatable\(/m);
+        expect(kql).toMatch(/^let _GetWatchlist = /m);
+        for (const sample of s.samples) {
+          const decision = run === undefined || sample.run === run ? sample.decision : "no alert";
+          expect(kql).toContain(`//   ${decision.padEnd(8)}  ${String(sample.record.CorrelationId)}`);
+          expect(kql).toContain(`"${String(sample.record.CorrelationId)}"`);
+        }
+        expect(kql).not.toContain("__REMEDIATION_PRINCIPAL_ID__");
+        if (run) {
+          expect(kql).not.toContain("ingestion_time()");
+          expect(kql).not.toContain("now()");
+          expect(kql).toContain(`| where TimeGenerated > datetime(${run}) - 1h;`);
+        }
+      });
     });
   }
+
+  it("the Scheduled variant's edge samples: each record alerts in exactly one run, or in none when it arrives after the look-back", () => {
+    const s = JSON.parse(readFileSync(join(SAMPLES, "user-removed-from-group-scheduled.json"), "utf8")) as SampleFile;
+    const runs = s.runs ?? [];
+    expect(runs).toHaveLength(3);
+    for (const sample of s.samples) {
+      expect(sample.ingestedAt, sample.why).toMatch(/^2026-11-20T\d\d:\d\d:\d\d\.\d{3}Z$/);
+      if (sample.decision === "alert") expect(runs, sample.why).toContain(sample.run);
+      else expect(sample.run).toBeUndefined();
+    }
+    // The decisions follow from the rule's own window line: [bin(run - lag, size) - size, bin(run - lag, size)),
+    // and the look-back on TimeGenerated (queryPeriod).
+    const rule = byFile("rules/user-removed-from-group-scheduled.yaml");
+    const m =
+      /ingestion_time\(\) >= bin\(now\(\) - (\d+)m, (\d+)m\) - (\d+)m and ingestion_time\(\) < bin\(now\(\) - (\d+)m, (\d+)m\)/.exec(
+        rule.query,
+      );
+    const [lag, size] = [Number(m?.[1]) * 60_000, Number(m?.[2]) * 60_000];
+    expect([m?.[3], m?.[4], m?.[5]]).toEqual([m?.[2], m?.[1], m?.[2]]);
+    const lookBack = days(rule.queryPeriod ?? "") * 86_400_000;
+    for (const sample of s.samples) {
+      const at = Date.parse(sample.ingestedAt ?? "");
+      const alertedBy = runs.filter((run) => {
+        const end = Math.floor((Date.parse(run) - lag) / size) * size;
+        return at >= end - size && at < end && Date.parse(String(sample.record.TimeGenerated)) > Date.parse(run) - lookBack;
+      });
+      expect(alertedBy, sample.why).toEqual(sample.run ? [sample.run] : []);
+    }
+    // The edges: 1 ms before and exactly at a window boundary, on both sides of two runs.
+    const ingested = s.samples.map((x) => x.ingestedAt?.slice(11));
+    for (const edge of ["12:04:59.999Z", "12:05:00.000Z", "12:09:59.999Z", "12:10:00.000Z"]) expect(ingested).toContain(edge);
+  });
 });
 
 describe("published seeds keep their metadata", () => {
