@@ -119,6 +119,27 @@ describe("group ownership", () => {
     expect(f.incidents.get(inc)?.status).toBe("New");
   });
 
+  it("owners Graph refuses to list: the run fails naming the permission, the wave is kept and never repeated", async () => {
+    const t = new TenantBuilder();
+    const { user, group, owners } = owner(t);
+    const inc = t.incident({ accounts: [user], groups: [group], ruleIds: [OWNER_RULE_ID] });
+    const f = await start(t);
+    f.addFault({ service: "graph", method: "GET", path: "/owners/microsoft\\.graph\\.user$", status: 403, times: 0 });
+
+    const deps = depsFor(f, OWNERS);
+    const res = await callWebhook(deps, f.triggerBody(inc));
+
+    expect(res.status).toBe(502);
+    expect(res.body.error.message).toContain("GroupMember.Read.All");
+    expect([...f.reprocessed.entries()]).toEqual([[owners, 1]]);
+    expect(f.incidents.get(inc)?.status).toBe("New");
+
+    // A later run only verifies the recorded wave: no second reprocess.
+    const again = await callWebhook(deps, f.triggerBody(inc));
+    expect(again.status).toBe(502);
+    expect([...f.reprocessed.entries()]).toEqual([[owners, 1]]);
+  });
+
   it("an incident merging member and owner removals checks both roles of its group, and closes when both are back", async () => {
     const t = new TenantBuilder();
     const user = t.user("adele");
