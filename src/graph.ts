@@ -307,6 +307,10 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
             first: `/groups/${encodeURIComponent(groupId)}/owners/microsoft.graph.user?$select=id`,
             page: directoryObjectPage,
             tooManyPages: `group ${groupId} has more pages of owners than allowed`,
+          }).catch((error: unknown) => {
+            // A group that no longer exists has no owners: the ownership is not back (as a membership of it would not be).
+            if (error instanceof UpstreamError && error.upstreamStatus === 404) return [];
+            throw error;
           });
           return owners.some((o) => o.id.toLowerCase() === userId.toLowerCase()) ? [groupId.toLowerCase()] : [];
         }),

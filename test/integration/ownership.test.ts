@@ -140,6 +140,19 @@ describe("group ownership", () => {
     expect([...f.reprocessed.entries()]).toEqual([[owners, 1]]);
   });
 
+  it("a group deleted meanwhile (owners answer 404) is an ownership not back: the incident waits for delivery, nothing fails", async () => {
+    const t = new TenantBuilder();
+    const { user, group } = owner(t);
+    const inc = t.incident({ accounts: [user], groups: [group], ruleIds: [OWNER_RULE_ID] });
+    const f = await start(t);
+    f.addFault({ service: "graph", method: "GET", path: `/groups/${group}/owners/`, status: 404, times: 0 });
+
+    const res = await callWebhook(depsFor(f, { ...OWNERS, DELIVERY_CHECK_SECONDS: "0" }), f.triggerBody(inc));
+
+    expect(res.body).toMatchObject({ outcome: "awaiting-delivery", closed: false, restored: [] });
+    expect(f.requests.some((r) => r.status === 404 && r.path.startsWith(`/v1.0/groups/${group}/owners`))).toBe(true);
+  });
+
   it("an incident merging member and owner removals checks both roles of its group, and closes when both are back", async () => {
     const t = new TenantBuilder();
     const user = t.user("adele");
