@@ -168,7 +168,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
 
   // A wave was recorded earlier: only verify it (never a second wave).
   const wave = run.record?.wave;
-  if (wave && !run.dryRun) return verifyWave(run, wave, base);
+  if (wave && !run.dryRun) return verifyWave(run, wave, { ...base, decisions: [...scope, ...changedCheck(run, found)] });
 
   // The user checks, the assignment lists and the restore history (reads only) run in parallel.
   const pairs = pairsOf(found, groupRoles(run));
@@ -242,6 +242,28 @@ function pairsOf({ users, groups, apps }: ExtractedEntities, roles: ("group" | "
     ...groups.flatMap((g) => roles.map((kind) => ({ userId: u.objectId, kind, targetId: g }))),
     ...apps.map((a) => ({ userId: u.objectId, kind: "app" as const, targetId: a })),
   ]);
+}
+
+/**
+ * An alert joined the incident after the wave was recorded: the incident now names pairs the wave
+ * did not plan for. The app never requests a second wave, so it holds: closing would hide them.
+ */
+function changedCheck(run: Run, current: ExtractedEntities): Decision[] {
+  const wave = run.record?.wave;
+  if (!wave) return [];
+  const planned = new Set([...wave.pairs, ...(wave.left ?? [])].map(pairKey));
+  const unplanned = pairsOf(current, groupRoles(run)).filter((p) => !planned.has(pairKey(p)));
+  if (unplanned.length === 0) return [];
+  const named = unplanned
+    .slice(0, 5)
+    .map((p) => `${p.userId} → ${{ group: "group", owner: "owner of group", app: "application" }[p.kind]} ${p.targetId}`);
+  return [
+    {
+      guard: "changed",
+      result: "hold",
+      reason: `an alert joined the incident after the app reprocessed: it now also names ${unplanned.length} pair(s) the app did not plan for (${named.join(", ")}${unplanned.length > 5 ? ", …" : ""})`,
+    },
+  ];
 }
 
 /** Tug of war: a pair restored `limit` times in the last 24 hours holds its user. */
@@ -439,7 +461,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
       `Reprocess was requested at ${since}; waiting for Entra ID to deliver ${pending.length} group membership(s) or ownership(s).`,
     );
   }
-  if (holds(decisions).length > 0) return settle(run, "held", verified, "The other users were restored; the incident stays open.");
+  if (holds(decisions).length > 0) return settle(run, "held", verified, "What the app planned is restored; the incident stays open.");
   if (notRestored.length > 0) return settle(run, "partly-restored", verified);
   return close(run, verified);
 }
@@ -518,9 +540,10 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
       run.log.info(`incident ${run.incident.name}: closed as BenignPositive`);
       return settle(run, "remediated", f);
     }
-    await rereadIncident(run);
+    // The incident changed: read it and its entities again (an alert may have joined it), decide again.
+    const [, entities] = await Promise.all([rereadIncident(run), deps.sentinel.listEntities(run.incident.name, signal)]);
     if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
-    const recheck = await incidentScope(run, run.incident);
+    const recheck = [...(await incidentScope(run, run.incident)), ...changedCheck(run, extractEntities(entities))];
     if (holds(recheck).length > 0) {
       return settle(
         run,

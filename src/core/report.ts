@@ -52,6 +52,7 @@ export type Guard =
   | "age"
   | "lost-access"
   | "repeat"
+  | "changed"
   | "hourly-cap";
 
 /** The one action that releases each guard (the guards table of README.md and docs/safety.md). */
@@ -67,6 +68,8 @@ export const RELEASE: Record<Guard, string> = {
   account: "enable the account (if that is right), then set the incident to New or run the playbook",
   risk: "dismiss or remediate the user's risk in Identity Protection, then run the playbook",
   repeat: "decide by hand: find out who keeps removing the user, and end the assignment if the removal is right",
+  changed:
+    "restore the access the new alert names by hand (reprocess the user's assignment), or move that alert to its own incident and run the playbook on it; the app never reprocesses a second time for one incident",
   "hourly-cap": "nothing: the app resumes it when the hourly window allows",
 };
 

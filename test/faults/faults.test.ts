@@ -408,6 +408,18 @@ describe("fault matrix", () => {
     }),
   );
 
+  row(
+    "Defender merges another removal alert of the rule (another user and group) during the delivery wait",
+    "200 held; incident New; reprocess calls 2; cap used 1",
+    () =>
+      raceDuringWait((i) => {
+        i.entities.push(
+          { kind: "Account", properties: { aadUserId: "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b", accountName: "other" } },
+          { kind: "SecurityGroup", properties: { objectGuid: "6f7a8b9c-0d1e-4f2a-9b3c-4d5e6f7a8b9c" } },
+        );
+      }),
+  );
+
   // ── Failures after the wave: the retry verifies, it never reprocesses again or reserves the cap again ──
   async function failAfterWave(fault: FaultInput): Promise<string> {
     const s = await setup();

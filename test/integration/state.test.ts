@@ -165,6 +165,34 @@ describe("re-check before every change", () => {
     expect(fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/alerts")).length).toBeGreaterThanOrEqual(2);
   });
 
+  it("an alert of the rule joins the incident after the wave: the next run verifies the wave, holds for the pairs it did not plan, never reprocesses again", async () => {
+    const t = new TenantBuilder();
+    const a = t.member("ana");
+    const b = t.member("bo");
+    const inc = t.incident({ accounts: [a.user], groups: [a.group] });
+    fake = await FakeTenant.start({ scenario: { ...t.scenario, deliveryDelayMs: -1 } });
+    const deps = depsFor(fake, { DELIVERY_CHECK_SECONDS: "0" });
+
+    const first = await callWebhook(deps, fake.triggerBody(inc));
+    expect(first.body.outcome).toBe("awaiting-delivery");
+    // Entra delivers ana's membership; meanwhile Defender merges bo's removal into the incident.
+    fake.members.get(a.group)?.add(a.user);
+    fake.editIncident(inc, (i) =>
+      i.entities.push(
+        { kind: "Account", properties: { aadUserId: b.user, accountName: "bo" } },
+        { kind: "SecurityGroup", properties: { objectGuid: b.group } },
+      ),
+    );
+    const second = await callWebhook(deps, fake.triggerBody(inc));
+
+    expect(second.body).toMatchObject({ outcome: "held", closed: false });
+    expect(second.body.restored).toEqual([{ userId: a.user, kind: "group", targetId: a.group }]);
+    expect(second.body.decisions[0]).toMatchObject({ guard: "changed", reason: expect.stringContaining(`${b.user} → group ${b.group}`) });
+    expect([...fake.reprocessed.keys()]).toEqual([a.assignment]);
+    expect(fake.incidents.get(inc)?.status).toBe("New");
+    expect(commentsOf(fake, inc)).toContain("move that alert to its own incident");
+  });
+
   it("the webhook holds an incident older than SWEEP_MAX_AGE_HOURS", async () => {
     const t = new TenantBuilder();
     const r = t.removal("old", 10 * 24 * 60);
