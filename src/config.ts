@@ -283,9 +283,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             '(https://<account>.table.core.windows.net, used with the managed identity), or "UseDevelopmentStorage=true" for Azurite',
         ]
       : [];
-  if (!parsed.success || stateProblem.length > 0) {
+  // A rule is about membership or about ownership, never both: the app would not know which role to restore.
+  const both = parsed.success ? parsed.data.SENTINEL_OWNER_RULE_IDS.filter((r) => parsed.data.SENTINEL_RULE_IDS.includes(r)) : [];
+  const ruleProblem = both.length
+    ? [
+        `SENTINEL_OWNER_RULE_IDS names ${both.join(", ")}, also in SENTINEL_RULE_IDS: a rule reports lost membership or lost ownership, not both`,
+      ]
+    : [];
+  if (!parsed.success || stateProblem.length > 0 || ruleProblem.length > 0) {
     const problems = (parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".") || "settings"} ${i.message}`)).concat(
       stateProblem,
+      ruleProblem,
     );
     throw new ConfigError(problems);
   }

@@ -152,6 +152,19 @@ describe("loadConfig", () => {
     expect(c.graphEndpoint).toBe("https://graph.microsoft.us");
   });
 
+  it("owner rules join the allowed rules; a rule in both lists is refused, naming it", () => {
+    const owner = "3c0e9f4a-6b1d-4e2a-9f7c-8d5b2a1e0c43";
+    const c = loadConfig({ ...base, SENTINEL_OWNER_RULE_IDS: owner.toUpperCase() });
+    expect(c.ownerRuleIds).toEqual([owner]);
+    expect(c.allowedRuleIds).toEqual(["ef7869b2-7a80-4ed3-ad63-546ce5953647", owner]);
+    expect(() => loadConfig({ ...base, SENTINEL_OWNER_RULE_IDS: "EF7869B2-7A80-4ED3-AD63-546CE5953647" })).toThrow(
+      /SENTINEL_OWNER_RULE_IDS names ef7869b2-7a80-4ed3-ad63-546ce5953647, also in SENTINEL_RULE_IDS/,
+    );
+    expect(() => loadConfig({ ...base, SENTINEL_OWNER_RULE_IDS: "not-a-rule" })).toThrow(
+      /SENTINEL_OWNER_RULE_IDS "not-a-rule" is not an analytics rule id/,
+    );
+  });
+
   it("ruleGuid takes the last path segment in lower case", () => {
     expect(ruleGuid("/a/b/alertRules/ABC/")).toBe("abc");
     expect(ruleGuid("abc")).toBe("abc");
