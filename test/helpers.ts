@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HttpRequest, InvocationContext, type HttpResponseInit } from "@azure/functions";
-import { inject } from "vitest";
+import { afterEach, inject } from "vitest";
 import type { CallerCheck } from "../src/auth";
+import type { RemediationSummary } from "../src/core/report";
 import { buildDeps, type Tuning } from "../src/clients";
-import { loadConfig } from "../src/config";
+import { loadConfig, type Config } from "../src/config";
 import type { Deps, Logger } from "../src/deps";
 import { createRemediateHandler } from "../src/functions/remediateIncident";
 import { FakeTenant } from "./fake-tenant/server";
@@ -222,21 +223,65 @@ export function requestsOf(fake: FakeTenant, service: "graph" | "arm" | "login")
     .map((r) => `${r.method} ${r.path.replace(/^.*\/(identityGovernance|providers\/Microsoft\.SecurityInsights)/, "")} ${r.status}`);
 }
 
+/** A summary of an incident with nothing in it (no users, decisions or pairs), and `over` on top. */
+export function summaryOf(over: Partial<RemediationSummary> = {}): RemediationSummary {
+  return {
+    incident: { id: "i1" },
+    outcome: "held",
+    dryRun: false,
+    users: [],
+    groups: [],
+    applications: [],
+    decisions: [],
+    reprocessed: [],
+    wouldReprocess: [],
+    skipped: [],
+    failed: [],
+    needsAttention: [],
+    restored: [],
+    notRestored: [],
+    closed: false,
+    message: "",
+    ...over,
+  };
+}
+
+/** The configuration of the test workspace and removal rule, with Azurite's table, and `extra` settings on top. */
+export function testConfig(extra: Record<string, string> = {}): Config {
+  return loadConfig({
+    SENTINEL_SUBSCRIPTION_ID: WORKSPACE.subscriptionId,
+    SENTINEL_RESOURCE_GROUP: WORKSPACE.resourceGroup,
+    SENTINEL_WORKSPACE_NAME: WORKSPACE.name,
+    SENTINEL_RULE_IDS: RULE_ID,
+    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+    ...extra,
+  });
+}
+
+/**
+ * One fake tenant per test: the returned `start` runs it from a builder's scenario (with
+ * `overrides` on top), and it is closed after the test.
+ */
+export function fakeTenantPerTest(): (t: { scenario: ScenarioInput }, overrides?: Partial<ScenarioInput>) => Promise<FakeTenant> {
+  let fake: FakeTenant | undefined;
+  afterEach(async () => {
+    await fake?.close();
+    fake = undefined;
+  });
+  return async (t, overrides = {}) => {
+    fake = await FakeTenant.start({ scenario: { ...t.scenario, ...overrides } });
+    return fake;
+  };
+}
+
 /** Deps whose every Graph, Sentinel or state call is recorded in `calls` and fails: for input that must reach none. */
 export function trapDeps(calls: string[]): Deps {
   const trap = (name: string) => async () => {
     calls.push(name);
     throw new Error(`${name} must not be called`);
   };
-  const config = loadConfig({
-    SENTINEL_SUBSCRIPTION_ID: WORKSPACE.subscriptionId,
-    SENTINEL_RESOURCE_GROUP: WORKSPACE.resourceGroup,
-    SENTINEL_WORKSPACE_NAME: WORKSPACE.name,
-    SENTINEL_RULE_IDS: RULE_ID,
-    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
-  });
   return {
-    config,
+    config: testConfig(),
     graph: {
       listAssignments: trap("graph.listAssignments"),
       grantsOf: trap("graph.grantsOf"),

@@ -54,6 +54,14 @@ function observe(f: FakeTenant, incident: string, res: Called): string {
   return `${res.status} ${what}; incident ${i?.status ?? "deleted"}; comments ${i?.comments.size ?? 0}`;
 }
 
+/** Whether the incident's first comment and `answer` (what the caller got) both name the missing permission, in the matrix's words. */
+function permissionNamed(f: FakeTenant, incident: string, answer: string): string {
+  const comment = [...(f.incidents.get(incident)?.comments.values() ?? [])][0]?.message ?? "";
+  const permission = "EntitlementManagement.ReadWrite.All";
+  const named = comment.includes(permission) && answer.includes(permission);
+  return `comment and response ${named ? "name" : "do not name"} the permission`;
+}
+
 function row(scenario: string, expected: string, run: () => Promise<string>, timeout = 20_000) {
   it(
     scenario,
@@ -128,10 +136,7 @@ describe("fault matrix", () => {
       const s = await setup();
       s.fake.addFault({ ...graphReprocess, status: 403, times: 0 });
       const res = await callWebhook(s.deps, s.body);
-      const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
-      const permission = "EntitlementManagement.ReadWrite.All";
-      const named = comment.includes(permission) && JSON.stringify(res.body).includes(permission);
-      return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
+      return `${observe(s.fake, s.incident, res)}; ${permissionNamed(s.fake, s.incident, JSON.stringify(res.body))}`;
     },
   );
 
@@ -142,10 +147,7 @@ describe("fault matrix", () => {
       const s = await setup();
       s.fake.addFault({ ...graphList, status: 401, times: 0 });
       const res = await callWebhook(s.deps, s.body);
-      const comment = [...(s.fake.incidents.get(s.incident)?.comments.values() ?? [])][0]?.message ?? "";
-      const permission = "EntitlementManagement.ReadWrite.All";
-      const named = comment.includes(permission) && String(res.body.error?.message).includes(permission);
-      return `${observe(s.fake, s.incident, res)}; comment and response ${named ? "name" : "do not name"} the permission`;
+      return `${observe(s.fake, s.incident, res)}; ${permissionNamed(s.fake, s.incident, String(res.body.error?.message))}`;
     },
   );
 

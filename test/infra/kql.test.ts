@@ -90,37 +90,25 @@ const IDENTIFIERS: Record<string, string[]> = {
   SecurityGroup: ["DistinguishedName", "SID", "ObjectGuid"],
   CloudApplication: ["AppId", "Name", "InstanceName"],
 };
+/** A Scheduled rule's schedule: required there, forbidden on an NRT rule. */
+const SCHEDULE = ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"];
+/** Fields every analytics rule has. */
+const RULE_FIELDS = [
+  "id",
+  "name",
+  "description",
+  "severity",
+  "requiredDataConnectors",
+  "tactics",
+  "relevantTechniques",
+  "query",
+  "entityMappings",
+  "version",
+  "kind",
+];
 const REQUIRED: Record<string, string[]> = {
-  Scheduled: [
-    "id",
-    "name",
-    "description",
-    "severity",
-    "requiredDataConnectors",
-    "queryFrequency",
-    "queryPeriod",
-    "triggerOperator",
-    "triggerThreshold",
-    "tactics",
-    "relevantTechniques",
-    "query",
-    "entityMappings",
-    "version",
-    "kind",
-  ],
-  NRT: [
-    "id",
-    "name",
-    "description",
-    "severity",
-    "requiredDataConnectors",
-    "tactics",
-    "relevantTechniques",
-    "query",
-    "entityMappings",
-    "version",
-    "kind",
-  ],
+  Scheduled: [...RULE_FIELDS, ...SCHEDULE],
+  NRT: RULE_FIELDS,
   hunting: ["id", "name", "description", "requiredDataConnectors", "tactics", "relevantTechniques", "query"],
 };
 const days = (d: string) => Number(d.slice(0, -1)) * ({ m: 1 / 1440, h: 1 / 24, d: 1 }[d.slice(-1)] ?? NaN);
@@ -165,9 +153,7 @@ describe("rules and hunting queries as code", () => {
       it("has the fields its kind requires, and none its kind forbids", () => {
         expect(Object.keys(REQUIRED)).toContain(kind);
         for (const field of REQUIRED[kind] ?? []) expect(raw[field], field).toBeDefined();
-        if (kind === "NRT")
-          for (const field of ["queryFrequency", "queryPeriod", "triggerOperator", "triggerThreshold"])
-            expect(raw[field], field).toBeUndefined();
+        if (kind === "NRT") for (const field of SCHEDULE) expect(raw[field], field).toBeUndefined();
         expect(item.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
         if (item.version !== undefined) expect(item.version).toMatch(/^\d+\.\d+\.\d+$/);
         for (const c of item.requiredDataConnectors) for (const t of c.dataTypes) expect(Object.keys(TABLES)).toContain(t);

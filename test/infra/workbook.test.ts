@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decisionRecord, DECISION_RECORD } from "../../src/core/decisionRecord";
-import type { RemediationSummary } from "../../src/core/report";
+import { summaryOf } from "../helpers";
 import { analyzeKql, CONTENT, INFRA } from "./content";
 
 interface Item {
@@ -104,25 +104,14 @@ describe("workbook: Access package remediation", () => {
   });
 
   it("reads the app's decision records by their prefix, and only fields the app writes", () => {
-    const summary = {
+    const summary = summaryOf({
       incident: { id: "i", number: 1 },
       outcome: "remediated",
-      dryRun: false,
-      users: [],
       groups: ["g"],
       groupNames: { g: "sg" },
-      applications: [],
-      decisions: [],
-      reprocessed: [],
-      wouldReprocess: [],
-      skipped: [],
-      failed: [],
-      needsAttention: [],
       restored: [{ userId: "u", kind: "group", targetId: "g" }],
-      notRestored: [],
       closed: true,
-      message: "",
-    } satisfies RemediationSummary;
+    });
     const record = decisionRecord(summary, 2, 1);
     const pair = record.restored[0] ?? {};
     for (const q of queries.filter((x) => x.content.query?.includes("Decisions"))) {

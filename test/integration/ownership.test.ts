@@ -3,21 +3,12 @@
  * assignments whose package grants the group's Owner role, and verify the ownership, through the
  * real clients against the fake tenant.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DECISION_RECORD } from "../../src/core/decisionRecord";
-import { FakeTenant } from "../fake-tenant/server";
-import { callWebhook, commentsOf, depsFor, OWNER_RULE_ID, RULE_ID, TenantBuilder } from "../helpers";
+import type { FakeTenant } from "../fake-tenant/server";
+import { callWebhook, commentsOf, depsFor, fakeTenantPerTest, OWNER_RULE_ID, RULE_ID, TenantBuilder } from "../helpers";
 
-let fake: FakeTenant | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
-
-async function start(t: TenantBuilder, scenario: Partial<TenantBuilder["scenario"]> = {}): Promise<FakeTenant> {
-  fake = await FakeTenant.start({ scenario: { ...t.scenario, ...scenario } });
-  return fake;
-}
+const start = fakeTenantPerTest();
 
 /** A user whose package "Finance Owners" grants ownership of sg-Finance, and "Finance Readers" its membership. */
 function owner(t: TenantBuilder) {

@@ -2,20 +2,11 @@
  * The webhook end to end: real HttpRequest → handler → real Graph client, ARM SDK and
  * @azure/identity credential over HTTPS → the loopback fake tenant.
  */
-import { afterEach, describe, expect, it } from "vitest";
-import { FakeTenant } from "../fake-tenant/server";
-import { callWebhook, depsFor, RULE_ID, TenantBuilder, WORKSPACE, requestsOf } from "../helpers";
+import { describe, expect, it } from "vitest";
+import type { FakeTenant } from "../fake-tenant/server";
+import { callWebhook, depsFor, fakeTenantPerTest, RULE_ID, TenantBuilder, WORKSPACE, requestsOf } from "../helpers";
 
-let fake: FakeTenant | undefined;
-afterEach(async () => {
-  await fake?.close();
-  fake = undefined;
-});
-
-async function start(t: TenantBuilder, scenario: Partial<TenantBuilder["scenario"]> = {}): Promise<FakeTenant> {
-  fake = await FakeTenant.start({ scenario: { ...t.scenario, ...scenario } });
-  return fake;
-}
+const start = fakeTenantPerTest();
 
 const incidentOf = (f: FakeTenant, name: string) => {
   const i = f.incidents.get(name);
@@ -458,7 +449,7 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
 
   it("lists per access package of the catalogs, reprocesses there and closes; never an unscoped listing", async () => {
     const c = catalogTenant();
-    fake = await FakeTenant.start({ scenario: c.scenario });
+    const fake = await start(c);
 
     const res = await callWebhook(depsFor(fake, { ACCESS_PACKAGE_CATALOG_IDS: HR }), fake.triggerBody(c.inc));
 
@@ -475,7 +466,7 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
 
   it("tenant-wide listing against a catalog-scoped identity fails naming the permission; nothing reprocessed", async () => {
     const c = catalogTenant();
-    fake = await FakeTenant.start({ scenario: c.scenario });
+    const fake = await start(c);
 
     const res = await callWebhook(depsFor(fake), fake.triggerBody(c.inc));
 
@@ -487,7 +478,7 @@ describe("catalog-scoped mode (ACCESS_PACKAGE_CATALOG_IDS)", () => {
 
   it("a catalog the identity holds no role on fails naming the catalog role", async () => {
     const c = catalogTenant();
-    fake = await FakeTenant.start({ scenario: c.scenario });
+    const fake = await start(c);
 
     const res = await callWebhook(depsFor(fake, { ACCESS_PACKAGE_CATALOG_IDS: `${HR},${FINANCE}` }), fake.triggerBody(c.inc));
 

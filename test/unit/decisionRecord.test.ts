@@ -1,36 +1,26 @@
 import { describe, expect, it } from "vitest";
 import { decisionLine, decisionRecord, DECISION_RECORD, MAX_RECORDED_PAIRS } from "../../src/core/decisionRecord";
 import type { RemediationSummary } from "../../src/core/report";
+import { summaryOf } from "../helpers";
 
 const U = "7fd86a5c-d607-47e1-bdf8-d50f3d6637ce";
 const G = "cc2f780d-13c1-4d6d-88ae-f8e2b5dd32a6";
 
-function summary(over: Partial<RemediationSummary> = {}): RemediationSummary {
-  return {
+const summary = (over: Partial<RemediationSummary> = {}): RemediationSummary =>
+  summaryOf({
     incident: { id: "inc-1", number: 42 },
-    outcome: "held",
-    dryRun: false,
     users: [{ objectId: U, source: "aadUserId" }],
     groups: [G],
     groupNames: { [G]: "sg-Finance" },
-    applications: [],
     decisions: [
       { guard: "risk", userId: U, result: "hold", reason: "at risk" },
       { guard: "risk", userId: "other", result: "hold", reason: "at risk" },
       { guard: "status", result: "pass", reason: "New" },
     ],
-    reprocessed: [],
-    wouldReprocess: [],
-    skipped: [],
-    failed: [],
-    needsAttention: [],
-    restored: [],
     notRestored: [{ userId: U, kind: "group", targetId: G, reason: "held" }],
-    closed: false,
     message: "held",
     ...over,
-  };
-}
+  });
 
 describe("decision records", () => {
   it("names each holding guard once, counts what was not restored, and carries no reasons or names of people", () => {

@@ -1,13 +1,12 @@
 /** src/core/guards.ts: the incident-wide checks. */
 import { describe, expect, it } from "vitest";
-import { loadConfig, ruleArmId } from "../../src/config";
+import { ruleArmId } from "../../src/config";
 import { checkIncident, checkUserCount } from "../../src/core/guards";
 import type { IncidentState, SentinelGateway } from "../../src/sentinel";
+import { RULE_ID, testConfig, WORKSPACE } from "../helpers";
 
 describe("guards", () => {
-  const RULE = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
-  const WS = { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" };
-  const ruleId = (guid: string, ws = WS) => ruleArmId(ws, guid);
+  const ruleId = (guid: string, ws = WORKSPACE) => ruleArmId(ws, guid);
   const now = Date.parse("2026-11-29T12:00:00Z");
   const incident = (over: Partial<IncidentState> = {}): IncidentState => ({
     id: "/x",
@@ -17,18 +16,12 @@ describe("guards", () => {
     severity: "Medium",
     status: "New",
     labels: [],
-    ruleIds: [ruleId(RULE)],
+    ruleIds: [ruleId(RULE_ID)],
     alertProductNames: ["Azure Sentinel"],
     createdTimeUtc: new Date(now - 3_600_000),
     ...over,
   });
-  const config = loadConfig({
-    SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId,
-    SENTINEL_RESOURCE_GROUP: WS.resourceGroup,
-    SENTINEL_WORKSPACE_NAME: WS.name,
-    SENTINEL_RULE_IDS: RULE,
-    STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
-  });
+  const config = testConfig();
   const alertReads: string[] = [];
   const sentinel = {
     listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]),
@@ -45,7 +38,7 @@ describe("guards", () => {
   });
 
   it("holds merged incidents, other statuses, the hold label and reopened incidents", async () => {
-    expect(await held(incident({ ruleIds: [ruleId(RULE), ruleId("0b9ae89d-8cad-461c-808f-0494f70ad5c4")] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [ruleId(RULE_ID), ruleId("0b9ae89d-8cad-461c-808f-0494f70ad5c4")] }))).toEqual(["alerts"]);
     expect(await held(incident({ alertProductNames: ["Azure Sentinel", "Microsoft Defender for Identity"] }))).toEqual(["alerts"]);
     expect(await held(incident({ ruleIds: [] }))).toEqual(["alerts"]);
     expect(await held(incident({ status: "Active" }))).toEqual(["status"]);
@@ -55,8 +48,8 @@ describe("guards", () => {
   });
 
   it("matches rules as full ARM ids of the configured workspace: the same GUID in another workspace is not ours", async () => {
-    expect(await held(incident({ ruleIds: [ruleId(RULE, { ...WS, name: "law-other" })] }))).toEqual(["alerts"]);
-    expect(await held(incident({ ruleIds: [RULE] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [ruleId(RULE_ID, { ...WORKSPACE, name: "law-other" })] }))).toEqual(["alerts"]);
+    expect(await held(incident({ ruleIds: [RULE_ID] }))).toEqual(["alerts"]);
   });
 
   it("holds an incident a person owns, and one older than SWEEP_MAX_AGE_HOURS", async () => {

@@ -1,29 +1,25 @@
 /** src/core/report.ts: the comment and the readable summary. */
 import { describe, expect, it } from "vitest";
 import { renderComment, renderText, stableId, type RemediationSummary } from "../../src/core/report";
+import { summaryOf } from "../helpers";
 
 const U1 = "7fd86a5c-d607-47e1-bdf8-d50f3d6637ce";
 const G1 = "cc2f780d-13c1-4d6d-88ae-f8e2b5dd32a6";
 
 describe("report", () => {
-  const summary = (): RemediationSummary => ({
-    incident: { id: "i1", number: 7, title: "t" },
-    outcome: "remediated",
-    dryRun: false,
-    users: [{ objectId: U1, source: "aadUserId", name: "<b>adele</b>" }],
-    groups: [G1],
-    applications: [],
-    decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
-    restored: [{ userId: U1, kind: "group", targetId: G1 }],
-    notRestored: [],
-    reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
-    wouldReprocess: [],
-    skipped: [{ userId: U1, assignmentId: "a2", accessPackageId: "p2", state: "expired", reason: "assignment has expired" }],
-    failed: [],
-    needsAttention: [],
-    closed: true,
-    message: "Access restored: the user's access package assignments were reprocessed and the incident is closed.",
-  });
+  const summary = (): RemediationSummary =>
+    summaryOf({
+      incident: { id: "i1", number: 7, title: "t" },
+      outcome: "remediated",
+      users: [{ objectId: U1, source: "aadUserId", name: "<b>adele</b>" }],
+      groups: [G1],
+      decisions: [{ guard: "account", userId: U1, result: "pass", reason: "account is enabled" }],
+      restored: [{ userId: U1, kind: "group", targetId: G1 }],
+      reprocessed: [{ userId: U1, assignmentId: "a1", accessPackageId: "p1", accessPackageName: "Finance & Ops", state: "delivered" }],
+      skipped: [{ userId: U1, assignmentId: "a2", accessPackageId: "p2", state: "expired", reason: "assignment has expired" }],
+      closed: true,
+      message: "Access restored: the user's access package assignments were reprocessed and the incident is closed.",
+    });
 
   it("stableId is a GUID that depends on every part", () => {
     expect(stableId("a", "b")).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);

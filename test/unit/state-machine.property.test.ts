@@ -12,26 +12,20 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { loadConfig, ruleArmId } from "../../src/config";
+import { ruleArmId } from "../../src/config";
 import { remediateIncident } from "../../src/core/remediate";
 import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
 import type { Deps, Logger } from "../../src/deps";
 import type { GraphGateway } from "../../src/graph";
 import type { IncidentState, SentinelGateway } from "../../src/sentinel";
 import { pairKey, type IncidentRecord, type Pair, type StateStore } from "../../src/store";
+import { RULE_ID, testConfig, WORKSPACE } from "../helpers";
 
-const RULE = "ef7869b2-7a80-4ed3-ad63-546ce5953647";
-const WS = { subscriptionId: "3db968d7-cad1-4856-a953-89d2160c03a5", resourceGroup: "rg-sentinel", name: "law-sentinel-prod" };
 const NOW = Date.parse("2026-11-29T12:00:00Z");
 const GROUP = "cc2f780d-13c1-4d6d-88ae-f8e2b5dd32a6";
 const PKG = "0c9e7a51-1f2d-4a6b-9c3e-5d7f9b1a3c5e";
 const CAP = 1;
-const config = loadConfig({
-  SENTINEL_SUBSCRIPTION_ID: WS.subscriptionId,
-  SENTINEL_RESOURCE_GROUP: WS.resourceGroup,
-  SENTINEL_WORKSPACE_NAME: WS.name,
-  SENTINEL_RULE_IDS: RULE,
-  STATE_TABLE_CONNECTION: "UseDevelopmentStorage=true",
+const config = testConfig({
   MAX_USERS_RESTORED_PER_HOUR: String(CAP),
   DELIVERY_CHECK_SECONDS: "0",
 });
@@ -96,7 +90,7 @@ class World {
       severity: "Medium",
       status: i.status,
       labels: [...i.labels],
-      ruleIds: [ruleArmId(WS, RULE)],
+      ruleIds: [ruleArmId(WORKSPACE, RULE_ID)],
       alertProductNames: [...i.products],
       createdTimeUtc: new Date(NOW - 30 * 60_000),
       ...(i.ownerType ? { ownerType: i.ownerType, owner: { assignedTo: "someone" } } : {}),
