@@ -72,12 +72,17 @@ var scheduledRuleName = loadYamlContent('content/rules/user-removed-from-group-s
 var ownerRuleName = loadYamlContent('content/rules/user-removed-as-group-owner.yaml', '$.id')
 var stateTableName = 'remediationstate'
 
-// Every Graph application permission the code calls (src/graph.ts GRAPH_PERMISSIONS), and only those.
-// Catalog-scoped mode replaces EntitlementManagement.ReadWrite.All with a catalog role.
-var graphPermissions = concat(
-  empty(accessPackageCatalogIds) ? [ 'EntitlementManagement.ReadWrite.All' ] : [],
-  [ 'User.Read.All', 'GroupMember.Read.All' ],
-  identityProtectionCheck ? [ 'IdentityRiskyUser.Read.All' ] : []
+// Every Graph call the app makes and the application permission it needs, from the table the code
+// reads too (src/graphPermissions.json): the deployment grants exactly those. In catalog-scoped mode
+// the entitlement-management calls need catalog roles instead (infra/scripts/grant-catalog-role.sh);
+// without identityProtectionCheck the risk reads are never made.
+var graphCalls = map(items(loadJsonContent('../src/graphPermissions.json', '$.calls')), call => call.value)
+var graphPermissions = union(
+  map(
+    filter(graphCalls, call => (empty(accessPackageCatalogIds) || empty(call.?catalogRole)) && (identityProtectionCheck || call.?onlyWith != 'IDENTITY_PROTECTION_CHECK')),
+    call => call.permission
+  ),
+  []
 )
 
 module hostIdentity 'modules/identity.bicep' = {
@@ -169,8 +174,10 @@ module graphAppRoles 'modules/graphAppRole.bicep' = [for permission in graphPerm
   dependsOn: [ functionApp ]
 }]
 
-// The playbook's identity is the one caller the webhook's app registration lets get a token.
-module webhookCaller 'modules/graphAppRole.bicep' = if (webhookAuth == 'entra') {
+// The playbook's identity is the one caller the webhook's app registration lets get a token. An app
+// role assignment like the Graph ones: with grantGraphPermission=false a tenant admin makes it with
+// infra/scripts/grant-graph-permission.sh --webhook (the WEBHOOK_* outputs below).
+module webhookCaller 'modules/graphAppRole.bicep' = if (webhookAuth == 'entra' && grantGraphPermission) {
   name: 'webhookCaller'
   params: { principalId: playbookIdentity.outputs.principalId, resourceId: webhookApp!.outputs.servicePrincipalId, appRoleId: webhookApp!.outputs.appRoleId, appRoleValue: webhookApp!.outputs.appRoleValue }
   dependsOn: [ functionApp ]
@@ -229,6 +236,15 @@ output GRAPH_PERMISSIONS string = join(graphPermissions, ' ')
 
 @description('Application (client) id of the webhook\'s app registration; empty with webhookAuth=functionKey.')
 output WEBHOOK_APP_ID string = webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
+
+@description('Object id of the playbook\'s identity, the webhook\'s one caller (grant-graph-permission.sh --webhook).')
+output WEBHOOK_CALLER_PRINCIPAL_ID string = playbookIdentity.outputs.principalId
+
+@description('Object id of the webhook\'s service principal; empty with webhookAuth=functionKey (grant-graph-permission.sh --webhook).')
+output WEBHOOK_SERVICE_PRINCIPAL_ID string = webhookAuth == 'entra' ? webhookApp!.outputs.servicePrincipalId : ''
+
+@description('Id of the webhook\'s app role Webhook.Invoke; empty with webhookAuth=functionKey (grant-graph-permission.sh --webhook).')
+output WEBHOOK_APP_ROLE_ID string = webhookAuth == 'entra' ? webhookApp!.outputs.appRoleId : ''
 
 @description('Resource id of the detection rule whose incidents are remediated.')
 output DETECTION_RULE_ID string = detection.outputs.detectionRuleId

@@ -3,19 +3,9 @@ import * as z from "zod/mini";
 import type { Limits } from "./config";
 import { LimitError, UpstreamError } from "./errors";
 import { createGraphTransport } from "./graphTransport";
+import { neededFor } from "./permissions";
 
 const EM = "/identityGovernance/entitlementManagement";
-
-/** The application permission each Graph call needs (named in 403 messages and in the README). */
-export const GRAPH_PERMISSIONS = {
-  listAssignments: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
-  grantsOf: "EntitlementManagement.ReadWrite.All (or EntitlementManagement.Read.All for reads)",
-  reprocess: "EntitlementManagement.ReadWrite.All",
-  getUser: "User.Read.All",
-  getRisk: "IdentityRiskyUser.Read.All (Microsoft Entra ID P2)",
-  directGroups: "GroupMember.Read.All",
-  ownedGroups: "GroupMember.Read.All",
-} as const;
 
 /** delivering | partiallyDelivered | delivered | expired | deliveryFailed | unknownFutureValue */
 export type AssignmentState = string;
@@ -106,13 +96,6 @@ export const GRAPH_MAX_IN_FLIGHT = 20;
 /** Access packages listed per user in catalog-scoped mode (one assignment listing each). */
 export const MAX_CATALOG_PACKAGES = 200;
 
-/** What an application permission is called in 401/403 messages. */
-export const appPermission = (permission: string) => `the Microsoft Graph application permission ${permission}`;
-
-/** The entitlement-management role the catalog-scoped mode needs, named in 403 messages. */
-export const CATALOG_ROLE =
-  'the entitlement-management role "Access package assignment manager" on the catalogs in ACCESS_PACKAGE_CATALOG_IDS';
-
 // The documented answers, checked strictly: anything else is a failure, never "nothing to do".
 const assignmentPage = z.object({
   value: z.array(
@@ -159,8 +142,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const { maxAssignmentsPerUser } = options.limits;
   const packageCache = new Map<string, { at: number; grants: Grants }>();
   const catalogIds = options.catalogIds ?? [];
-  // What a call needs, as its 401/403 message names it. For entitlement management it depends on the mode.
-  const em = (tenantWide: string) => (catalogIds.length > 0 ? CATALOG_ROLE : appPermission(tenantWide));
+  const catalogScoped = catalogIds.length > 0;
   let catalogPackages: { at: number; ids: string[] } | undefined;
 
   /** Catalog-scoped mode: the access packages of the configured catalogs (cached like package groups). */
@@ -170,7 +152,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       catalogIds.map((catalogId) =>
         listAll(signal, {
           what: `list the access packages of catalog ${catalogId}`,
-          needed: CATALOG_ROLE,
+          needed: neededFor("listCatalogPackages", true),
           first: `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
           page: packagePage,
           tooManyPages: `catalog ${catalogId} has more pages of access packages than allowed`,
@@ -195,14 +177,14 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       const listing = (filter: string, count: (n: number) => void = () => undefined) =>
         listAll(signal, {
           what,
-          needed: em(GRAPH_PERMISSIONS.listAssignments),
+          needed: neededFor("listAssignments", catalogScoped),
           first: `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
           page: assignmentPage,
           tooManyPages: `user ${userId} has more pages of access package assignments than allowed`,
           onPage: (items) => count(items.length),
         });
       let raw: z.output<typeof assignmentPage>["value"];
-      if (catalogIds.length === 0) {
+      if (!catalogScoped) {
         raw = await listing(`target/objectId eq '${userId}'`, (n) => {
           if (n > maxAssignmentsPerUser) throw tooMany();
         });
@@ -230,7 +212,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       if (cached && now() - cached.at < ttl) return cached.grants;
       const { body } = await call(signal, {
         what: `read access package ${accessPackageId}`,
-        needed: em(GRAPH_PERMISSIONS.grantsOf),
+        needed: neededFor("readAccessPackage", catalogScoped),
         method: "GET",
         path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
         schema: accessPackage,
@@ -244,7 +226,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       // Documented answer: 202 Accepted with no body. 404: the assignment is gone.
       const { status } = await call(signal, {
         what: `reprocess assignment ${assignmentId}`,
-        needed: em(GRAPH_PERMISSIONS.reprocess),
+        needed: neededFor("reprocess", catalogScoped),
         method: "POST",
         path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`,
         accept: (s) => s === 202 || s === 404,
@@ -255,7 +237,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     async getUser(userId, signal) {
       const { status, body } = await call(signal, {
         what: `read user ${userId}`,
-        needed: appPermission(GRAPH_PERMISSIONS.getUser),
+        needed: neededFor("readUser"),
         method: "GET",
         path: `/users/${encodeURIComponent(userId)}?$select=id,accountEnabled,userPrincipalName`,
         schema: z.union([user, z.object({ error: z.unknown() })]),
@@ -269,7 +251,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       // A user Identity Protection never flagged has no riskyUser object: 404 means no risk.
       const { status, body } = await call(signal, {
         what: `read the risk of user ${userId}`,
-        needed: appPermission(GRAPH_PERMISSIONS.getRisk),
+        needed: neededFor("readRisk"),
         method: "GET",
         path: `/identityProtection/riskyUsers/${encodeURIComponent(userId)}`,
         schema: z.union([risk, z.object({ error: z.unknown() })]),
@@ -284,40 +266,67 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       return (body?.value ?? []).map((x) => x.id);
     },
 
-    async directGroups(userId, groupIds, signal) {
-      // The user's direct group memberships (memberOf is not transitive), paged within GRAPH_MAX_PAGES.
-      const direct = await listAll(signal, {
-        what: `list the group memberships of user ${userId}`,
-        needed: appPermission(GRAPH_PERMISSIONS.directGroups),
-        first: `/users/${encodeURIComponent(userId)}/memberOf/microsoft.graph.group?$select=id&$top=999`,
-        page: directoryObjectPage,
-        tooManyPages: `user ${userId} is a direct member of more groups than the pages allowed`,
-      });
-      const ids = new Set(direct.map((g) => g.id.toLowerCase()));
-      return groupIds.filter((g) => ids.has(g.toLowerCase())).map((g) => g.toLowerCase());
-    },
-
-    async ownedGroups(userId, groupIds, signal) {
-      // Each group's user owners (a group has at most 100 owners: one page), paged within GRAPH_MAX_PAGES.
-      const owned = await Promise.all(
-        groupIds.map(async (groupId) => {
-          const owners = await listAll(signal, {
-            what: `list the owners of group ${groupId}`,
-            needed: appPermission(GRAPH_PERMISSIONS.ownedGroups),
-            first: `/groups/${encodeURIComponent(groupId)}/owners/microsoft.graph.user?$select=id`,
-            page: directoryObjectPage,
-            tooManyPages: `group ${groupId} has more pages of owners than allowed`,
-          }).catch((error: unknown) => {
-            // A group that no longer exists has no owners: the ownership is not back (as a membership of it would not be).
-            if (error instanceof UpstreamError && error.upstreamStatus === 404) return [];
-            throw error;
-          });
-          return owners.some((o) => o.id.toLowerCase() === userId.toLowerCase()) ? [groupId.toLowerCase()] : [];
+    directGroups: (userId, groupIds, signal) =>
+      // Each group's direct members (an access package delivers a direct membership; members is
+      // not transitive), with no OData cast or $filter: those need ConsistencyLevel: eventual,
+      // an index that can still show a membership just removed.
+      groupsListing(
+        groupIds,
+        (groupId) => ({
+          what: `list the members of group ${groupId}`,
+          needed: neededFor("listGroupMembers"),
+          first: `/groups/${encodeURIComponent(groupId)}/members?$select=id&$top=999`,
+          tooManyPages: `group ${groupId} has more pages of members than allowed`,
         }),
-      );
-      return owned.flat();
-    },
+        userId,
+        signal,
+      ),
+
+    ownedGroups: (userId, groupIds, signal) =>
+      // Each group's owners (at most 100: one page), with no OData cast for the same reason.
+      groupsListing(
+        groupIds,
+        (groupId) => ({
+          what: `list the owners of group ${groupId}`,
+          needed: neededFor("listGroupOwners"),
+          first: `/groups/${encodeURIComponent(groupId)}/owners?$select=id&$top=999`,
+          tooManyPages: `group ${groupId} has more pages of owners than allowed`,
+        }),
+        userId,
+        signal,
+      ),
   };
+
+  /**
+   * Of `groupIds`, those whose listing (members or owners) names the user, read in parallel and
+   * page by page within GRAPH_MAX_PAGES, each stopping at the page that names the user. A group
+   * that no longer exists (404) names nobody: the access is not back.
+   */
+  async function groupsListing(
+    groupIds: string[],
+    listingOf: (groupId: string) => { what: string; needed: string; first: string; tooManyPages: string },
+    userId: string,
+    signal: AbortSignal,
+  ): Promise<string[]> {
+    const user = userId.toLowerCase();
+    const names = (items: { id: string }[]) => items.some((o) => o.id.toLowerCase() === user);
+    const named = await Promise.all(
+      groupIds.map(async (groupId) => {
+        try {
+          const read = await listAll(signal, {
+            ...listingOf(groupId),
+            page: directoryObjectPage,
+            onPage: (items) => (names(items) ? "done" : undefined),
+          });
+          return names(read) ? [groupId.toLowerCase()] : [];
+        } catch (error) {
+          if (error instanceof UpstreamError && error.upstreamStatus === 404) return [];
+          throw error;
+        }
+      }),
+    );
+    return named.flat();
+  }
 }
 
 /**

@@ -44,8 +44,11 @@ export interface GraphListing<T> {
   first: string;
   page: z.ZodMiniType<{ value: T[]; "@odata.nextLink"?: string | undefined }>;
   tooManyPages: string;
-  /** Called with everything read so far after each page (a bound on items can stop the listing). */
-  onPage?: (items: T[]) => void;
+  /**
+   * Called with everything read so far after each page: "done" ends the listing there (what was
+   * looked for is found); a bound on items can throw to stop it.
+   */
+  onPage?: (items: T[]) => void | "done";
 }
 
 export interface GraphTransport {
@@ -124,7 +127,7 @@ export function createGraphTransport(credential: TokenCredential, graphEndpoint:
         schema: listing.page,
       });
       out.push(...(body?.value ?? []));
-      listing.onPage?.(out);
+      if (listing.onPage?.(out) === "done") return out;
       const link: string | undefined = body?.["@odata.nextLink"];
       path = link ? nextPath(link) : undefined;
       if (path !== undefined && seen.has(path)) {

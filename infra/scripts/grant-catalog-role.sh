@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
-# Catalog-scoped mode (deployment parameter accessPackageCatalogIds): gives the app identity the
-# entitlement-management role "Access package assignment manager" on each catalog, instead of the
-# tenant-wide EntitlementManagement.ReadWrite.All. Run as a Global Administrator, Identity
+# Catalog-scoped mode (deployment parameter accessPackageCatalogIds): gives the app identity, on each
+# catalog, the entitlement-management roles Microsoft Graph's pages name for the app's calls instead
+# of the tenant-wide EntitlementManagement.ReadWrite.All: "Catalog reader" (list assignments, read
+# access packages) and "Access package assignment manager" (reprocess). The roles come from
+# src/graphPermissions.json, the table the code reads. Run as a Global Administrator, Identity
 # Governance Administrator or the catalogs' owner:
 #
 #   infra/scripts/grant-catalog-role.sh <identity-object-id> <catalog-id> [catalog-id ...]
 #
 # <identity-object-id> is the deployment output IDENTITY_PRINCIPAL_ID.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 principal="${1:?usage: grant-catalog-role.sh <identity-object-id> <catalog-id> [catalog-id ...]}"
 shift
 [ $# -gt 0 ] || { echo "usage: grant-catalog-role.sh <identity-object-id> <catalog-id> [catalog-id ...]" >&2; exit 2; }
-role="e2182095-804a-4656-ae11-64734e9b7ae5" # Access package assignment manager (built in)
 url="https://graph.microsoft.com/v1.0/roleManagement/entitlementManagement/roleAssignments"
+# "<role definition id> <role name>" per line.
+mapfile -t roles < <(node -e 'const t=require(process.argv[1]);for(const[n,id]of Object.entries(t.catalogRoles))console.log(id+" "+n)' "$here/../../src/graphPermissions.json")
 
 for catalog in "$@"; do
-  existing=$(az rest --method GET \
-    --url "$url?\$filter=principalId eq '$principal' and roleDefinitionId eq '$role' and appScopeId eq '/AccessPackageCatalog/$catalog'" \
-    --query "length(value)" -o tsv)
-  if [ "$existing" != "0" ]; then
-    echo "catalog $catalog: already assigned"
-    continue
-  fi
-  az rest --method POST --url "$url" --headers "Content-Type=application/json" \
-    --body "{\"principalId\":\"$principal\",\"roleDefinitionId\":\"$role\",\"appScopeId\":\"/AccessPackageCatalog/$catalog\"}" >/dev/null
-  echo "catalog $catalog: Access package assignment manager assigned to $principal"
+  for line in "${roles[@]}"; do
+    role=${line%% *}
+    name=${line#* }
+    existing=$(az rest --method GET \
+      --url "$url?\$filter=principalId eq '$principal' and roleDefinitionId eq '$role' and appScopeId eq '/AccessPackageCatalog/$catalog'" \
+      --query "length(value)" -o tsv)
+    if [ "$existing" != "0" ]; then
+      echo "catalog $catalog: $name already assigned"
+      continue
+    fi
+    az rest --method POST --url "$url" --headers "Content-Type=application/json" \
+      --body "{\"principalId\":\"$principal\",\"roleDefinitionId\":\"$role\",\"appScopeId\":\"/AccessPackageCatalog/$catalog\"}" >/dev/null
+    echo "catalog $catalog: $name assigned to $principal"
+  done
 done

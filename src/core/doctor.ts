@@ -1,7 +1,8 @@
 import { ruleArmId } from "../config";
 import type { Deps } from "../deps";
 import { messageOf } from "../errors";
-import { appPermission, CATALOG_ROLE, GRAPH_PERMISSIONS } from "../graph";
+import { randomUUID } from "node:crypto";
+import { GRAPH_CALLS, neededFor, type GraphCallName } from "../permissions";
 
 /** One check of a live deployment: what was checked, whether it passed, and the fix when not. */
 export interface Check {
@@ -134,62 +135,89 @@ function sentinelChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[
 
 function graphChecks(deps: Deps, signal: AbortSignal): Promise<Check | Check[]>[] {
   const { config, graph } = deps;
-  const probe = (name: string, permission: string, path: string, fix = GRANT) =>
-    attempt(
-      name,
-      permission,
-      async () =>
-        `${(await graph.probe(name, path, permission === CATALOG_ROLE ? CATALOG_ROLE : appPermission(permission), signal)).length} item(s) on the first page`,
-      fix,
-    );
-  const users = graph.probe("Graph: users readable", `/users?$top=1&$select=id`, appPermission(GRAPH_PERMISSIONS.getUser), signal);
+  const catalogScoped = config.catalogIds.length > 0;
+  const fix = (call: GraphCallName) =>
+    catalogScoped && GRAPH_CALLS[call].catalogRole
+      ? "run infra/scripts/grant-catalog-role.sh for the catalogs in ACCESS_PACKAGE_CATALOG_IDS"
+      : GRANT;
+  /** One page of a listing the app (or this check) reads, proving the permission the table names for it. */
+  const probe = (call: GraphCallName, path: string) => graph.probe(GRAPH_CALLS[call].purpose, path, neededFor(call, catalogScoped), signal);
+  const check = (name: string, call: GraphCallName, run: () => Promise<string>) =>
+    attempt(name, neededFor(call, catalogScoped), run, fix(call));
+  const users = probe("listUsers", "/users?$top=1&$select=id");
+  const groups = probe("listGroups", "/groups?$top=1&$select=id");
   users.catch(() => undefined);
+  groups.catch(() => undefined);
+  /** The first id of a listing another check reads; a check with nothing to read cannot pass. */
+  const first = async (listing: Promise<string[]>, what: string) => {
+    const [id] = await listing;
+    if (!id) throw new Error(`no ${what} in the tenant to read: the check could not run`);
+    return id;
+  };
+
   const checks: Promise<Check | Check[]>[] = [
-    attempt(
-      "Graph: users readable (account check)",
-      GRAPH_PERMISSIONS.getUser,
-      async () => `${(await users).length} user(s) on the first page`,
-      GRANT,
-    ),
-    attempt(
-      "Graph: group memberships readable (delivery check)",
-      GRAPH_PERMISSIONS.directGroups,
-      async () => {
-        const [user] = await users.catch(() => [] as string[]);
-        if (!user) return "no user to read memberships of (users could not be read)";
-        const groups = await graph.probe(
-          "Graph: group memberships readable",
-          `/users/${user}/memberOf/microsoft.graph.group?$top=1&$select=id`,
-          appPermission(GRAPH_PERMISSIONS.directGroups),
-          signal,
-        );
-        return `read the direct group memberships of one user (${groups.length} on the first page)`;
-      },
-      GRANT,
-    ),
+    check("Graph: users readable", "listUsers", async () => `${(await users).length} user(s) on the first page`),
+    check("Graph: a user's account readable (account check)", "readUser", async () => {
+      const user = await first(users, "user");
+      const account = await graph.getUser(user, signal);
+      return `read the account of one user (${account ? "found" : "not found"})`;
+    }),
+    check("Graph: groups readable", "listGroups", async () => `${(await groups).length} group(s) on the first page`),
+    check("Graph: group members readable (delivery check)", "listGroupMembers", async () => {
+      const group = await first(groups, "group");
+      const members = await probe("listGroupMembers", `/groups/${group}/members?$top=1&$select=id`);
+      return `read the direct members of one group (${members.length} on the first page)`;
+    }),
+    check("Graph: group owners readable (ownership check)", "listGroupOwners", async () => {
+      const group = await first(groups, "group");
+      const owners = await probe("listGroupOwners", `/groups/${group}/owners?$top=1&$select=id`);
+      return `read the owners of one group (${owners.length} on the first page)`;
+    }),
   ];
+  // Tenant-wide only: a catalog role's reprocess right cannot be shown without an assignment of
+  // the catalog, and reprocessing a real one is a change (docs/deploy.md).
+  if (!catalogScoped)
+    checks.push(
+      check("Graph: reprocess allowed", "reprocess", async () => {
+        // A reprocess of an assignment that does not exist changes nothing: 404 once the caller may reprocess, 403 when not.
+        const answer = await graph.reprocess(randomUUID(), signal);
+        if (answer !== "notFound") throw new Error("a reprocess of an assignment that does not exist was accepted");
+        return "a reprocess of an assignment that does not exist answered 404 (allowed, nothing changed)";
+      }),
+    );
   if (config.riskCheck)
     checks.push(
-      probe(
+      attempt(
         "Graph: risky users readable (risk check)",
-        GRAPH_PERMISSIONS.getRisk.split(" ")[0] as string,
-        "/identityProtection/riskyUsers?$top=1&$select=id",
+        neededFor("listRiskyUsers"),
+        async () =>
+          `${(await probe("listRiskyUsers", "/identityProtection/riskyUsers?$top=1&$select=id")).length} item(s) on the first page`,
         `${GRANT}; without Entra ID P2 set IDENTITY_PROTECTION_CHECK=off`,
       ),
     );
-  if (config.catalogIds.length === 0) {
+  if (!catalogScoped) {
     checks.push(
-      probe("Graph: access package assignments readable", "EntitlementManagement.ReadWrite.All", `${EM}/assignments?$top=1&$select=id`),
+      check(
+        "Graph: access package assignments readable",
+        "listAssignments",
+        async () => `${(await probe("listAssignments", `${EM}/assignments?$top=1&$select=id`)).length} item(s) on the first page`,
+      ),
     );
   } else {
     for (const catalog of config.catalogIds) {
       checks.push(
-        probe(
-          `Graph: catalog ${catalog} readable (catalog-scoped mode)`,
-          CATALOG_ROLE,
-          `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalog}'`)}&$top=1&$select=id`,
-          "run infra/scripts/grant-catalog-role.sh for this catalog",
-        ),
+        check(`Graph: catalog ${catalog}: access packages and their assignments readable`, "listAssignments", async () => {
+          const packages = await probe(
+            "listCatalogPackages",
+            `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalog}'`)}&$top=1&$select=id`,
+          );
+          const pkg = await first(Promise.resolve(packages), `access package in catalog ${catalog}`);
+          const assignments = await probe(
+            "listAssignments",
+            `${EM}/assignments?$filter=${encodeURIComponent(`accessPackage/id eq '${pkg}'`)}&$top=1&$select=id`,
+          );
+          return `listed the catalog's access packages and one package's assignments (${assignments.length} on the first page)`;
+        }),
       );
     }
   }

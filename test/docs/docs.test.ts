@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { NUMBERS, settingsSchema } from "../../src/config";
+import { GRAPH_CALLS, neededAccess } from "../../src/permissions";
 
 const ROOT = join(__dirname, "..", "..");
 const DOCS = [
@@ -74,5 +75,26 @@ describe("docs", () => {
     for (const [key, [fallback, min, max]] of Object.entries(NUMBERS)) {
       expect(settings, key).toContain(`| \`${key}\` | ${fallback} | ${min}–${max} |`);
     }
+  });
+});
+
+describe("docs/permissions.md", () => {
+  it("lists every Graph call of src/graphPermissions.json with its permission, catalog role and page", () => {
+    const page = readFileSync(join(ROOT, "docs", "permissions.md"), "utf8");
+    const rows = Object.values(GRAPH_CALLS).map(
+      (c) =>
+        `| \`${c.request}\` | ${c.purpose} | \`${c.permission}\`${c.least ? ` (least: \`${c.least}\`)` : ""} | ${c.catalogRole ? `**${c.catalogRole}**` : "the same"} | [page](${c.doc}) |`,
+    );
+    for (const row of rows) expect(page).toContain(row);
+    expect(page.split("\n").filter((l) => l.startsWith("| `")).length).toBe(rows.length);
+  });
+
+  it("README's permission table names each Graph permission and catalog role the deployment needs, and no other", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const graphRows = readme.split("\n").filter((l) => /^\| app \| (Microsoft Graph|chosen catalogs) \|/.test(l));
+    const named = graphRows.map((l) => /^\s*(?:`([^`]+)`|\*\*([^*]+)\*\*)/.exec(l.split("|")[3] ?? "")).map((m) => m?.[1] ?? m?.[2]);
+    const tenantWide = neededAccess({ catalogScoped: false, riskCheck: true });
+    const scoped = neededAccess({ catalogScoped: true, riskCheck: true });
+    expect(named.sort()).toEqual([...tenantWide.permissions, ...scoped.catalogRoles].sort());
   });
 });

@@ -76,6 +76,14 @@ export const scenarioSchema = z.object({
    * then name one access package, and anything outside these catalogs is refused (403).
    */
   catalogScope: z.array(guid).optional(),
+  /**
+   * The Microsoft Graph application permissions (app roles) the app's identity holds: the roles
+   * claim of every Graph token. Default: what the deployment grants (with catalogScope, without
+   * EntitlementManagement.ReadWrite.All).
+   */
+  graphRoles: z.array(z.string()).optional(),
+  /** With catalogScope: the entitlement-management roles held on those catalogs (default: the two the deployment documents). */
+  catalogRoles: z.array(z.enum(["Catalog reader", "Access package assignment manager", "Access package manager", "Catalog owner"])).optional(),
   assignments: z
     .array(
       z.object({

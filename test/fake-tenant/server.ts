@@ -92,7 +92,7 @@ export class FakeTenant {
   private readonly assignmentsById = new Map<string, Scenario["assignments"][number]>();
   private readonly packagesById = new Map<string, Scenario["accessPackages"][number]>();
   private readonly buckets = new Map<Service, { rate: number; capacity: number; tokens: number; at: number }>();
-  private readonly tokens = new Map<string, { audience: string; expires: number }>();
+  private readonly tokens = new Map<string, { audience: string; expires: number; roles?: string[] }>();
   private readonly servers: Server[] = [];
   private readonly t0 = performance.now();
   private seq = 0;
@@ -307,7 +307,8 @@ export class FakeTenant {
         const answer =
           service === "login"
             ? this.login(method, url, body)
-            : (this.authorize(service, req) ?? (service === "graph" ? this.graph(method, url, body) : this.arm(method, url, body, fault)));
+            : (this.authorize(service, req) ??
+              (service === "graph" ? this.graph(method, url, body, this.rolesOf(req)) : this.arm(method, url, body, fault)));
         status = answer.status;
         send(res, answer.status, answer.body, answer.headers);
       }
@@ -422,8 +423,10 @@ export class FakeTenant {
       if (!resource)
         return { status: 400, body: { error: "invalid_scope", error_description: "AADSTS1002012: scope must end with /.default" } };
       const audience = resource.slice(0, -"/.default".length);
-      const token = fakeJwt({ aud: audience, tid: this.scenario.tenantId, appid: this.clientId });
-      this.tokens.set(token, { audience, expires: Date.now() + 3599_000 });
+      // A Graph token carries the application permissions the identity holds, as Entra ID issues it.
+      const roles = audience === this.urls.graph ? this.graphRoles() : undefined;
+      const token = fakeJwt({ aud: audience, tid: this.scenario.tenantId, appid: this.clientId, ...(roles ? { roles } : {}) });
+      this.tokens.set(token, { audience, expires: Date.now() + 3599_000, ...(roles ? { roles } : {}) });
       return { status: 200, body: { token_type: "Bearer", expires_in: 3599, ext_expires_in: 3599, access_token: token } };
     }
     return { status: 404, body: { error: "not_found", error_description: `No route ${method} ${url.pathname}` } };
@@ -477,9 +480,21 @@ export class FakeTenant {
       : { status: 401, body: { error: { code: "InvalidAuthenticationToken", message } } };
   }
 
+  /** The Graph application permissions of the identity: the scenario's, or what the deployment grants. */
+  graphRoles(): string[] {
+    if (this.scenario.graphRoles) return this.scenario.graphRoles;
+    const tenantWide = this.scenario.catalogScope ? [] : ["EntitlementManagement.ReadWrite.All"];
+    return [...tenantWide, "User.Read.All", "GroupMember.Read.All", "IdentityRiskyUser.Read.All"];
+  }
+
+  private rolesOf(req: IncomingMessage): string[] {
+    const header = req.headers.authorization ?? "";
+    return this.tokens.get(header.slice("Bearer ".length))?.roles ?? [];
+  }
+
   // ───────────────────────────── graph ─────────────────────────────
 
-  private graph(method: string, url: URL, requestBody: string): Answer {
+  private graph(method: string, url: URL, requestBody: string, roles: string[]): Answer {
     const EM = "/v1.0/identityGovernance/entitlementManagement";
     const path = url.pathname;
     const graphError = (status: number, code: string, message: string): Answer => ({
@@ -487,7 +502,18 @@ export class FakeTenant {
       body: { error: { code, message, innerError: { date: new Date().toISOString(), "request-id": randomUUID() } } },
     });
 
-    const scope = this.scenario.catalogScope?.map((c) => c.toLowerCase());
+    // Each call answers 403 without a permission its Microsoft Graph page names (GRAPH_DOCS);
+    // entitlement management also accepts the page's catalog roles, on the scenario's catalogs only.
+    const doc = GRAPH_DOCS.find((d) => d.method === method && d.path.test(path));
+    const tenantWide = doc !== undefined && doc.accepted.some((p) => roles.includes(p));
+    const catalogRoles: string[] = this.scenario.catalogScope
+      ? (this.scenario.catalogRoles ?? ["Catalog reader", "Access package assignment manager"])
+      : [];
+    const byRole = !tenantWide && doc?.roles !== undefined && doc.roles.some((r) => catalogRoles.includes(r));
+    if (doc && !tenantWide && !byRole) {
+      return graphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.");
+    }
+    const scope = byRole ? this.scenario.catalogScope?.map((c) => c.toLowerCase()) : undefined;
     const inScope = (packageId: string) =>
       scope === undefined || scope.includes((this.packagesById.get(packageId.toLowerCase())?.catalogId ?? "").toLowerCase());
     const outOfScope = () =>
@@ -599,7 +625,7 @@ export class FakeTenant {
     if (method === "GET" && path === "/v1.0/identityProtection/riskyUsers")
       return ids("identityProtection/riskyUsers", this.scenario.riskyUsers);
 
-    const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf\/microsoft\.graph\.group$/.exec(path);
+    const memberOf = /^\/v1\.0\/users\/([^/]+)\/memberOf(\/microsoft\.graph\.group)?$/.exec(path);
     if (method === "GET" && memberOf) {
       // Direct memberships only (memberOf is not transitive): groups listing the user itself.
       const id = decodeURIComponent(memberOf[1] ?? "").toLowerCase();
@@ -607,17 +633,20 @@ export class FakeTenant {
         return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const all = [...this.members].filter(([, m]) => m.has(id)).map(([g]) => g);
       const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
-      return this.graphPage(url, "groups(id)", all, top, (g) => ({ "@odata.type": "#microsoft.graph.group", id: g }));
+      return this.graphPage(url, "directoryObjects(id)", all, top, (g) => ({ "@odata.type": "#microsoft.graph.group", id: g }));
     }
 
-    const ownersMatch = /^\/v1\.0\/groups\/([^/]+)\/owners\/microsoft\.graph\.user$/.exec(path);
-    if (method === "GET" && ownersMatch) {
-      const id = decodeURIComponent(ownersMatch[1] ?? "").toLowerCase();
-      const owners = this.owners.get(id);
-      if (!owners) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
+    // A group's direct members or owners (users, and for members nested groups), 100 a page by default, at most 999.
+    const listing = /^\/v1\.0\/groups\/([^/]+)\/(members|owners)$/.exec(path);
+    if (method === "GET" && listing) {
+      const id = decodeURIComponent(listing[1] ?? "").toLowerCase();
+      const holders = (listing[2] === "members" ? this.members : this.owners).get(id);
+      if (!holders) return graphError(404, "Request_ResourceNotFound", `Resource '${id}' does not exist`);
       const top = Math.min(999, Number(url.searchParams.get("$top") ?? "100"));
-      return this.graphPage(url, "users(id)", [...owners], top, (u) => ({ "@odata.type": "#microsoft.graph.user", id: u }));
+      const type = (x: string) => (this.members.has(x) ? "#microsoft.graph.group" : "#microsoft.graph.user");
+      return this.graphPage(url, "directoryObjects(id)", [...holders], top, (x) => ({ "@odata.type": type(x), id: x }));
     }
+    if (method === "GET" && path === "/v1.0/groups") return ids("groups", this.scenario.groups);
 
     const checkMatch = /^\/v1\.0\/users\/([^/]+)\/checkMemberGroups$/.exec(path);
     if (method === "POST" && checkMatch) {
@@ -1130,7 +1159,47 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-function fakeJwt(claims: Record<string, string>): string {
+/**
+ * What Microsoft Graph's pages name for each call an application makes: the application
+ * permissions that allow it (least privileged first), and for entitlement management the roles an
+ * app-only caller may hold on a catalog instead. Written from the pages, not from src/.
+ */
+const DIRECTORY = ["Directory.Read.All", "Directory.ReadWrite.All"];
+const GROUP_READ = ["GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All", ...DIRECTORY];
+const EM_READ = {
+  accepted: ["EntitlementManagement.Read.All", "EntitlementManagement.ReadWrite.All"],
+  roles: ["Catalog reader", "Catalog creator", "Access package manager"],
+};
+const GRAPH_DOCS: { method: string; path: RegExp; accepted: string[]; roles?: string[] }[] = [
+  // entitlementmanagement-list-assignments, entitlementmanagement-list-accesspackages, accesspackage-get
+  { method: "GET", path: /^\/v1\.0\/identityGovernance\/entitlementManagement\/assignments$/, ...EM_READ },
+  { method: "GET", path: /^\/v1\.0\/identityGovernance\/entitlementManagement\/accessPackages(\/[^/]+)?$/, ...EM_READ },
+  // accesspackageassignment-reprocess
+  {
+    method: "POST",
+    path: /^\/v1\.0\/identityGovernance\/entitlementManagement\/assignments\/[^/]+\/reprocess$/,
+    accepted: ["EntitlementManagement.ReadWrite.All"],
+    roles: ["Access package assignment manager", "Access package manager", "Catalog owner"],
+  },
+  // user-get, user-list
+  { method: "GET", path: /^\/v1\.0\/users\/[^/]+$/, accepted: ["User.Read.All", "User.ReadWrite.All", ...DIRECTORY] },
+  { method: "GET", path: /^\/v1\.0\/users$/, accepted: ["User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", ...DIRECTORY] },
+  // riskyuser-get, riskyuser-list
+  {
+    method: "GET",
+    path: /^\/v1\.0\/identityProtection\/riskyUsers(\/[^/]+)?$/,
+    accepted: ["IdentityRiskyUser.Read.All", "IdentityRiskyUser.ReadWrite.All"],
+  },
+  // user-list-memberof: Directory.Read.All is its least privileged application permission
+  { method: "GET", path: /^\/v1\.0\/users\/[^/]+\/memberOf/, accepted: DIRECTORY },
+  // group-list-members, group-list-owners, group-list
+  { method: "GET", path: /^\/v1\.0\/groups\/[^/]+\/(members|owners)$/, accepted: GROUP_READ },
+  { method: "GET", path: /^\/v1\.0\/groups$/, accepted: GROUP_READ },
+  // user-checkmembergroups: a User.Read permission with GroupMember.Read.All (the group half checked here)
+  { method: "POST", path: /^\/v1\.0\/users\/[^/]+\/checkMemberGroups$/, accepted: GROUP_READ },
+];
+
+function fakeJwt(claims: Record<string, string | string[]>): string {
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
   const now = Math.floor(Date.now() / 1000);
   return `${b64({ typ: "JWT", alg: "none" })}.${b64({ ...claims, iat: now, nbf: now, exp: now + 3599, jti: randomUUID() })}.${randomBytes(16).toString("base64url")}`;

@@ -244,7 +244,7 @@ describe("fault matrix", () => {
       const s = { fake, incident, deps: depsFor(fake, {}, { requestTimeoutMs: 5_000 }), body: fake.triggerBody(incident) };
       // The membership check is slow: the deadline passes after the wave was sent.
       // The slow call would answer after 8 s; a deadline that really stops the work answers first.
-      s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/microsoft.graph.group$", latencyMs: 8_000 });
+      s.fake.addFault({ service: "graph", method: "GET", path: "/members$", latencyMs: 8_000 });
       const started = Date.now();
       const first = await callWebhook(s.deps, s.body, { deadlineMs: 1_000 });
       const elapsed = Date.now() - started;
@@ -383,7 +383,7 @@ describe("fault matrix", () => {
   /** Runs the webhook; when the app first reads the user's memberships (the wave is out), `edit` changes the incident. */
   async function raceDuringWait(edit: (i: Parameters<Parameters<FakeTenant["editIncident"]>[1]>[0]) => void): Promise<string> {
     const s = await setup();
-    s.fake.when({ service: "graph", method: "GET", path: /\/memberOf\// }, () => s.fake.editIncident(s.incident, edit));
+    s.fake.when({ service: "graph", method: "GET", path: /\/members$/ }, () => s.fake.editIncident(s.incident, edit));
     const res = await callWebhook(s.deps, s.body);
     const i = s.fake.incidents.get(s.incident);
     return `${res.status} ${res.body.outcome}; incident ${i?.status}${i?.classification ? `/${i.classification}` : ""}; reprocess calls ${reprocessCalls(s.fake)}; cap used ${await capUsed(s.deps)}`;
@@ -435,7 +435,7 @@ describe("fault matrix", () => {
   row(
     "Membership read refused (403) after the wave",
     "502 GraphAccessDenied → retry: 200 remediated; incident Closed; comments 2; reprocess calls 2; cap used 1",
-    () => failAfterWave({ service: "graph", method: "GET", path: "/memberOf/", status: 403 }),
+    () => failAfterWave({ service: "graph", method: "GET", path: "/members$", status: 403 }),
   );
   row(
     "Close answers 503 on every attempt",
@@ -449,7 +449,7 @@ describe("fault matrix", () => {
       const s = await setup();
       s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
       // Not delivered yet: the run wants to say "waiting", and cannot.
-      s.fake.addFault({ service: "graph", method: "GET", path: "/memberOf/", body: JSON.stringify({ value: [] }), times: 1 });
+      s.fake.addFault({ service: "graph", method: "GET", path: "/members$", body: JSON.stringify({ value: [] }), times: 1 });
       const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500 });
       const first = await callWebhook(deps, s.body);
       s.fake.clearFaults();

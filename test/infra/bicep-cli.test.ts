@@ -50,6 +50,8 @@ describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
     if (!bicep) throw new Error(`CI=true and no Bicep CLI: ${HOW_TO_GET_BICEP}`);
     work = mkdtempSync(join(tmpdir(), "bicep-"));
     cpSync(INFRA, join(work, "infra"), { recursive: true });
+    // The Graph permission table the deployment reads (loadJsonContent('../src/graphPermissions.json')).
+    cpSync(join(ROOT, "src", "graphPermissions.json"), join(work, "src", "graphPermissions.json"));
     const extension = join(work, "microsoftgraph-v1.0.tgz");
     const published = runBicep(
       bicep,

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { settingsSchema } from "../../src/config";
 import { checkResourceBodies, objectProperties, parseBicep, resources, syntaxErrors, type ParsedBicep } from "./bicep";
 import { parse as parseYaml } from "yaml";
-import { GRAPH_PERMISSIONS } from "../../src/graph";
+import { CATALOG_ROLES, neededAccess } from "../../src/permissions";
 import { INFRA } from "./content";
 
 /** App setting names written in a Bicep file: upper-case or AzureWebJobsStorage__/APPLICATIONINSIGHTS_ keys of objects. */
@@ -158,23 +158,30 @@ describe("Bicep", () => {
     expect(app.source).toMatch(/instanceMemoryMB: instanceMemoryMB/);
   });
 
-  it("grants every Graph permission the code calls, and only those", () => {
-    // src/graph.ts names the permission of each call; the first word is the one granted.
-    const needed = new Set(Object.values(GRAPH_PERMISSIONS).map((p) => p.split(" ")[0] as string));
-    const block = /var graphPermissions = concat\(([\s\S]*?)\n\)/.exec(get("main.bicep").source)?.[1] ?? "";
-    const granted = new Set([...block.matchAll(/'([A-Za-z]+\.[A-Za-z.]+)'/g)].map((m) => m[1] as string));
-    expect([...granted].sort()).toEqual([...needed].sort());
-    // The tenant-wide entitlement permission only outside catalog-scoped mode.
-    expect(block).toMatch(/empty\(accessPackageCatalogIds\) \? \[ 'EntitlementManagement\.ReadWrite\.All' \] : \[\]/);
-    expect(get("main.bicep").source).toMatch(/ACCESS_PACKAGE_CATALOG_IDS: join\(accessPackageCatalogIds, ','\)/);
-    // Identity Protection's permission only when its check is on, and the setting follows.
-    expect(block).toMatch(/identityProtectionCheck \? \[ 'IdentityRiskyUser\.Read\.All' \] : \[\]/);
-    expect(get("main.bicep").source).toMatch(/IDENTITY_PROTECTION_CHECK: identityProtectionCheck \? 'on' : 'off'/);
-    // The script grants the same list by default, through the identity's own appRoleAssignments.
-    const script = readFileSync(join(INFRA, "scripts", "grant-graph-permission.sh"), "utf8");
-    for (const p of needed) expect(script).toContain(p);
-    expect(script).toMatch(/servicePrincipals\/\$principal\/appRoleAssignments"/);
-    expect(script).not.toMatch(/appRoleAssignedTo/);
+  it("grants every Graph permission the code calls, and only those, from the table the code reads", () => {
+    const main = get("main.bicep").source;
+    // The deployment reads the same table as the code and filters it as neededAccess() does.
+    expect(main).toContain("var graphCalls = map(items(loadJsonContent('../src/graphPermissions.json', '$.calls')), call => call.value)");
+    expect(main.replace(/\s+/g, " ")).toContain(
+      "filter(graphCalls, call => (empty(accessPackageCatalogIds) || empty(call.?catalogRole)) && (identityProtectionCheck || call.?onlyWith != 'IDENTITY_PROTECTION_CHECK')), call => call.permission",
+    );
+    expect(main).toMatch(/ACCESS_PACKAGE_CATALOG_IDS: join\(accessPackageCatalogIds, ','\)/);
+    expect(main).toMatch(/IDENTITY_PROTECTION_CHECK: identityProtectionCheck \? 'on' : 'off'/);
+    expect(neededAccess({ catalogScoped: false, riskCheck: true }).permissions.sort()).toEqual(
+      ["EntitlementManagement.ReadWrite.All", "GroupMember.Read.All", "IdentityRiskyUser.Read.All", "User.Read.All"].sort(),
+    );
+    expect(neededAccess({ catalogScoped: true, riskCheck: false })).toEqual({
+      permissions: ["User.Read.All", "GroupMember.Read.All"],
+      catalogRoles: ["Catalog reader", "Access package assignment manager"],
+    });
+    // The scripts grant the same, reading the same table, through the identity's own appRoleAssignments.
+    const graphScript = readFileSync(join(INFRA, "scripts", "grant-graph-permission.sh"), "utf8");
+    expect(graphScript).toContain("src/graphPermissions.json");
+    expect(graphScript).toMatch(/servicePrincipals\/\$principal\/appRoleAssignments"/);
+    expect(graphScript).not.toMatch(/appRoleAssignedTo/);
+    const catalogScript = readFileSync(join(INFRA, "scripts", "grant-catalog-role.sh"), "utf8");
+    expect(catalogScript).toContain("src/graphPermissions.json");
+    expect(Object.keys(CATALOG_ROLES)).toEqual(neededAccess({ catalogScoped: true, riskCheck: true }).catalogRoles);
   });
 
   it("the webhook takes Entra ID tokens from the playbook's identity only, and no key is read at provision time", () => {

@@ -55,8 +55,12 @@ describe("doctor", () => {
         "Sentinel: incidents readable",
         `Sentinel: rule ${RULE_ID} exists`,
         `Sentinel: rule ${RULE_ID}: an automation rule runs the playbook`,
-        "Graph: users readable (account check)",
-        "Graph: group memberships readable (delivery check)",
+        "Graph: users readable",
+        "Graph: a user's account readable (account check)",
+        "Graph: groups readable",
+        "Graph: group members readable (delivery check)",
+        "Graph: group owners readable (ownership check)",
+        "Graph: reprocess allowed",
         "Graph: risky users readable (risk check)",
         "Graph: access package assignments readable",
         "state table: write, read and delete a probe row",
@@ -86,15 +90,27 @@ describe("doctor", () => {
     ],
     [
       "users",
-      { service: "graph", method: "GET", path: "^/v1.0/users$", status: 403, times: 0 },
-      /^Graph: users readable/,
+      { service: "graph", method: "GET", path: "^/v1.0/users/[^/]+$", status: 403, times: 0 },
+      /^Graph: a user's account readable/,
       /User\.Read\.All/,
     ],
     [
       "memberships",
-      { service: "graph", method: "GET", path: "/memberOf/", status: 403, times: 0 },
-      /^Graph: group memberships readable/,
+      { service: "graph", method: "GET", path: "/members$", status: 403, times: 0 },
+      /^Graph: group members readable/,
       /GroupMember\.Read\.All/,
+    ],
+    [
+      "owners",
+      { service: "graph", method: "GET", path: "/owners$", status: 403, times: 0 },
+      /^Graph: group owners readable/,
+      /GroupMember\.Read\.All.*group-list-owners/,
+    ],
+    [
+      "reprocess calls",
+      { service: "graph", method: "POST", path: "/reprocess$", status: 403, times: 0 },
+      /^Graph: reprocess allowed/,
+      /EntitlementManagement\.ReadWrite\.All.*accesspackageassignment-reprocess/,
     ],
     [
       "risky users",
@@ -137,9 +153,26 @@ describe("doctor", () => {
   it("catalog-scoped mode checks the role on each catalog", async () => {
     const HR = "7d1f0c3e-2a4b-4c5d-8e6f-a7b8c9d0e1f2";
     const FINANCE = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-    const f = await healthy({ catalogScope: [HR] });
-    const bad = failed(await runDoctor(depsFor(f, { ACCESS_PACKAGE_CATALOG_IDS: `${HR},${FINANCE}` }), never));
-    expect(bad).toEqual([expect.stringMatching(new RegExp(`^Graph: catalog ${FINANCE} readable .*grant-catalog-role\\.sh`))]);
+    const t = new TenantBuilder();
+    const user = t.user("adele");
+    t.assign(user, t.accessPackage("HR", [t.group("sg-HR")], { catalogId: HR }));
+    const f = await healthy({ ...t.scenario, catalogScope: [HR] });
+    const checks = await runDoctor(depsFor(f, { ACCESS_PACKAGE_CATALOG_IDS: `${HR},${FINANCE}` }), never);
+    expect(failed(checks)).toEqual([
+      expect.stringMatching(new RegExp(`^Graph: catalog ${FINANCE}: .*grant-catalog-role\\.sh.*"Catalog reader"`)),
+    ]);
+    // The tenant-wide permission is neither held nor asked for.
+    expect(checks.map((c) => c.check)).not.toContain("Graph: access package assignments readable");
+  });
+
+  it("an identity granted less than the deployment grants fails each check whose documented permission is missing", async () => {
+    const f = await healthy({ graphRoles: ["EntitlementManagement.ReadWrite.All", "User.Read.All", "IdentityRiskyUser.Read.All"] });
+    const bad = failed(await runDoctor(depsFor(f), never));
+    expect(bad).toEqual([
+      expect.stringMatching(/^Graph: groups readable .*GroupMember\.Read\.All/),
+      expect.stringMatching(/^Graph: group members readable .*GroupMember\.Read\.All/),
+      expect.stringMatching(/^Graph: group owners readable .*GroupMember\.Read\.All/),
+    ]);
   });
 
   it("a state table it cannot reach fails with the Azurite hint", async () => {
@@ -178,5 +211,20 @@ describe("doctor", () => {
     answer = 200;
     const open = failed(await runDoctor(depsFor(f), never, { webhook: url }));
     expect(open).toEqual([expect.stringMatching(/^webhook: a forged principal header is refused \| set WEBHOOK_ALLOWED_CALLER/)]);
+  });
+});
+
+describe("the fake tenant enforces Graph's documented permissions", () => {
+  it("refuses /users/{id}/memberOf to the deployment's grants (its page names Directory.Read.All) and serves it with that permission", async () => {
+    const t = new TenantBuilder();
+    const { user, group } = t.member("adele");
+    t.scenario.groups.find((g) => g.id === group)?.members?.push(user);
+    const memberOf = (f: FakeTenant) =>
+      depsFor(f).graph.probe("list memberships", `/users/${user}/memberOf?$select=id`, "Directory.Read.All", never);
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    await expect(memberOf(fake)).rejects.toThrow(/403.*Directory\.Read\.All|Directory\.Read\.All.*403/);
+    await fake.close();
+    fake = await FakeTenant.start({ scenario: { ...t.scenario, graphRoles: ["Directory.Read.All"] } });
+    await expect(memberOf(fake)).resolves.toEqual([group]);
   });
 });

@@ -41,8 +41,8 @@ describe("group ownership", () => {
     expect(res.body.restored).toEqual([{ userId: user, kind: "owner", targetId: group }]);
     expect(f.owners.get(group)?.has(user)).toBe(true);
     // Verified by the group's owners, not by a membership read.
-    expect(paths(f).some((p) => p.startsWith(`/v1.0/groups/${group}/owners/microsoft.graph.user`))).toBe(true);
-    expect(paths(f).some((p) => p.includes("/memberOf"))).toBe(false);
+    expect(paths(f).some((p) => p === `/v1.0/groups/${group}/owners`)).toBe(true);
+    expect(paths(f).some((p) => p.endsWith("/members"))).toBe(false);
     expect(commentsOf(f, inc)).toContain("owner of group");
 
     // The decision record the workbook reads: one log line, the prefix then JSON.
@@ -115,7 +115,7 @@ describe("group ownership", () => {
     const { user, group, owners } = owner(t);
     const inc = t.incident({ accounts: [user], groups: [group], ruleIds: [OWNER_RULE_ID] });
     const f = await start(t);
-    f.addFault({ service: "graph", method: "GET", path: "/owners/microsoft\\.graph\\.user$", status: 403, times: 0 });
+    f.addFault({ service: "graph", method: "GET", path: "/owners$", status: 403, times: 0 });
 
     const deps = depsFor(f, OWNERS);
     const res = await callWebhook(deps, f.triggerBody(inc));
@@ -136,7 +136,7 @@ describe("group ownership", () => {
     const { user, group } = owner(t);
     const inc = t.incident({ accounts: [user], groups: [group], ruleIds: [OWNER_RULE_ID] });
     const f = await start(t);
-    f.addFault({ service: "graph", method: "GET", path: `/groups/${group}/owners/`, status: 404, times: 0 });
+    f.addFault({ service: "graph", method: "GET", path: `/groups/${group}/owners$`, status: 404, times: 0 });
 
     const res = await callWebhook(depsFor(f, { ...OWNERS, DELIVERY_CHECK_SECONDS: "0" }), f.triggerBody(inc));
 

@@ -69,7 +69,7 @@ describe("close only what was restored", () => {
     expect(fake.incidents.get(inc)?.status).toBe("New");
   });
 
-  it("verifies 21 lost groups (more than checkMemberGroups takes) in one membership listing", async () => {
+  it("verifies 21 lost groups (more than checkMemberGroups takes), one direct-members listing per group", async () => {
     const t = new TenantBuilder();
     const user = t.user("many");
     const groups = Array.from({ length: 21 }, (_, i) => t.group(`sg-${i}`));
@@ -81,7 +81,9 @@ describe("close only what was restored", () => {
 
     expect(res.body).toMatchObject({ outcome: "remediated", closed: true });
     expect(res.body.restored).toHaveLength(21);
-    expect(fake.requests.filter((r) => r.path.includes("/memberOf/"))).toHaveLength(1);
+    const listings = fake.requests.filter((r) => r.path.endsWith("/members"));
+    expect(new Set(listings.map((r) => r.path)).size).toBe(21);
+    expect(listings.every((r) => r.query.$select === "id" && !r.path.includes("microsoft.graph"))).toBe(true);
   });
 });
 
