@@ -49,10 +49,10 @@ export function deployedQuery(query: string, remediationPrincipalId: string): st
   const names = (list: SystemActor[]) => JSON.stringify(list.flatMap((a) => a.displayNames));
   return query
     .replaceAll("__REMEDIATION_PRINCIPAL_ID__", remediationPrincipalId)
-    .replaceAll("__SYSTEM_ACTOR_APP_IDS__", ids(actors))
-    .replaceAll("__SYSTEM_ACTOR_NAMES__", names(actors))
-    .replaceAll("__GOVERNANCE_APP_IDS__", ids(governance))
-    .replaceAll("__GOVERNANCE_NAMES__", names(governance));
+    .replaceAll('["__SYSTEM_ACTOR_APP_IDS__"]', ids(actors))
+    .replaceAll('["__SYSTEM_ACTOR_NAMES__"]', names(actors))
+    .replaceAll('["__GOVERNANCE_APP_IDS__"]', ids(governance))
+    .replaceAll('["__GOVERNANCE_NAMES__"]', names(governance));
 }
 
 export function loadContent(folder: "rules" | "hunting"): ContentItem[] {
