@@ -56,6 +56,9 @@ param deployRelatedContent bool = true
 @allowed([ 'enforce', 'dry-run' ])
 param remediationMode string = 'dry-run'
 
+@description('Optional. Object id of the Entra group whose members view the workbook (the SOC): Log Analytics Reader on the app\'s log workspace, where six of the workbook\'s seven charts read the decision records. Empty: grant it by hand (docs/workbook.md).')
+param workbookViewersGroupId string = ''
+
 @description('Optional. Resource tags.')
 param tags object = {}
 
@@ -114,7 +117,7 @@ module storage 'modules/storage.bicep' = {
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
-  params: { name: baseName, location: location, principalId: hostIdentity.outputs.principalId, tags: tags }
+  params: { name: baseName, location: location, principalId: hostIdentity.outputs.principalId, viewersGroupId: workbookViewersGroupId, tags: tags }
 }
 
 module webhookApp 'modules/webhookApp.bicep' = if (webhookAuth == 'entra') {
@@ -163,7 +166,7 @@ module functionApp 'modules/functionApp.bicep' = {
 module sentinelAccess 'modules/sentinelAccess.bicep' = {
   name: 'sentinelAccess'
   scope: resourceGroup(sentinelResourceGroupName)
-  params: { workspaceName: sentinelWorkspaceName, principalId: appIdentity.outputs.principalId }
+  params: { workspaceName: sentinelWorkspaceName, principalId: appIdentity.outputs.principalId, playbookPrincipalId: playbookIdentity.outputs.principalId }
 }
 
 // After the function app: by then Entra ID has had the minutes it needs to replicate the new
@@ -192,10 +195,15 @@ module playbook 'modules/playbook.bicep' = {
     webhookUrl: functionApp.outputs.webhookUrl
     webhookAudience: webhookAuth == 'entra' ? webhookApp!.outputs.appId : ''
     functionKey: functionKey
-    securityInsightsPrincipalId: securityInsightsPrincipalId
-    grantRunPermission: grantPlaybookPermission
     tags: tags
   }
+}
+
+// First thing in the deployment (it needs nothing else), so that Sentinel's right to run the
+// playbook has had minutes to take effect when the automation rule that uses it is created.
+module playbookRunPermission 'modules/playbookRunPermission.bicep' = if (grantPlaybookPermission) {
+  name: 'playbookRunPermission'
+  params: { securityInsightsPrincipalId: securityInsightsPrincipalId }
 }
 
 module detection 'modules/detection.bicep' = {
@@ -208,6 +216,8 @@ module detection 'modules/detection.bicep' = {
     detectionMode: detectionMode
     deployRelatedContent: deployRelatedContent
   }
+  // The automation rule runs the playbook: only after Sentinel may run it.
+  dependsOn: [ playbookRunPermission ]
 }
 
 module workbook 'modules/workbook.bicep' = {

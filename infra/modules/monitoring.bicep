@@ -9,10 +9,14 @@ param location string
 @description('Required. Object id of the identity that gets Monitoring Metrics Publisher.')
 param principalId string
 
+@description('Optional. Object id of an Entra group (the SOC) that may read this workspace: Log Analytics Reader, which the workbook\'s charts on decision records need. Empty: none granted.')
+param viewersGroupId string = ''
+
 @description('Optional. Resource tags.')
 param tags object = {}
 
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+var logAnalyticsReader = '73c42c96-874c-492b-b04d-ab87d138a893'
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2025-02-01' = {
   name: 'log-${name}'
@@ -43,6 +47,16 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+  }
+}
+
+resource viewers 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(viewersGroupId)) {
+  name: guid(logs.id, viewersGroupId, logAnalyticsReader)
+  scope: logs
+  properties: {
+    principalId: viewersGroupId
+    principalType: 'Group'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', logAnalyticsReader)
   }
 }
 

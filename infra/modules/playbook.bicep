@@ -21,16 +21,9 @@ param webhookAudience string = ''
 @secure()
 param functionKey string = ''
 
-@description('Required. Object id of the "Azure Security Insights" service principal (appId 98785600-1bb7-4fb9-b9fa-19afe2c8a360) in this tenant.')
-param securityInsightsPrincipalId string
-
-@description('Optional. Grant Sentinel the Automation Contributor role on this playbook (false when granted already, e.g. through the portal).')
-param grantRunPermission bool = true
-
 @description('Optional. Resource tags.')
 param tags object = {}
 
-var sentinelAutomationContributor = 'f4c81013-99ee-4d62-a7ee-b3f1f648599a'
 var sentinelApiId = subscriptionResourceId('Microsoft.Web/locations/managedApis', location, 'azuresentinel')
 var entra = !empty(webhookAudience)
 
@@ -114,19 +107,6 @@ resource workflow 'Microsoft.Logic/workflows@2019-05-01' = {
       functionKey: { value: functionKey }
       webhookUrl: { value: webhookUrl }
     }
-  }
-}
-
-// Sentinel runs playbooks as its own service principal, which needs this role on the playbook's
-// resource group (Sentinel's docs; a grant on the workflow alone is not what Sentinel checks).
-// The portal's "Manage playbook permissions" makes the same assignment: with it in place, set
-// grantRunPermission=false (a second one fails with RoleAssignmentExists).
-resource sentinelCanRunPlaybook 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantRunPermission) {
-  name: guid(resourceGroup().id, securityInsightsPrincipalId, sentinelAutomationContributor)
-  properties: {
-    principalId: securityInsightsPrincipalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', sentinelAutomationContributor)
   }
 }
 

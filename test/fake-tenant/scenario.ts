@@ -83,7 +83,9 @@ export const scenarioSchema = z.object({
    */
   graphRoles: z.array(z.string()).optional(),
   /** With catalogScope: the entitlement-management roles held on those catalogs (default: the two the deployment documents). */
-  catalogRoles: z.array(z.enum(["Catalog reader", "Access package assignment manager", "Access package manager", "Catalog owner"])).optional(),
+  catalogRoles: z
+    .array(z.enum(["Catalog reader", "Access package assignment manager", "Access package manager", "Catalog owner"]))
+    .optional(),
   assignments: z
     .array(
       z.object({

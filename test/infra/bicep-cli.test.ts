@@ -115,6 +115,93 @@ describe.skipIf(!bicep && !inCi)("Bicep CLI", () => {
     }
   });
 
+  /** A module deployment of the main template, by name. */
+  const moduleOf = (name: string): Json => {
+    const found = resourcesOf(compiled).find(({ path, resource }) => path === "main" && resource.name === name)?.resource;
+    if (!found) throw new Error(`no module ${name} in main.bicep`);
+    return found;
+  };
+  /** The role assignments a module makes, with its variables written in (role definition ids). */
+  const roleAssignments = (module: string): Json[] => {
+    const template = moduleOf(module).properties.template as Json;
+    const vars = (template.variables ?? {}) as Record<string, unknown>;
+    return resourcesOf(template)
+      .map(({ resource }) => resource)
+      .filter((r) => String(r.type).startsWith("Microsoft.Authorization/roleAssignments"))
+      .map((r) => JSON.parse(JSON.stringify(r).replace(/variables\('(\w+)'\)/g, (_, v: string) => `'${String(vars[v])}'`)) as Json);
+  };
+
+  it("deploys again without a conflict: every hunting query (saved search) carries etag '*' in its properties", () => {
+    const searches = resourcesOf(compiled)
+      .map(({ resource }) => resource)
+      .filter((r) => r.type === "Microsoft.OperationalInsights/workspaces/savedSearches");
+    expect(searches.length).toBeGreaterThan(0);
+    for (const s of searches) expect(s.properties.etag).toBe("*");
+  });
+
+  it("gives each identity the Sentinel role its documented calls need, on the workspace", () => {
+    const sentinel = roleAssignments("sentinelAccess").map((r) => `${r.properties.principalId} ${r.properties.roleDefinitionId}`);
+    // The app: Microsoft Sentinel Responder (comment, close). The playbook's identity: Microsoft
+    // Sentinel Reader, which the Sentinel connector's incident trigger needs.
+    expect(sentinel).toEqual([
+      expect.stringMatching(/parameters\('principalId'\).*3e150937-b8fe-4cfb-8069-0eaf05ecd056/),
+      expect.stringMatching(/parameters\('playbookPrincipalId'\).*8d289c81-5878-46d4-8554-54e1e3d8b5cb/),
+    ]);
+    expect(JSON.stringify(moduleOf("sentinelAccess").properties.parameters.playbookPrincipalId)).toContain("playbookIdentity");
+    // Sentinel itself: Automation Contributor on the playbook's resource group, in a module of its own.
+    const run = roleAssignments("playbookRunPermission");
+    expect(run.map((r) => r.properties.roleDefinitionId as string)).toEqual([
+      expect.stringContaining("f4c81013-99ee-4d62-a7ee-b3f1f648599a"),
+    ]);
+  });
+
+  it("creates the automation rule only after Sentinel may run the playbook, and that grant first of all", () => {
+    expect(moduleOf("playbookRunPermission").dependsOn ?? []).toEqual([]);
+    expect(moduleOf("playbookRunPermission").condition).toBe("[parameters('grantPlaybookPermission')]");
+    expect(moduleOf("detection").dependsOn).toContain("[resourceId('Microsoft.Resources/deployments', 'playbookRunPermission')]");
+  });
+
+  it("makes no app role assignment with grantGraphPermission=false, the webhook caller's included", () => {
+    for (const r of resourcesOf(compiled).map(({ resource }) => resource)) {
+      const inner = JSON.stringify(r.properties?.template?.resources ?? []);
+      if (r.type === "Microsoft.Resources/deployments" && inner.includes("Microsoft.Graph/appRoleAssignedTo")) {
+        expect(String(r.condition), String(r.name)).toContain("parameters('grantGraphPermission')");
+      }
+    }
+  });
+
+  it("azd can set every parameter a documented fix changes (infra/main.parameters.json)", () => {
+    const mapped = (JSON.parse(readFileSync(join(INFRA, "main.parameters.json"), "utf8")) as Json).parameters as Json;
+    for (const p of [
+      "grantGraphPermission",
+      "grantPlaybookPermission",
+      "identityProtectionCheck",
+      "webhookAuth",
+      "functionKey",
+      "remediationMode",
+    ]) {
+      expect(mapped[p]?.value, p).toMatch(/^\$\{[A-Z_]+(=[^}]*)?\}$/);
+    }
+    // set-function-key.sh records the mode and key under the names the file maps.
+    const script = readFileSync(join(INFRA, "scripts", "set-function-key.sh"), "utf8");
+    expect(mapped.webhookAuth.value).toBe("${WEBHOOK_AUTH=entra}");
+    expect(script).toContain("azd env set WEBHOOK_AUTH functionKey");
+    expect(mapped.functionKey.value).toBe("${FUNCTION_KEY}");
+    expect(script).toContain('azd env set FUNCTION_KEY "$key"');
+  });
+
+  it("the preflight checks every resource provider the compiled template deploys to", () => {
+    const preflight = readFileSync(join(INFRA, "scripts", "preflight.sh"), "utf8");
+    const listed = /for ns in ([^;]+);/.exec(preflight)?.[1]?.split(/\s+/) ?? [];
+    const used = new Set(
+      resourcesOf(compiled)
+        .map(({ resource }) => String(resource.type).split("/")[0] as string)
+        .filter((ns) => !["Microsoft.Resources", "Microsoft.Authorization", "Microsoft.Graph"].includes(ns)),
+    );
+    expect([...used].filter((ns) => !listed.includes(ns))).toEqual([]);
+    expect(readFileSync(join(ROOT, "azure.yaml"), "utf8")).toContain("run: sh infra/scripts/preflight.sh");
+  });
+
   it.each(["main.parameters.json", "main.example.parameters.json"])("%s gives every required parameter and no unknown one", (file) => {
     const given = Object.keys((JSON.parse(readFileSync(join(INFRA, file), "utf8")) as Json).parameters);
     const declared = compiled.parameters as Record<string, Json>;

@@ -58,6 +58,8 @@ const ROLES: Record<string, string> = {
   storageBlobDataOwner: "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
   storageTableDataContributor: "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
   monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
+  sentinelReader: "8d289c81-5878-46d4-8554-54e1e3d8b5cb",
+  logAnalyticsReader: "73c42c96-874c-492b-b04d-ab87d138a893",
 };
 
 describe("Bicep", () => {
@@ -70,6 +72,7 @@ describe("Bicep", () => {
       "modules/identity.bicep",
       "modules/monitoring.bicep",
       "modules/playbook.bicep",
+      "modules/playbookRunPermission.bicep",
       "modules/sentinelAccess.bicep",
       "modules/storage.bicep",
       "modules/webhookApp.bicep",
@@ -117,7 +120,7 @@ describe("Bicep", () => {
       const roleVar = /roleDefinitions', (\w+)\)/.exec(r.body!.text)?.[1] ?? "";
       expect(Object.keys(ROLES)).toContain(roleVar);
       expect(p.source).toContain(`var ${roleVar} = '${ROLES[roleVar]}'`);
-      expect(name).toMatch(new RegExp(`^guid\\(.+, \\w*[pP]rincipalId, ${roleVar}\\)$`));
+      expect(name).toMatch(new RegExp(`^guid\\(.+, \\w*([pP]rincipalId|GroupId), ${roleVar}\\)$`));
     }
   });
 
@@ -304,12 +307,17 @@ describe("azure.yaml", () => {
   });
 
   it("pre-provision stops with guidance when az is not signed in, the Sentinel principal id is unreadable, or Sentinel is not enabled", () => {
-    const run = azd.hooks.preprovision?.run ?? "";
-    expect(run).toMatch(/az account show >\/dev\/null 2>&1 \|\| \{ echo "The Azure CLI is not signed in: run az login/);
-    expect(run).toMatch(/test -n "\$id" \|\| \{ echo "Could not read the object id of the Azure Security Insights service principal/);
+    expect(azd.hooks.preprovision?.run ?? "").toBe("sh infra/scripts/preflight.sh");
+    const run = readFileSync(join(INFRA, "scripts", "preflight.sh"), "utf8");
+    expect(run).toMatch(/az account show >\/dev\/null 2>&1 \|\| fail "the Azure CLI is not signed in: run az login/);
+    expect(run).toMatch(/\[ -n "\$id" \] \|\| fail "could not read the object id of the Azure Security Insights service principal/);
     // The id is stored only once it was read: never an empty value.
-    expect(run.indexOf('test -n "$id"')).toBeLessThan(run.indexOf('azd env set SECURITY_INSIGHTS_PRINCIPAL_ID "$id"'));
+    expect(run.indexOf('[ -n "$id" ]')).toBeLessThan(run.indexOf('azd env set SECURITY_INSIGHTS_PRINCIPAL_ID "$id"'));
     expect(run).toMatch(/onboardingStates\/default/);
     expect(run).toContain("is not onboarded to Microsoft Sentinel");
+    // az and azd on one tenant, providers registered, a Flex Consumption region.
+    expect(run).toContain("azd deploys to tenant $AZURE_TENANT_ID but az is signed in to $az_tenant");
+    expect(run).toContain("az provider register");
+    expect(run).toContain("az functionapp list-flexconsumption-locations");
   });
 });
