@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { refusedLocally, statusOf } from "./errors";
+import type { Throttle } from "./throttle";
 
 /**
  * The one timeout, retry and throttle policy for every Graph and Sentinel call.
@@ -9,7 +10,9 @@ import { refusedLocally, statusOf } from "./errors";
  *   the attempt is abandoned then even if the client underneath ignored the signal.
  * - Retries: no answer (timeout, reset), 408, 429, 500, 502, 503, 504; at most `attempts` tries.
  *   429/503 honour Retry-After; without it the wait grows exponentially (with jitter).
- * - One Retry-After for the service: after a 429 every call of this instance waits it out.
+ * - One Retry-After for the service: after a 429 every call of this instance waits it out; or,
+ *   with a `throttle` (Graph), the 429'd call waits it out while the throttle lowers the rate of
+ *   every call (src/throttle.ts), so the instance keeps the budget it has without stalling.
  * - At most `maxInFlight` calls at once per instance; waiting for a slot also stops at the deadline.
  * - The invocation's signal stops everything: no new attempt, no wait, no call after it aborts.
  */
@@ -25,6 +28,8 @@ export interface PolicyOptions {
   baseDelayMs?: number;
   /** Longest single wait, Retry-After included; a longer Retry-After fails the call instead. */
   maxDelayMs?: number;
+  /** The service's learned request rate: every attempt waits its turn and reports its answer. */
+  throttle?: Throttle;
 }
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
@@ -40,7 +45,7 @@ export class NoAnswer extends Error {
 }
 
 export function createPolicy(options: PolicyOptions): CallPolicy {
-  const { timeoutMs, attempts, maxInFlight } = options;
+  const { timeoutMs, attempts, maxInFlight, throttle } = options;
   const baseDelay = options.baseDelayMs ?? 500;
   const maxDelay = options.maxDelayMs ?? 30_000;
   let pausedUntil = 0;
@@ -104,10 +109,13 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
         signal.throwIfAborted();
         const pause = pausedUntil - Date.now();
         if (pause > 0) await sleep(pause, undefined, { signal });
+        const sentAt = throttle ? await throttle.take(signal) : 0;
         await acquire(signal);
         let error: unknown;
         try {
-          return await once(signal, attempt);
+          const answer = await once(signal, attempt);
+          throttle?.answered();
+          return answer;
         } catch (e) {
           error = e;
         } finally {
@@ -115,6 +123,8 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
         }
         if (signal.aborted) throw signal.reason as Error;
         const status = statusOf(error);
+        if (status === 429) throttle?.throttled(sentAt);
+        else if (status !== undefined) throttle?.answered();
         // A refused connection on loopback (Azurite or the fake tenant not started) fails at once.
         const retryable = status === undefined ? isNoAnswer(error) && !refusedLocally(error) : RETRYABLE.has(status);
         if (!retryable || n >= attempts) throw error;
@@ -122,7 +132,7 @@ export function createPolicy(options: PolicyOptions): CallPolicy {
         if (retryAfter !== undefined && retryAfter > maxDelay) throw error;
         const backoff = Math.min(maxDelay, baseDelay * 2 ** (n - 1)) * (0.8 + Math.random() * 0.4);
         const wait = retryAfter ?? (status === 429 ? Math.max(1000, backoff) : backoff);
-        if (status === 429) pausedUntil = Math.max(pausedUntil, Date.now() + wait);
+        if (status === 429 && !throttle) pausedUntil = Math.max(pausedUntil, Date.now() + wait);
         await sleep(wait, undefined, { signal });
       }
     },

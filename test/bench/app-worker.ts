@@ -16,8 +16,15 @@ export interface Job {
   control: string;
   warmUp: string;
   faultIncident: string;
-  single: { assignments: number; variant: string; incident: string }[];
-  burst: { incidents: string[]; concurrency: number; budget: number };
+  single: { assignments: number; variant: string; incident: string; latencyMs: number }[];
+  /** The fake's latency for everything but section 1's rows. */
+  latencyMs: number;
+  /**
+   * `instances` function-app instances share the budget: each has its own clients (and so its own
+   * learned Graph rate, connections and token cache), as scaled-out instances do; incidents go to
+   * them in turn.
+   */
+  burst: { incidents: string[]; concurrency: number; budget: number; instances: number };
 }
 
 /** Sequential round trips: a request starts a new one when it began after everything before it had ended. */
@@ -92,11 +99,16 @@ async function main(): Promise<void> {
   const config = loadConfig(job.settings);
   const deps = buildDeps(config);
   const handler = createRemediateHandler(() => deps);
-  const deliver = async (incident: string) => {
+  const instances = Array.from({ length: Math.max(1, job.burst.instances) }, (_, n) => {
+    if (n === 0) return handler;
+    const own = buildDeps(config);
+    return createRemediateHandler(() => own);
+  });
+  const deliver = async (incident: string, instance = handler) => {
     // The body Sentinel's incident trigger would send, entities included (not timed).
     const body = JSON.stringify(await control(`/trigger-body/${incident}`));
     const started = performance.now();
-    const res = await handler(
+    const res = await instance(
       new HttpRequest({
         method: "POST",
         url: "https://bench/api/remediateIncident",
@@ -119,7 +131,9 @@ async function main(): Promise<void> {
   await deliver(job.warmUp);
   const warmRssMB = process.memoryUsage().rss / 2 ** 20;
   const single = [];
+  const setLatency = (ms: number) => control("/latency", { method: "PUT", body: JSON.stringify({ ms }) });
   for (const s of job.single) {
+    await setLatency(s.latencyMs);
     await control("/requests/clear", { method: "POST" });
     const r = await deliver(s.incident);
     const requests = (await control<RecordedRequest[]>("/requests")).filter((r) => !r.path.startsWith("/_fake/"));
@@ -130,6 +144,7 @@ async function main(): Promise<void> {
       );
     }
     single.push({
+      latencyMs: s.latencyMs,
       assignments: s.assignments,
       variant: s.variant,
       ms: r.ms,
@@ -139,6 +154,7 @@ async function main(): Promise<void> {
       reprocessed: r.reprocessed,
     });
   }
+  await setLatency(job.latencyMs);
 
   // A Graph next link pointing to its own page, on every listing: the run must stop at a bound, not grow.
   const nextLink = await sampled(async () => {
@@ -171,10 +187,10 @@ async function main(): Promise<void> {
     let playbookRetries = 0;
     const started = performance.now();
     const results = await Promise.all(
-      job.burst.incidents.map((incident) =>
+      job.burst.incidents.map((incident, n) =>
         slot(async () => {
           for (let attempt = 0; ; attempt++) {
-            const r = await deliver(incident);
+            const r = await deliver(incident, instances[n % instances.length]);
             if (r.status < 500 || attempt >= 4) return r;
             playbookRetries++;
             await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
@@ -196,6 +212,7 @@ async function main(): Promise<void> {
         seconds: burst.seconds,
         answered: burst.results.map((r) => r.status),
         assignmentsReprocessed: burst.results.reduce((n, r) => n + r.reprocessed, 0),
+        instances: instances.length,
         graphRequests: graph.length,
         throttled429: graph.length - served,
         playbookRetries: burst.playbookRetries,

@@ -442,6 +442,10 @@ export class FakeTenant {
       return { status: 204, body: undefined };
     }
     if (method === "GET" && url.pathname === "/_fake/requests") return { status: 200, body: this.requests };
+    if (method === "PUT" && url.pathname === "/_fake/latency") {
+      this.latencyMs = (JSON.parse(body || "{}") as { ms?: number }).ms ?? this.latencyMs;
+      return { status: 204, body: undefined };
+    }
     if (method === "POST" && url.pathname === "/_fake/faults") {
       this.addFault(JSON.parse(body || "{}") as FaultInput);
       return { status: 204, body: undefined };

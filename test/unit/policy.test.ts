@@ -1,6 +1,7 @@
 /** src/policy.ts: timeouts, retries, throttling and the in-flight bound. */
 import { describe, expect, it } from "vitest";
 import { AttemptTimeout, createPolicy, retryAfterMs } from "../../src/policy";
+import { createThrottle } from "../../src/throttle";
 
 describe("call policy", () => {
   const httpError = (status: number, retryAfter?: string) =>
@@ -76,5 +77,34 @@ describe("call policy", () => {
       ),
     );
     expect(peak).toBe(3);
+  });
+});
+
+describe("call policy with a learned rate (Graph)", () => {
+  const never = new AbortController().signal;
+  it("a 429 lowers the rate and delays only the throttled call; other calls go on without waiting out its Retry-After", async () => {
+    const throttle = createThrottle({ initialPerSecond: 1000 });
+    const policy = createPolicy({ timeoutMs: 5000, attempts: 2, maxInFlight: 5, baseDelayMs: 10, throttle });
+    const events: string[] = [];
+    let first = true;
+    const stop = new AbortController();
+    const throttled = policy.run(stop.signal, async () => {
+      if (first) {
+        first = false;
+        events.push("429");
+        throw Object.assign(new Error("status 429"), { statusCode: 429, headers: new Headers({ "retry-after": "30" }) });
+      }
+      events.push("retried");
+      return "late";
+    });
+    // Let the 429 land, then another call: it is answered while the first waits its 30 s.
+    await new Promise((ok) => setTimeout(ok, 20));
+    expect(await policy.run(never, async () => (events.push("other"), "now"))).toBe("now");
+    expect(events).toEqual(["429", "other"]);
+    expect(throttle.rate).toBeLessThan(1000);
+    // The throttled call is still waiting out its Retry-After; its deadline stops it.
+    stop.abort(new Error("deadline"));
+    await expect(throttled).rejects.toThrow();
+    expect(events).toEqual(["429", "other"]);
   });
 });
