@@ -60,9 +60,18 @@ export function createCallerCheck(identity: WebhookIdentity, keys?: JWTVerifyGet
   };
 }
 
-/** A token that fails validation is the caller's problem (401); keys we could not fetch are ours (503). */
+/**
+ * A token that fails validation is the caller's problem (401); keys we could not fetch (no
+ * answer, an error status, an unreadable key set) are ours (503, retried by the playbook).
+ */
 function refusal(error: unknown): Error {
-  if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+  const keysUnavailable =
+    error instanceof errors.JWKSTimeout ||
+    error instanceof errors.JWKSInvalid ||
+    // jose's generic error is what a key set fetch answered with an error status raises.
+    (error instanceof errors.JOSEError && error.code === "ERR_JOSE_GENERIC") ||
+    !(error instanceof errors.JOSEError);
+  if (keysUnavailable) {
     const detail = error instanceof Error ? error.message : String(error);
     return new UpstreamError("login", undefined, `Entra ID could not give the token signing keys: ${detail}`);
   }

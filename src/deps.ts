@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Config } from "./config";
 import type { GraphGateway } from "./graph";
 import type { SentinelGateway } from "./sentinel";
@@ -39,8 +40,15 @@ export const WEBHOOK_DEADLINE_MS = 100_000;
  * answered: it cancels the timer and aborts whatever is still in flight (a read started in
  * parallel with one that failed), so that nothing runs after the answer.
  */
+/** Listeners one run's signal may hold at once: the calls in flight and waiting for a slot. */
+const MAX_SIGNAL_LISTENERS = 200;
+
 export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController();
+  // Every call in flight listens to the run's signal (and removes its listener when it ends): up to
+  // the in-flight bounds of Graph, ARM and the table at once, more than Node's default warning
+  // threshold of 10, which is not a leak.
+  setMaxListeners(MAX_SIGNAL_LISTENERS, controller.signal);
   const timer = setTimeout(() => controller.abort(reason()), ms);
   return {
     signal: controller.signal,

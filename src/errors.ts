@@ -15,8 +15,30 @@ export abstract class AppError extends Error {
     readonly code: string,
     message: string,
   ) {
-    super(message);
+    // Every message of the app's errors leaves it somewhere (answer, comment, log, CLI): redacted here, once.
+    super(redact(message));
   }
+}
+
+/**
+ * Credentials that can ride along in a dependency's error text (a table URL with its SAS, a
+ * connection string, a bearer token, a client secret, a function key in a URL) replaced by
+ * "[redacted]": a Sentinel reader who sees a comment must not be able to use the state table.
+ */
+const SECRETS: [RegExp, string][] = [
+  // SAS signatures (sig=…) and function keys (code=…) in URLs and query strings.
+  [/([?&;](?:sig|code)=)[^&\s"';,)]+/gi, "$1[redacted]"],
+  // Connection string parts.
+  [/((?:AccountKey|SharedAccessSignature|SharedAccessKey)=)[^;\s"']+/gi, "$1[redacted]"],
+  // Bearer tokens and bare JWTs.
+  [/(Bearer\s+)[A-Za-z0-9\-._~+/]{16,}=*/gi, "$1[redacted]"],
+  [/\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g, "[redacted]"],
+  // Secrets named in form bodies or JSON.
+  [/((?:client_secret|access_token|refresh_token|password)["']?\s*[=:]\s*["']?)[^&\s"',}]+/gi, "$1[redacted]"],
+];
+
+export function redact(text: string): string {
+  return SECRETS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }
 
 export type RequestErrorCode =
@@ -112,12 +134,13 @@ export function statusOf(error: unknown): number | undefined {
   return undefined;
 }
 
+/** An error's message, redacted: whatever a dependency put in it may leave the app. */
 export function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message;
+  if (error instanceof Error) return redact(error.message);
   if (typeof error === "object" && error !== null && "message" in error) {
-    return String(error.message);
+    return redact(String(error.message));
   }
-  return String(error);
+  return redact(String(error));
 }
 
 /** Where a service is, and the setting that says so: named when it cannot be reached. */

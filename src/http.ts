@@ -5,6 +5,8 @@ import { AppError, messageOf, printable, RequestError } from "./errors";
 import { parseIncidentTriggerText, type IncidentPointer } from "./incident";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Retry-After of a 503 answer: long enough for a throttled dependency or a lease to clear. */
+export const RETRY_AFTER_SECONDS = 30;
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
@@ -93,7 +95,9 @@ export function errorResponse(error: unknown, log: Logger, invocationId: string)
     const line = `${error.name} ${error.code}: ${printable(error.message, 1000)}`;
     if (error.status >= 500) log.error(line);
     else log.warn(line);
-    return { status: error.status, jsonBody: { error: { code: error.code, message: error.message } } };
+    // 503: ours or a dependency's, temporary (deadline, throttled, unavailable): the playbook retries.
+    const retry = error.status === 503 ? { headers: { "retry-after": String(RETRY_AFTER_SECONDS) } } : {};
+    return { status: error.status, jsonBody: { error: { code: error.code, message: error.message } }, ...retry };
   }
   log.error(`Unexpected error: ${printable(messageOf(error), 1000)}`);
   return {

@@ -176,6 +176,7 @@ export interface Called {
   status: number;
   body: any;
   logs: string[];
+  headers: Record<string, string>;
 }
 
 /** Calls the real handler with a real HttpRequest, as the Functions host would. */
@@ -198,7 +199,7 @@ export async function callWebhook(
     logHandler: (level, ...args) => logs.push(`${level} ${args.map(String).join(" ")}`),
   });
   const response: HttpResponseInit = await handler(request, context);
-  return { status: response.status ?? 200, body: response.jsonBody, logs };
+  return { status: response.status ?? 200, body: response.jsonBody, logs, headers: (response.headers ?? {}) as Record<string, string> };
 }
 
 /** An incident's comments as text, oldest first (Sentinel comments are HTML; the app escapes what it writes). */

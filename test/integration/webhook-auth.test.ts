@@ -100,4 +100,25 @@ describe("the webhook checks the caller's token itself", () => {
     // The keys came from the tenant's published key set.
     expect(fake.requests.some((r) => r.service === "login" && r.path.endsWith("/discovery/v2.0/keys"))).toBe(true);
   });
+
+  it("answers 503 with Retry-After, not 401, when the tenant's signing keys cannot be read: the fault is ours, the playbook retries", async () => {
+    // A fresh check: the key set is fetched (and cached) per check.
+    const config = loadConfig(settingsFor(fake, { WEBHOOK_ALLOWED_CALLER: PLAYBOOK, WEBHOOK_APP_ID: WEBHOOK_APP }));
+    if (!config.webhook) throw new Error("no webhook identity");
+    const outage = createCallerCheck(config.webhook);
+    const token = await fake.webhookToken({ aud: WEBHOOK_APP, oid: PLAYBOOK });
+    for (const fault of [{ status: 500 }, { body: "<html>maintenance</html>", contentType: "text/html" }]) {
+      fake.addFault({ service: "login", path: "/discovery/v2.0/keys$", times: 0, ...fault });
+      const before = dataCalls().length;
+      const res = await callWebhook(depsFor(fake), fake.triggerBody(removal.incident), {
+        checkCaller: outage,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      fake.clearFaults();
+      expect(res.status).toBe(503);
+      expect(res.headers["retry-after"]).toBe("30");
+      expect(res.body.error.message).toContain("signing keys");
+      expect(dataCalls().length).toBe(before);
+    }
+  });
 });
