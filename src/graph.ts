@@ -266,35 +266,11 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
       return (body?.value ?? []).map((x) => x.id);
     },
 
-    directGroups: (userId, groupIds, signal) =>
-      // Each group's direct members (an access package delivers a direct membership; members is
-      // not transitive), with no OData cast or $filter: those need ConsistencyLevel: eventual,
-      // an index that can still show a membership just removed.
-      groupsListing(
-        groupIds,
-        (groupId) => ({
-          what: `list the members of group ${groupId}`,
-          needed: neededFor("listGroupMembers"),
-          first: `/groups/${encodeURIComponent(groupId)}/members?$select=id&$top=999`,
-          tooManyPages: `group ${groupId} has more pages of members than allowed`,
-        }),
-        userId,
-        signal,
-      ),
-
-    ownedGroups: (userId, groupIds, signal) =>
-      // Each group's owners (at most 100: one page), with no OData cast for the same reason.
-      groupsListing(
-        groupIds,
-        (groupId) => ({
-          what: `list the owners of group ${groupId}`,
-          needed: neededFor("listGroupOwners"),
-          first: `/groups/${encodeURIComponent(groupId)}/owners?$select=id&$top=999`,
-          tooManyPages: `group ${groupId} has more pages of owners than allowed`,
-        }),
-        userId,
-        signal,
-      ),
+    // Each group's direct members (an access package delivers a direct membership; members is
+    // not transitive) or owners, with no OData cast or $filter: those need ConsistencyLevel:
+    // eventual, an index that can still show a membership just removed.
+    directGroups: (userId, groupIds, signal) => groupsNaming({ userId, groupIds, relation: "members", signal }),
+    ownedGroups: (userId, groupIds, signal) => groupsNaming({ userId, groupIds, relation: "owners", signal }),
   };
 
   /**
@@ -302,19 +278,27 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
    * page by page within GRAPH_MAX_PAGES, each stopping at the page that names the user. A group
    * that no longer exists (404) names nobody: the access is not back.
    */
-  async function groupsListing(
-    groupIds: string[],
-    listingOf: (groupId: string) => { what: string; needed: string; first: string; tooManyPages: string },
-    userId: string,
-    signal: AbortSignal,
-  ): Promise<string[]> {
+  async function groupsNaming({
+    userId,
+    groupIds,
+    relation,
+    signal,
+  }: {
+    userId: string;
+    groupIds: string[];
+    relation: "members" | "owners";
+    signal: AbortSignal;
+  }): Promise<string[]> {
     const user = userId.toLowerCase();
     const names = (items: { id: string }[]) => items.some((o) => o.id.toLowerCase() === user);
     const named = await Promise.all(
       groupIds.map(async (groupId) => {
         try {
           const read = await listAll(signal, {
-            ...listingOf(groupId),
+            what: `list the ${relation} of group ${groupId}`,
+            needed: neededFor(relation === "members" ? "listGroupMembers" : "listGroupOwners"),
+            first: `/groups/${encodeURIComponent(groupId)}/${relation}?$select=id&$top=999`,
+            tooManyPages: `group ${groupId} has more pages of ${relation} than allowed`,
             page: directoryObjectPage,
             onPage: (items) => (names(items) ? "done" : undefined),
           });
