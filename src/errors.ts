@@ -120,6 +120,8 @@ export class UpstreamError extends AppError {
 
 function upstreamCode(service: Upstream, status: number | undefined): string {
   const prefix = { graph: "Graph", sentinel: "Sentinel", state: "State", login: "Login" }[service];
+  // Every sign-in problem is one code, whatever Entra ID answered.
+  if (service === "login") return "LoginFailure";
   if (status === 401 || status === 403) return `${prefix}AccessDenied`;
   if (status === 429) return `${prefix}Throttled`;
   return `${prefix}Failure`;
@@ -157,6 +159,9 @@ export interface Endpoint {
 export function upstreamError(service: Upstream, what: string, error: unknown, permission?: string, endpoint?: Endpoint): AppError {
   // Already ours (an UpstreamError from a stricter check, a deadline, a limit): passed on as it is.
   if (error instanceof AppError) return error;
+  // The app's own sign-in failed, whichever call needed the token: that, not the call, is the news.
+  const login = loginFailure(error);
+  if (login) return login;
   const status = statusOf(error);
   const hint =
     (status === 401 || status === 403) && permission
@@ -165,6 +170,54 @@ export function upstreamError(service: Upstream, what: string, error: unknown, p
         ? connectionHint(service, error, endpoint)
         : "";
   return new UpstreamError(service, status, `${LABEL[service]} could not ${what}: ${status ?? "no answer"} ${messageOf(error)}${hint}`);
+}
+
+/**
+ * A sign-in failure of the app's credential (@azure/identity), anywhere along the error's cause
+ * chain, as one line with the cause and the fix: no credential at all (the chain of six that
+ * DefaultAzureCredential tries), or Entra ID refusing the one given (with its AADSTS code).
+ */
+export function loginFailure(error: unknown): UpstreamError | undefined {
+  let e: unknown = error;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const x = e as {
+      name?: unknown;
+      message?: unknown;
+      statusCode?: unknown;
+      errorResponse?: { error?: unknown; errorDescription?: unknown };
+      cause?: unknown;
+    };
+    const message = typeof x.message === "string" ? x.message : "";
+    const unavailable =
+      x.name === "CredentialUnavailableError" ||
+      x.name === "AggregateAuthenticationError" ||
+      /^ChainedTokenCredential authentication failed/.test(message);
+    // A certificate not trusted or nothing answering is a connection problem, named with its fix elsewhere.
+    const text = causeText(error);
+    const connection = TLS_TRUST.test(text) || UNREACHABLE.test(text) || /endpoints_resolution_error/.test(text);
+    if (unavailable && !connection) {
+      return new UpstreamError(
+        "login",
+        undefined,
+        "No Azure credential could sign in: run az login (on your machine), or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (an app registration); in Azure, AZURE_CLIENT_ID names the app's managed identity",
+      );
+    }
+    // Entra ID answered (an AADSTS code or an OAuth error body); no answer is a connection problem, named elsewhere.
+    const answered = typeof x.errorResponse?.error === "string" || /AADSTS\d+/.test(message);
+    if ((x.name === "AuthenticationError" || x.name === "AuthenticationRequiredError") && answered) {
+      const code = typeof x.errorResponse?.error === "string" ? x.errorResponse.error : (/^([a-z_]+): /.exec(message)?.[1] ?? "no token");
+      const text = `${typeof x.errorResponse?.errorDescription === "string" ? x.errorResponse.errorDescription : ""} ${message}`;
+      const aadsts = /AADSTS\d+: [^.\n]*\.?/.exec(text)?.[0];
+      const status = typeof x.statusCode === "number" && x.statusCode > 0 ? x.statusCode : 400;
+      return new UpstreamError(
+        "login",
+        status,
+        `Entra ID refused the app's sign-in (${code}${aadsts ? `, ${printable(aadsts, 160)}` : ""}): check AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or the managed identity's AZURE_CLIENT_ID)`,
+      );
+    }
+    e = x.cause;
+  }
+  return undefined;
 }
 
 const TLS_TRUST =
