@@ -57,6 +57,8 @@ export interface IncidentRecord {
   lease?: { owner: string; until: number };
   /** When the record was written (epoch ms). */
   updatedAt: number;
+  /** The incident's number and title when the record was written (shown by `status`). */
+  incident?: { number?: number; title: string };
 }
 
 /** A record as stored, with the etag its next write must match. */
@@ -144,6 +146,7 @@ const recordShape = z.object({
   failures: z.number(),
   comments: z._default(z.number(), 0),
   updatedAt: z.number(),
+  incident: z.optional(z.object({ number: z.optional(z.number()), title: z.string() })),
 });
 const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
 const timesShape = z.array(z.number());

@@ -646,6 +646,7 @@ function baseRecord(run: Run): IncidentRecord {
     comments: r?.comments ?? 0,
     ...(r?.wave ? { wave: r.wave } : {}),
     ...(r?.reason !== undefined ? { reason: r.reason } : {}),
+    incident: { title: run.incident.title, ...(run.incident.incidentNumber !== undefined ? { number: run.incident.incidentNumber } : {}) },
     updatedAt: run.deps.now(),
   };
 }

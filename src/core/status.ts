@@ -1,4 +1,5 @@
 import type { Deps } from "../deps";
+import { printable } from "../errors";
 import type { IncidentRecord } from "../store";
 
 /** Incident records read at most for the view. */
@@ -6,6 +7,9 @@ export const STATUS_MAX_RECORDS = 1_000;
 
 export interface StatusEntry {
   incident: string;
+  /** The incident's number and title as last seen by a run. */
+  number?: number;
+  title?: string;
   state: string;
   /** When the state was reached (ISO). */
   since: string;
@@ -47,6 +51,8 @@ export async function readStatus(deps: Deps, signal: AbortSignal): Promise<Statu
   const max = deps.config.sweep.maxAttempts;
   const entry = (incident: string, r: IncidentRecord): StatusEntry => ({
     incident,
+    ...(r.incident?.number !== undefined ? { number: r.incident.number } : {}),
+    ...(r.incident?.title !== undefined ? { title: r.incident.title } : {}),
     state: r.dryRun ? `${r.outcome} (dry run)` : r.outcome,
     since: iso(r.updatedAt),
     ...(r.reason ? { reason: r.reason } : {}),
@@ -91,8 +97,10 @@ export function renderStatus(v: StatusView): string {
   const sweep = v.lastSweep
     ? `Last sweep: ${v.lastSweep.at}: ${v.lastSweep.listed} New incident(s) read, ${v.lastSweep.ran} run, ${v.lastSweep.failed} failed, ${v.lastSweep.recent} left to their webhook`
     : "Last sweep: none recorded";
+  const name = (e: StatusEntry) =>
+    `${e.number !== undefined ? `#${e.number} ` : ""}${e.title !== undefined ? `"${printable(e.title, 80)}" ` : ""}(${e.incident})`;
   const line = (e: StatusEntry) =>
-    `  ${e.incident}  ${e.state} since ${e.since}` +
+    `  ${name(e)}  ${e.state} since ${e.since}` +
     (e.attempts ? `; attempt ${e.attempts.made}, ${e.attempts.left} left` : "") +
     (e.wave ? `; reprocess of ${e.wave.assignments} assignment(s) requested ${e.wave.requestedAt}` : "") +
     (e.leasedUntil ? `; held by a run until ${e.leasedUntil}` : "") +

@@ -11,7 +11,9 @@ import { main } from "../../src/cli";
 import { runDoctor, type Check } from "../../src/core/doctor";
 import type { FaultInput } from "../fake-tenant/scenario";
 import { FakeTenant } from "../fake-tenant/server";
-import { depsFor, RULE_ID, settingsFor, TenantBuilder } from "../helpers";
+import { loadScenario } from "../fake-tenant/scenario";
+import { depsFor, FIXTURES, RULE_ID, settingsFor, TenantBuilder } from "../helpers";
+import { join } from "node:path";
 
 let fake: FakeTenant | undefined;
 let server: Server | undefined;
@@ -73,6 +75,13 @@ describe("doctor", () => {
     expect(await main(["doctor"], settingsFor(f))).toBe(0);
     expect(out.join("")).toMatch(/^PASS {2}Sentinel: incidents readable/m);
     expect(out.join("")).toContain("checks passed.");
+  });
+
+  it("passes every check at home: the demo scenario npm run fake-tenant serves", async () => {
+    fake = await FakeTenant.start({ scenario: loadScenario(join(FIXTURES, "scenarios", "demo.json")) });
+    const checks = await runDoctor(depsFor(fake), never);
+    expect(failed(checks)).toEqual([]);
+    expect(checks.length).toBeGreaterThanOrEqual(12);
   });
 
   const refusals: [string, FaultInput, RegExp, RegExp][] = [

@@ -54,6 +54,9 @@ describe("status", () => {
     expect(view.failed[0]?.attempts).toEqual({ made: 2, left: 1 });
     expect(ids(view.held)).toEqual([heldIncident]);
     expect(view.held[0]?.reason).toContain('carries the label "no-auto-remediation"');
+    // Each incident by its number and title beside its id, as a person finds it in Sentinel.
+    const heldNumber = t.scenario.incidents.find((i) => i.name === heldIncident)?.number;
+    expect(view.held[0]).toMatchObject({ number: heldNumber, title: "User removed from group or app role by hand" });
     expect(view.cap).toMatchObject({ used: 1, limit: 1 });
     expect(Date.parse(view.cap.freesAt ?? "")).toBeGreaterThan(Date.now() + 59 * 60_000);
     expect(view.lastSweep).toMatchObject({ failed: 1 });
@@ -64,7 +67,10 @@ describe("status", () => {
     expect(text).toContain("Hourly cap: 1 of 1 users restored in the last 60 minutes; the oldest leaves the window at");
     expect(text).toMatch(/Waiting for Entra ID to deliver \(1\):/);
     expect(text).toMatch(/Waiting for the hourly cap \(1\):/);
-    expect(text).toMatch(/Failed \(the sweeper retries until no attempt is left\) \(1\):\n {2}\S+ {2}failed since \S+; attempt 2, 1 left/);
+    expect(text).toMatch(
+      /Failed \(the sweeper retries until no attempt is left\) \(1\):\n {2}.*\(\S+\) {2}failed since \S+; attempt 2, 1 left/,
+    );
+    expect(text).toContain(`#${heldNumber} "User removed from group or app role by hand" (${heldIncident})  held since`);
     expect(text).toMatch(/Held or left open for an analyst \(1\):/);
     expect(text).toContain("Last sweep: ");
   });
