@@ -100,7 +100,7 @@ export class TenantBuilder {
     productNames?: string[];
     /** false: additionalData does not list the alerts' products (a Defender-portal incident). */
     listsProducts?: boolean;
-    owner?: { assignedTo: string; ownerType: "User" | "Group"; objectId?: string };
+    owner?: { assignedTo: string; ownerType: "User" | "Group" | "Unknown"; objectId?: string };
     labels?: string[];
     createdMinutesAgo?: number;
     modifiedMinutesAgo?: number;

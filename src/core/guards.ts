@@ -43,8 +43,12 @@ export async function checkIncident(
   const label = config.holdLabel.trim();
   const held = incident.labels.some((l) => same(l.trim(), label));
   const reopened = incident.labels.some((l) => same(l.trim(), AUTO_LABEL));
-  const owner = incident.owner?.assignedTo ?? incident.owner?.userPrincipalName ?? incident.owner?.email ?? incident.owner?.objectId;
-  const ownedByPerson = same(incident.ownerType ?? "", "User") && owner !== undefined;
+  // Fails closed: an owner that names anyone holds unless Sentinel says it is a group (a queue);
+  // how Defender-portal assignments come back through ARM is not documented, so "Unknown" or no
+  // type with a name is treated as a person. An owner naming no one is no owner, whatever its type.
+  const o = incident.owner;
+  const owner = [o?.assignedTo, o?.userPrincipalName, o?.email, o?.objectId].map((v) => v?.trim()).find((v) => v !== undefined && v !== "");
+  const ownedByPerson = owner !== undefined && !same(incident.ownerType ?? "", "Group");
   const created = incident.createdTimeUtc?.getTime();
   const ageHours = created === undefined ? undefined : (deps.now() - created) / 3_600_000;
   const maxHours = config.sweep.maxAgeMs / 3_600_000;
@@ -56,7 +60,14 @@ export async function checkIncident(
       `incident holds alerts of other rules or products (${details.join("; ")})`,
     ),
     decide("status", incident.status === "New", "incident is New", `incident is ${incident.status}: an analyst is on it`),
-    decide("owner", !ownedByPerson, "no analyst owns the incident", `an analyst owns the incident (${owner ?? ""})`),
+    decide(
+      "owner",
+      !ownedByPerson,
+      owner === undefined ? "no analyst owns the incident" : `a queue owns the incident (${owner}), not an analyst`,
+      same(incident.ownerType ?? "", "User")
+        ? `an analyst owns the incident (${owner ?? ""})`
+        : `the incident is assigned to ${owner ?? ""} (owner type ${incident.ownerType ?? "not given"}): the app cannot tell it from an analyst`,
+    ),
     decide("hold-label", !held, `no "${label}" label`, `incident carries the label "${label}"`),
     decide(
       "reopened",

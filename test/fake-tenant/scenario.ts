@@ -119,7 +119,7 @@ export const scenarioSchema = z.object({
             email: z.string(),
             assignedTo: z.string(),
             userPrincipalName: z.string(),
-            ownerType: z.enum(["User", "Group"]),
+            ownerType: z.enum(["User", "Group", "Unknown"]),
           })
           .partial()
           .optional(),

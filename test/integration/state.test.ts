@@ -145,6 +145,28 @@ describe("re-check before every change", () => {
     expect(fake.incidents.get(queued)?.owner).toMatchObject({ assignedTo: "Tier 1", ownerType: "Group" });
   });
 
+  it("an incident assigned to someone with owner type Unknown (a Defender-portal assignment) is held; an empty Unknown owner is none", async () => {
+    const t = new TenantBuilder();
+    const a = t.member("ana");
+    const b = t.member("bo");
+    const unknown = { ownerType: "Unknown" as const };
+    const named = t.incident({
+      accounts: [a.user],
+      groups: [a.group],
+      owner: { ...unknown, assignedTo: "Sam Analyst", objectId: "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a" },
+    });
+    const empty = t.incident({ accounts: [b.user], groups: [b.group], owner: { ...unknown, assignedTo: "" } });
+    fake = await FakeTenant.start({ scenario: t.scenario });
+
+    const held = await callWebhook(depsFor(fake), fake.triggerBody(named));
+    const done = await callWebhook(depsFor(fake), fake.triggerBody(empty));
+
+    expect(held.body).toMatchObject({ outcome: "held", closed: false });
+    expect(held.body.decisions[0]).toMatchObject({ guard: "owner", reason: expect.stringContaining("owner type Unknown") });
+    expect(fake.reprocessed.has(a.assignment)).toBe(false);
+    expect(done.body).toMatchObject({ outcome: "remediated", closed: true });
+  });
+
   it("a Defender-portal incident without alertProductNames: the alerts are read and decide", async () => {
     const t = new TenantBuilder();
     const a = t.member("ana");

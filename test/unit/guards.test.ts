@@ -54,6 +54,13 @@ describe("guards", () => {
 
   it("holds an incident a person owns, and one older than SWEEP_MAX_AGE_HOURS", async () => {
     expect(await held(incident({ ownerType: "User", owner: { assignedTo: "Ana Analyst" } }))).toEqual(["owner"]);
+    // Fail closed: anyone named holds unless the owner is a group (a queue), whatever else the type says.
+    expect(await held(incident({ ownerType: "Unknown", owner: { email: "ana@contoso.example" } }))).toEqual(["owner"]);
+    expect(await held(incident({ owner: { objectId: "4f1e0c9a-8b7d-4e6f-9a5b-3c2d1e0f9a8b" } }))).toEqual(["owner"]);
+    expect(await held(incident({ ownerType: "SomethingNew", owner: { userPrincipalName: "ana@contoso.example" } }))).toEqual(["owner"]);
+    // An owner naming no one is no owner, whatever its type (unassigned incidents may carry Unknown).
+    expect(await held(incident({ ownerType: "Unknown", owner: { assignedTo: "", email: " " } }))).toEqual([]);
+    expect(await held(incident({ ownerType: "User", owner: {} }))).toEqual([]);
     expect(await held(incident({ createdTimeUtc: new Date(now - 73 * 3_600_000) }))).toEqual(["age"]);
     expect(await held(incident({ createdTimeUtc: undefined }))).toEqual(["age"]);
   });
