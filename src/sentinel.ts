@@ -97,13 +97,21 @@ export interface CandidateList {
   truncated: boolean;
 }
 
+export interface AlertList {
+  products: string[];
+  complete: boolean;
+}
+
 /** What the core needs from Sentinel. One workspace, fixed by configuration. Every call stops when `signal` aborts. */
 export interface SentinelGateway {
   /** Returns undefined when the incident does not exist. */
   getIncident(incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined>;
   listEntities(incidentId: string, signal: AbortSignal): Promise<IncidentEntity[]>;
-  /** The product of each alert of the incident (POST …/incidents/{id}/alerts). */
-  listAlertProducts(incidentId: string, signal: AbortSignal): Promise<string[]>;
+  /**
+   * The product of each alert of the incident (POST …/incidents/{id}/alerts), and whether the
+   * answer was whole: the API documents no paging, so a next link means the list is not all.
+   */
+  listAlertProducts(incidentId: string, signal: AbortSignal): Promise<AlertList>;
   /** Incidents in status New created in the window, newest first, read page by page within `maxPages`. */
   listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<CandidateList>;
   /** An analytics rule of the workspace, or undefined when it does not exist. */
@@ -135,7 +143,7 @@ const incidentShape = z.object({
   labels: z.optional(z.array(z.object({ labelName: z.string() }))),
 });
 const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
-const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })) });
+const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })), nextLink: z.optional(z.string()) });
 const alertRuleShape = z.object({
   id: z.string(),
   kind: z.string(),
@@ -307,7 +315,10 @@ export function createSentinelGateway(
             );
           }
           // An alert that names no product is not known to be Sentinel's own.
-          return parsed.data.value.map((a) => a.productName ?? "(no product name)");
+          return {
+            products: parsed.data.value.map((a) => a.productName ?? "(no product name)"),
+            complete: parsed.data.nextLink === undefined || parsed.data.nextLink === "",
+          };
         },
         incidentId,
       ),

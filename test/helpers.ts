@@ -100,6 +100,8 @@ export class TenantBuilder {
     productNames?: string[];
     /** false: additionalData does not list the alerts' products (a Defender-portal incident). */
     listsProducts?: boolean;
+    /** additionalData.alertsCount, when it should differ from the alerts listed. */
+    alertsCount?: number;
     owner?: { assignedTo: string; ownerType: "User" | "Group" | "Unknown"; objectId?: string };
     labels?: string[];
     createdMinutesAgo?: number;
@@ -123,6 +125,7 @@ export class TenantBuilder {
       ruleIds: options.ruleIds ?? [RULE_ID],
       ...(options.productNames ? { productNames: options.productNames } : {}),
       ...(options.listsProducts !== undefined ? { listsProducts: options.listsProducts } : {}),
+      ...(options.alertsCount !== undefined ? { alertsCount: options.alertsCount } : {}),
       ...(options.owner ? { owner: options.owner } : {}),
       labels: (options.labels ?? []).map((labelName) => ({ labelName, labelType: "User" as const })),
       createdMinutesAgo: options.createdMinutesAgo ?? 0,

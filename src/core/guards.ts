@@ -27,11 +27,22 @@ export async function checkIncident(
   signal: AbortSignal,
 ): Promise<Decision[]> {
   const { config } = deps;
-  const products = incident.alertProductNames ?? (await deps.sentinel.listAlertProducts(incident.name, signal));
+  // The incident's own list of its alerts' products when it has one; otherwise (absent or empty,
+  // as Defender-portal incidents may be) the alerts themselves, which must add up to alertsCount.
+  const listed = incident.alertProductNames?.length ? undefined : await deps.sentinel.listAlertProducts(incident.name, signal);
+  const products = listed ? listed.products : (incident.alertProductNames ?? []);
+  const unaccounted = !listed
+    ? ""
+    : !listed.complete
+      ? "the alert list Sentinel answered has more pages than its API documents"
+      : incident.alertsCount !== undefined && incident.alertsCount !== listed.products.length
+        ? `Sentinel listed ${listed.products.length} alert(s) of the incident's ${incident.alertsCount}`
+        : "";
   const allowed = new Set(config.allowedRuleIds.map((r) => ruleArmId(config.workspace, r)));
   const otherRules = incident.ruleIds.filter((r) => !allowed.has(r));
   const otherProducts = [...new Set(products.filter((p) => !SENTINEL_PRODUCTS.some((s) => same(s, p))))];
-  const ours = incident.ruleIds.length > 0 && otherRules.length === 0 && otherProducts.length === 0 && products.length > 0;
+  const ours =
+    incident.ruleIds.length > 0 && otherRules.length === 0 && otherProducts.length === 0 && products.length > 0 && unaccounted === "";
   const details = [
     incident.ruleIds.length === 0 ? "no analytics rule" : "",
     products.length === 0 ? "no alerts" : "",
@@ -39,6 +50,7 @@ export async function checkIncident(
       ? `rule(s) not in SENTINEL_RULE_IDS or SENTINEL_OWNER_RULE_IDS: ${otherRules.map((r) => shortRule(r, config.workspace)).join(", ")}`
       : "",
     otherProducts.length ? `alerts from ${otherProducts.join(", ")}` : "",
+    unaccounted,
   ].filter(Boolean);
   const label = config.holdLabel.trim();
   const held = incident.labels.some((l) => same(l.trim(), label));

@@ -112,6 +112,8 @@ export const scenarioSchema = z.object({
          * incidents may lack it). The alerts themselves (one per product name) are always listed.
          */
         listsProducts: z.boolean().default(true),
+        /** additionalData.alertsCount when it should not match the alerts listed (default: their number, at least 1). */
+        alertsCount: z.number().int().min(0).optional(),
         description: z.string().optional(),
         owner: z
           .object({

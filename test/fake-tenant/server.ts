@@ -51,6 +51,7 @@ interface IncidentRecord {
   /** additionalData.alertProductNames: the products of the incident's alerts. */
   productNames: string[];
   listsProducts: boolean;
+  alertsCount?: number;
   description?: string;
   owner?: Record<string, unknown>;
   labels: { labelName: string; labelType: string }[];
@@ -1100,7 +1101,7 @@ export class FakeTenant {
         createdTimeUtc: i.createdTimeUtc,
         incidentNumber: i.number,
         additionalData: {
-          alertsCount: Math.max(1, i.productNames.length),
+          alertsCount: i.alertsCount ?? Math.max(1, i.productNames.length),
           bookmarksCount: 0,
           commentsCount: i.comments.size,
           ...(i.listsProducts ? { alertProductNames: i.productNames } : {}),

@@ -189,6 +189,29 @@ describe("re-check before every change", () => {
     expect(fake.requests.filter((r) => r.method === "POST" && r.path.endsWith("/alerts")).length).toBeGreaterThanOrEqual(2);
   });
 
+  it("alerts that do not add up to the incident's alertsCount are not a snapshot: held, nothing reprocessed", async () => {
+    const t = new TenantBuilder();
+    const a = t.member("ana");
+    // Two alerts counted, one listed: one the app cannot see (a merge the alerts list has not caught up with).
+    const inc = t.incident({
+      accounts: [a.user],
+      groups: [a.group],
+      listsProducts: false,
+      productNames: ["Microsoft Sentinel"],
+      alertsCount: 2,
+    });
+    fake = await FakeTenant.start({ scenario: t.scenario });
+
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
+
+    expect(res.body).toMatchObject({ outcome: "held", closed: false });
+    expect(res.body.decisions[0]).toMatchObject({
+      guard: "alerts",
+      reason: expect.stringContaining("Sentinel listed 1 alert(s) of the incident's 2"),
+    });
+    expect(fake.reprocessed.size).toBe(0);
+  });
+
   it("an alert of the rule joins the incident after the wave: the next run verifies the wave, holds for the pairs it did not plan, never reprocesses again", async () => {
     const t = new TenantBuilder();
     const a = t.member("ana");

@@ -24,7 +24,10 @@ describe("guards", () => {
   const config = testConfig();
   const alertReads: string[] = [];
   const sentinel = {
-    listAlertProducts: async (id: string) => (alertReads.push(id), ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"]),
+    listAlertProducts: async (id: string) => (
+      alertReads.push(id),
+      { products: ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"], complete: true }
+    ),
   } as unknown as SentinelGateway;
   const held = async (i: IncidentState) =>
     (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal))
@@ -45,6 +48,29 @@ describe("guards", () => {
     expect(await held(incident({ labels: ["No-Auto-Remediation"] }))).toEqual(["hold-label"]);
     expect(await held(incident({ labels: [" no-auto-remediation "] }))).toEqual(["hold-label"]);
     expect(await held(incident({ labels: ["auto-remediated"] }))).toEqual(["reopened"]);
+  });
+
+  it("reads the alerts when the incident's product list is absent or empty, and holds when they do not add up", async () => {
+    alertReads.length = 0;
+    // The stub lists a Defender for Cloud Apps alert: read, and held for it.
+    expect(await held(incident({ name: "empty", alertProductNames: [] }))).toEqual(["alerts"]);
+    expect(await held(incident({ name: "absent", alertProductNames: undefined }))).toEqual(["alerts"]);
+    expect(alertReads).toEqual(["empty", "absent"]);
+    const only = (list: { products: string[]; complete: boolean }) =>
+      checkIncident(
+        incident({ alertProductNames: undefined, alertsCount: 1 }),
+        { config, sentinel: { listAlertProducts: async () => list } as unknown as SentinelGateway, now: () => now },
+        new AbortController().signal,
+      ).then((d) => d.find((x) => x.guard === "alerts"));
+    expect(await only({ products: ["Microsoft Sentinel"], complete: true })).toMatchObject({ result: "pass" });
+    expect(await only({ products: ["Microsoft Sentinel"], complete: false })).toMatchObject({
+      result: "hold",
+      reason: expect.stringContaining("more pages than its API documents"),
+    });
+    expect(await only({ products: ["Microsoft Sentinel", "Microsoft Sentinel"], complete: true })).toMatchObject({
+      result: "hold",
+      reason: expect.stringContaining("listed 2 alert(s) of the incident's 1"),
+    });
   });
 
   it("matches rules as full ARM ids of the configured workspace: the same GUID in another workspace is not ours", async () => {

@@ -105,7 +105,7 @@ class World {
           { kind: "Account", properties: { aadUserId: this.incident(id).user } },
           { kind: "SecurityGroup", properties: { objectGuid: GROUP } },
         ]),
-      listAlertProducts: (id) => this.step(`alerts ${id}`, () => [...this.incident(id).products]),
+      listAlertProducts: (id) => this.step(`alerts ${id}`, () => ({ products: [...this.incident(id).products], complete: true })),
       listNewIncidents: (query) =>
         this.step("list", () => {
           const all = [...this.incidents.values()].filter((i) => i.status === "New").map((i) => this.state(i));
