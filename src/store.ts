@@ -101,7 +101,7 @@ export interface StateStore {
   /** Gives back a granted reservation that was not used (best effort). */
   releaseRestores(reservation: Reservation, users: number, signal: AbortSignal): Promise<void>;
   /** How often each pair was restored since `since` (epoch ms), keyed by pairKey. */
-  restoresOf(pairs: Pair[], since: number, signal: AbortSignal): Promise<Map<string, number>>;
+  restoresOf(pairs: Pair[], since: number, signal: AbortSignal): Promise<Map<string, number | "unreadable">>;
   /** Notes a restore of each pair at `now` (keeps the last day). */
   noteRestores(pairs: Pair[], now: number, signal: AbortSignal): Promise<void>;
   /** Writes, reads back and deletes a probe row (the doctor): proves the table and the role. */
@@ -220,7 +220,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
 
     async claim(incidentId, stored, owner, until, now, signal) {
       const lease = stored.record?.lease;
-      if (lease && lease.owner !== owner && lease.until > now) return undefined;
+      if (lease && lease.owner !== owner && leaseHolds(lease, now)) return undefined;
       const record: IncidentRecord = {
         ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }),
         lease: { owner, until },
@@ -284,7 +284,9 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
         pairs.map((p) =>
           run(signal, `read how often ${pairKey(p)} was restored`, async (abortSignal) => {
             const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
-            return [pairKey(p), e ? parseTimes(e.times).filter((t) => t >= since).length : 0] as const;
+            // A history nobody can read is not "never restored": the repeat guard holds on it.
+            const times = e ? parseTimes(e.times) : [];
+            return [pairKey(p), times === undefined ? ("unreadable" as const) : times.filter((t) => t >= since).length] as const;
           }),
         ),
       );
@@ -347,7 +349,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
           run(signal, `note a restore of ${pairKey(p)}`, async (abortSignal) => {
             for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
               const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
-              const times = [...(e ? parseTimes(e.times) : []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
+              const times = [...((e ? parseTimes(e.times) : []) ?? []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
               if (
                 (await put({ partitionKey: "pair", rowKey: pairKey(p), times: JSON.stringify(times) }, e?.etag, abortSignal)) !== undefined
               )
@@ -363,10 +365,23 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
 
 const UNREADABLE_COUNTER = "the hourly counter in the state table is unreadable";
 
+/** Longer than any run holds an incident (the webhook's 100 s deadline, the sweeper's 4 minutes) with margin. */
+export const MAX_LEASE_MS = 5 * 60_000;
+
+/**
+ * Whether another run still holds the incident: its lease has not ended, and does not end later
+ * than any run could last (a lease dated in 2100 would silence the incident for good).
+ */
+export function leaseHolds(lease: { until: number }, now: number): boolean {
+  return lease.until > now && lease.until <= now + MAX_LEASE_MS;
+}
+
 /** The minute buckets still in the rolling window ending `now`, and the users they count. */
 function inWindow(buckets: Record<string, number>, now: number): { minute: number; live: [string, number][]; used: number } {
   const minute = Math.floor(now / MINUTE);
-  const live = Object.entries(buckets).filter(([m]) => Number(m) > minute - WINDOW_BUCKETS);
+  // A bucket dated after this minute (a clock far ahead, a bad write) counts for nobody and is dropped
+  // at the next write; one minute ahead is another instance's clock.
+  const live = Object.entries(buckets).filter(([m]) => Number(m) > minute - WINDOW_BUCKETS && Number(m) <= minute + 1);
   return { minute, live, used: live.reduce((sum, [, n]) => sum + n, 0) };
 }
 
@@ -389,12 +404,12 @@ function parseBuckets(text: unknown): Record<string, number> | undefined {
   }
 }
 
-function parseTimes(text: unknown): number[] {
+function parseTimes(text: unknown): number[] | undefined {
   try {
     const parsed = timesShape.safeParse(JSON.parse(String(text)));
-    return parsed.success ? parsed.data : [];
+    return parsed.success ? parsed.data : undefined;
   } catch {
-    return [];
+    return undefined;
   }
 }
 

@@ -267,11 +267,21 @@ function changedCheck(run: Run, current: ExtractedEntities): Decision[] {
 }
 
 /** Tug of war: a pair restored `limit` times in the last 24 hours holds its user. */
-function repeatChecks(pairs: Pair[], history: Map<string, number>, limit: number): Decision[] {
+function repeatChecks(pairs: Pair[], history: Map<string, number | "unreadable">, limit: number): Decision[] {
   return pairs.flatMap((p) => {
     const times = history.get(pairKey(p)) ?? 0;
-    if (times < limit) return [];
     const what = { group: `group ${p.targetId}`, owner: `the owners of group ${p.targetId}`, app: `application ${p.targetId}` }[p.kind];
+    if (times === "unreadable") {
+      return [
+        {
+          guard: "repeat" as const,
+          userId: p.userId,
+          result: "hold" as const,
+          reason: `the state table's restore history of this user and ${what} is unreadable, so a repeat cannot be ruled out; decide by hand`,
+        },
+      ];
+    }
+    if (times < limit) return [];
     return [
       {
         guard: "repeat" as const,

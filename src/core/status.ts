@@ -1,6 +1,6 @@
 import type { Deps } from "../deps";
 import { printable } from "../errors";
-import type { IncidentRecord } from "../store";
+import { leaseHolds, type IncidentRecord } from "../store";
 
 /** Incident records read at most for the view. */
 export const STATUS_MAX_RECORDS = 1_000;
@@ -58,7 +58,7 @@ export async function readStatus(deps: Deps, signal: AbortSignal): Promise<Statu
     ...(r.reason ? { reason: r.reason } : {}),
     ...(r.outcome === "failed" && !r.dryRun ? { attempts: { made: r.failures, left: Math.max(0, max - r.failures) } } : {}),
     ...(r.wave ? { wave: { requestedAt: iso(r.wave.requestedAt), assignments: r.wave.assignments.length } } : {}),
-    ...(r.lease && r.lease.until > now ? { leasedUntil: iso(r.lease.until) } : {}),
+    ...(r.lease && leaseHolds(r.lease, now) ? { leasedUntil: iso(r.lease.until) } : {}),
   });
   const view: StatusView = {
     at: iso(now),

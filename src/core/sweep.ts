@@ -1,7 +1,7 @@
 import { deadline, type Deps, type Logger } from "../deps";
 import { DeadlineError, messageOf, printable } from "../errors";
 import type { IncidentState } from "../sentinel";
-import type { IncidentRecord } from "../store";
+import { leaseHolds, type IncidentRecord } from "../store";
 import { ruleArmId } from "../config";
 import { remediateIncident } from "./remediate";
 import type { Outcome } from "./report";
@@ -172,7 +172,7 @@ export function dueReason(
   options: { maxAttempts: number; dryRun: boolean; includeDryRun: boolean; now: number },
 ): string | undefined {
   if (!record) return "no run recorded (its webhook never arrived)";
-  if (record.lease && record.lease.until > options.now) return undefined; // another run is on it
+  if (record.lease && leaseHolds(record.lease, options.now)) return undefined; // another run is on it
   // The attempt limit applies in every state, a recorded wave included.
   if (record.failures >= options.maxAttempts) return undefined;
   if (record.dryRun && !options.dryRun) return options.includeDryRun ? "handled in dry run; now enforcing (--include-dry-run)" : undefined;
