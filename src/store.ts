@@ -45,6 +45,11 @@ export interface IncidentRecord {
   outcome: string;
   /** The last run was a dry run: nothing was changed, and no failure of it counts as an attempt. */
   dryRun: boolean;
+  /**
+   * That dry run was asked for by hand (the CLI's --dry-run) while the deployment enforces: the
+   * enforcing sweeper treats the incident as never handled.
+   */
+  byHand?: boolean;
   /** Enforcing runs in a row that failed. */
   failures: number;
   /** Set once reprocess was requested: later runs only verify it (and its pairs). */
@@ -147,6 +152,7 @@ const recordShape = z.object({
   comments: z._default(z.number(), 0),
   updatedAt: z.number(),
   incident: z.optional(z.object({ number: z.optional(z.number()), title: z.string() })),
+  byHand: z.optional(z.boolean()),
 });
 const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
 const timesShape = z.array(z.number());

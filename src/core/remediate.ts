@@ -62,6 +62,8 @@ interface Run {
   log: Logger;
   signal: AbortSignal;
   dryRun: boolean;
+  /** A dry run asked for by hand (the CLI) of an enforcing deployment: it must not count as handled. */
+  dryRunByHand: boolean;
   verifyWithinMs: number;
   incident: IncidentState;
   /** When `incident` was read (epoch ms). */
@@ -113,6 +115,7 @@ export async function remediateIncident(
     log,
     signal,
     dryRun,
+    dryRunByHand: dryRun && !deps.config.dryRun,
     verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs,
     incident,
     readAt: deps.now(),
@@ -652,6 +655,7 @@ function baseRecord(run: Run): IncidentRecord {
   return {
     outcome: r?.outcome ?? "new",
     dryRun: run.dryRun,
+    ...(run.dryRunByHand ? { byHand: true } : {}),
     failures: r?.failures ?? 0,
     comments: r?.comments ?? 0,
     ...(r?.wave ? { wave: r.wave } : {}),

@@ -175,7 +175,11 @@ export function dueReason(
   if (record.lease && leaseHolds(record.lease, options.now)) return undefined; // another run is on it
   // The attempt limit applies in every state, a recorded wave included.
   if (record.failures >= options.maxAttempts) return undefined;
-  if (record.dryRun && !options.dryRun) return options.includeDryRun ? "handled in dry run; now enforcing (--include-dry-run)" : undefined;
+  if (record.dryRun && !options.dryRun) {
+    // A dry run by hand changes nothing an enforcing run will do: the incident was never handled.
+    if (record.byHand) return "only a dry run by hand was recorded";
+    return options.includeDryRun ? "handled in dry run; now enforcing (--include-dry-run)" : undefined;
+  }
   const changed = incident.lastModifiedTimeUtc !== undefined && incident.lastModifiedTimeUtc.getTime() > record.updatedAt + CHANGE_SLACK_MS;
   switch (record.outcome) {
     case "reprocess-requested":

@@ -78,6 +78,26 @@ describe("sweeper", () => {
     expect(told.ran.remediated).toEqual([r.incident]);
   });
 
+  it("a dry run by hand (sweep or replay --dry-run) of an enforcing deployment takes nothing from the timer", async () => {
+    const t = new TenantBuilder();
+    const swept = t.removal("swept", 30);
+    const replayed = t.removal("replayed", 30);
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    const settings = settingsFor(fake);
+    const enforcing = buildDeps(loadConfig(settings), undefined, FAST);
+
+    // An operator's look before anything happens: both incidents dry-run by hand.
+    const look = await sweepOpenIncidents(enforcing, captureLog(), never, { ...SWEEP_DEFAULTS, dryRun: true });
+    expect(look.ran["dry-run"]).toEqual(expect.arrayContaining([swept.incident, replayed.incident]));
+    expect(fake.reprocessed.size).toBe(0);
+
+    // The timer's next run handles them as if the look had not happened.
+    const timer = await sweepOpenIncidents(enforcing, captureLog(), never, SWEEP_DEFAULTS);
+    expect(timer.ran.remediated).toEqual(expect.arrayContaining([swept.incident, replayed.incident]));
+    expect(fake.incidents.get(swept.incident)?.status).toBe("Closed");
+    expect(fake.incidents.get(replayed.incident)?.status).toBe("Closed");
+  });
+
   it("gives a failing incident a bounded number of attempts, then comments that it needs an admin", async () => {
     const t = new TenantBuilder();
     const r = t.removal("broken", 30);
