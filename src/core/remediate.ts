@@ -133,7 +133,7 @@ export async function remediateIncident(
     const reason: unknown = signal.aborted ? signal.reason : error;
     if (reason instanceof AppError && !(reason instanceof RequestError)) {
       // Past the deadline, the record still says how far the run got: one short write with its own bound.
-      await recordFailure({ ...run, signal: signal.aborted ? AbortSignal.timeout(FAILURE_RECORD_MS) : signal }, reason);
+      await recordFailure(run, reason, signal.aborted ? AbortSignal.timeout(FAILURE_RECORD_MS) : signal);
     }
     throw error;
   }
@@ -621,10 +621,19 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
 }
 
 /** A run that failed (Graph, Sentinel, a bound): count it (enforcing runs only), say so, keep the wave. */
-async function recordFailure(run: Run, error: AppError): Promise<void> {
+async function recordFailure(run: Run, error: AppError, signal: AbortSignal): Promise<void> {
   try {
+    // The failure is written over the run's own lease, with the etag of that write: a failure that
+    // came before the lease write landed waits for it (written from the copy read before, it would
+    // conflict and be lost, leaving the lease and an uncounted failure). A claim that never landed
+    // leaves the record as read; another run's lease (Busy) is not ours to overwrite.
+    const landed = await run.claimed.then(
+      () => true,
+      (claimError: unknown) => !(claimError instanceof Busy),
+    );
+    if (!landed) return;
     const f = { ...facts(run.incident, run.found, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
-    await settle(run, "failed", f, error.message);
+    await settle({ ...run, signal, claimed: Promise.resolve() }, "failed", f, error.message);
   } catch (writeError) {
     run.log.warn(`incident ${run.incident.name}: could not record the failure: ${messageOf(writeError)}`);
   }

@@ -87,6 +87,34 @@ describe("close only what was restored", () => {
   });
 });
 
+describe("failures are recorded", () => {
+  it("a failure that comes before the lease write lands is counted, the lease released, and the comment agrees with the record", async () => {
+    const t = new TenantBuilder();
+    const r = t.removal("adele");
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    const deps = depsFor(fake, { SWEEP_MAX_ATTEMPTS: "2" });
+    // The lease write is slow (a busy table); the account read fails at once, before it lands.
+    const claim = deps.store.claim.bind(deps.store);
+    deps.store.claim = async (...args) => {
+      await new Promise((ok) => setTimeout(ok, 300));
+      return claim(...args);
+    };
+    fake.addFault({ service: "graph", method: "GET", path: `/users/${r.user}$`, status: 400, times: 0 });
+
+    const first = await callWebhook(deps, fake.triggerBody(r.incident));
+    expect(first.status).toBe(502);
+    const record = (await deps.store.read(r.incident, new AbortController().signal)).record;
+    expect(record).toMatchObject({ outcome: "failed", failures: 1 });
+    expect(record?.lease).toBeUndefined();
+    expect(commentsOf(fake, r.incident)).toContain("Attempt 1 of 2 failed");
+
+    const second = await callWebhook(deps, fake.triggerBody(r.incident));
+    expect(second.status).toBe(502);
+    expect((await deps.store.read(r.incident, new AbortController().signal)).record).toMatchObject({ failures: 2 });
+    expect(commentsOf(fake, r.incident)).toContain("failed 2 times; the app has stopped trying");
+  });
+});
+
 describe("re-check before every change", () => {
   it("a run that only verifies an earlier wave checks the user again: disabled since, held and left open", async () => {
     const t = new TenantBuilder();
