@@ -1,3 +1,4 @@
+import { printable } from "../errors";
 import { v5 as uuidv5 } from "uuid";
 import type { Pair } from "../store";
 import type { UserRef } from "./entities";
@@ -237,16 +238,37 @@ function commentNote(s: RemediationSummary): string {
   return note === HEADLINE[s.outcome] ? "" : note;
 }
 
+/** The sections that must survive a long comment first: what holds it and what is not restored. */
+const FIRST = new Set(["Held by safety checks", "Not restored", "Failed"]);
+
 export function renderComment(s: RemediationSummary): string {
-  const html = [
+  const head = [
     `<p><b>Access package remediation: ${esc(TITLE[s.outcome])}.</b> ${esc(HEADLINE[s.outcome])}</p>`,
     commentNote(s) ? `<p>${esc(commentNote(s))}</p>` : "",
     updateNote(s) ? `<p><i>${esc(updateNote(s))}</i></p>` : "",
-    ...sections(s)
-      .filter(([, items]) => items.length > 0)
-      .map(([title, items]) => `<p><b>${esc(title)}</b></p><ul>${items.map((i) => `<li>${esc(i)}</li>`).join("")}</ul>`),
   ].join("");
-  return html.length <= COMMENT_LIMIT ? html : `${html.slice(0, COMMENT_LIMIT - 40)}… (truncated; see the function's log)`;
+  const listed = sections(s).filter(([, items]) => items.length > 0);
+  // Within Sentinel's limit, section by section (the ones that hold or leave access out first),
+  // whole escaped items only: a long list ends with how many it left out, never inside an entity.
+  let budget = COMMENT_LIMIT - head.length;
+  const rendered = new Map<string, string>();
+  for (const [title, items] of [...listed.filter(([t]) => FIRST.has(t)), ...listed.filter(([t]) => !FIRST.has(t))]) {
+    const open = `<p><b>${esc(title)}</b></p><ul>`;
+    const more = (n: number) => `<li>… and ${n} more (see the function's log)</li>`;
+    let html = open;
+    let shown = 0;
+    for (const item of items) {
+      const li = `<li>${esc(item)}</li>`;
+      if (html.length + li.length + more(items.length).length + "</ul>".length > budget) break;
+      html += li;
+      shown++;
+    }
+    if (shown === 0 && html.length + more(items.length).length + 5 > budget) continue;
+    html += `${shown < items.length ? more(items.length - shown) : ""}</ul>`;
+    rendered.set(title, html);
+    budget -= html.length;
+  }
+  return head + listed.map(([title]) => rendered.get(title) ?? "").join("");
 }
 
 export function headline(outcome: Outcome): string {
@@ -264,5 +286,6 @@ export function renderText(s: RemediationSummary): string {
   for (const [title, items] of sections(s)) {
     if (items.length) lines.push(`${title} (${items.length}):`, ...items.map((i) => `  - ${i}`));
   }
-  return lines.join("\n");
+  // Names come from the incident: no control or escape sequence of theirs reaches the terminal.
+  return lines.map((line) => printable(line, 10_000)).join("\n");
 }

@@ -104,7 +104,7 @@ export function renderStatus(v: StatusView): string {
     (e.attempts ? `; attempt ${e.attempts.made}, ${e.attempts.left} left` : "") +
     (e.wave ? `; reprocess of ${e.wave.assignments} assignment(s) requested ${e.wave.requestedAt}` : "") +
     (e.leasedUntil ? `; held by a run until ${e.leasedUntil}` : "") +
-    (e.reason ? `\n      ${e.reason.length > 200 ? `${e.reason.slice(0, 200)}…` : e.reason}` : "");
+    (e.reason ? `\n      ${printable(e.reason, 200)}` : "");
   const section = (title: string, list: StatusEntry[]) =>
     list.length ? [`${title} (${list.length}):`, ...list.map(line)] : [`${title}: none`];
   return [

@@ -71,7 +71,31 @@ describe("report", () => {
     }));
     const html = renderComment(s);
     expect(html.length).toBeLessThanOrEqual(30_000);
-    expect(html).toMatch(/truncated/);
+    expect(html).toMatch(/… and \d+ more \(see the function's log\)/);
+  });
+
+  it("truncates section by section: what is not restored survives a long list, and no HTML entity is cut", () => {
+    const s = summary();
+    // 3,000 groups with names full of characters that need escaping, then what is not restored.
+    s.groups = Array.from({ length: 3000 }, (_, i) => `g${i}`);
+    s.groupNames = Object.fromEntries(s.groups.map((g) => [g, `R&D <"lab"> & 'ops' ${g}`]));
+    s.notRestored = [{ userId: U1, kind: "group", targetId: "g1", reason: "no access package assignment of the user grants it" }];
+    const html = renderComment(s);
+    expect(html.length).toBeLessThanOrEqual(30_000);
+    expect(html).toContain("<p><b>Not restored</b></p><ul><li>");
+    expect(html).toContain("no access package assignment of the user grants it");
+    expect(html).toMatch(/… and \d+ more/);
+    // Every & starts a whole entity.
+    expect(html.match(/&(?!amp;|lt;|gt;|quot;|#39;)/g)).toBeNull();
+    expect(html.endsWith("</ul>")).toBe(true);
+  });
+
+  it("keeps the incident's control and escape sequences out of the terminal", () => {
+    const s = summary();
+    s.users = [{ objectId: U1, source: "aadUserId", name: "adele\u001b[2J\u001b]0;pwned\u0007" }];
+    const text = renderText(s);
+    expect(text).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/);
+    expect(text).toContain("adele?[2J?]0;pwned?");
   });
 
   it("renders readable text with counts", () => {
