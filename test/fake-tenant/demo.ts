@@ -80,6 +80,17 @@ async function main(): Promise<number> {
         `After: incident #${held.number} is ${fake.incidents.get(held.name)?.status}; reprocess calls in total: ${[...fake.reprocessed.values()].reduce((a, b) => a + b, 0)} (none for the held user).`,
       );
     }
+    // What an analyst reads in Sentinel: the app's latest comment on each incident.
+    for (const i of scenario.incidents) {
+      const comments = [...(fake.incidents.get(i.name)?.comments.values() ?? [])];
+      const latest = comments.at(-1);
+      if (latest) say(`The comment an analyst sees on incident #${i.number}:\n${indent(commentText(latest.message))}`);
+    }
+    say(
+      "Try next: npm run fake-tenant keeps the fake tenant running (settings in .fake-tenant/local.settings.json); then " +
+        "NODE_EXTRA_CA_CERTS=.fake-tenant/cert.pem node dist/cli.js doctor --settings .fake-tenant/local.settings.json " +
+        "(or replay <incident.json>, status), or npm run host for the real Functions host.",
+    );
     return code === 0 && replayCode === 0 && heldCode === 3 ? 0 : 1;
   } finally {
     await Promise.all([fake.close(), azurite.stop()]);
@@ -87,6 +98,20 @@ async function main(): Promise<number> {
 }
 
 const say = (line: string) => process.stdout.write(`\n▶ ${line}\n`);
+
+/** A comment's HTML as the plain text a person reads: paragraphs and list items on lines of their own. */
+function commentText(html: string): string {
+  return html
+    .replace(/<\/p>|<\/li>/g, "\n")
+    .replace(/<li>/g, "  - ")
+    .replace(/<[^>]+>/g, "")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, "&")
+    .trim();
+}
 const indent = (text: string) => (text ? text.replace(/^/gm, "    ").replace(/ +$/, "") : "");
 
 main().then(
