@@ -35,14 +35,14 @@ export function contextLogger(context: { info(m: string): void; warn(m: string):
  */
 export const WEBHOOK_DEADLINE_MS = 100_000;
 
+/** Listeners one run's signal may hold at once: the calls in flight and waiting for a slot. */
+const MAX_SIGNAL_LISTENERS = 200;
+
 /**
  * An AbortSignal that aborts with `reason()` after `ms`, and `clear()` for when the run has
  * answered: it cancels the timer and aborts whatever is still in flight (a read started in
  * parallel with one that failed), so that nothing runs after the answer.
  */
-/** Listeners one run's signal may hold at once: the calls in flight and waiting for a slot. */
-const MAX_SIGNAL_LISTENERS = 200;
-
 export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController();
   // Every call in flight listens to the run's signal (and removes its listener when it ends): up to

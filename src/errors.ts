@@ -178,6 +178,8 @@ export function upstreamError(service: Upstream, what: string, error: unknown, p
  * DefaultAzureCredential tries), or Entra ID refusing the one given (with its AADSTS code).
  */
 export function loginFailure(error: unknown): UpstreamError | undefined {
+  // A certificate not trusted or nothing answering is a connection problem, named with its fix by connectionHint.
+  const connection = connectionCause(causeText(error)) !== undefined;
   let e: unknown = error;
   for (let depth = 0; e && depth < 5; depth++) {
     const x = e as {
@@ -192,9 +194,6 @@ export function loginFailure(error: unknown): UpstreamError | undefined {
       x.name === "CredentialUnavailableError" ||
       x.name === "AggregateAuthenticationError" ||
       /^ChainedTokenCredential authentication failed/.test(message);
-    // A certificate not trusted or nothing answering is a connection problem, named with its fix elsewhere.
-    const text = causeText(error);
-    const connection = TLS_TRUST.test(text) || UNREACHABLE.test(text) || /endpoints_resolution_error/.test(text);
     if (unavailable && !connection) {
       return new UpstreamError(
         "login",
@@ -238,17 +237,25 @@ function causeText(error: unknown): string {
 }
 
 /** The fix for a call that got no answer, when the cause is one a person can fix. */
+/** Why no answer came, when the cause is one a person can fix: a certificate not trusted, or nothing listening. */
+function connectionCause(text: string): "tls" | "authority" | "unreachable" | undefined {
+  if (/endpoints_resolution_error/.test(text)) return "authority";
+  if (TLS_TRUST.test(text)) return "tls";
+  return UNREACHABLE.test(text) ? "unreachable" : undefined;
+}
+
 function connectionHint(service: Upstream, error: unknown, endpoint: Endpoint | undefined): string {
   const text = causeText(error);
+  const cause = connectionCause(text);
   const where = endpoint ? `${endpoint.setting} (${endpoint.url})` : "the endpoint";
-  if (TLS_TRUST.test(text) || /endpoints_resolution_error/.test(text)) {
-    const of = /endpoints_resolution_error/.test(text) ? "Entra ID's (AZURE_AUTHORITY_HOST)" : `${where}'s`;
+  if (cause === "tls" || cause === "authority") {
+    const of = cause === "authority" ? "Entra ID's (AZURE_AUTHORITY_HOST)" : `${where}'s`;
     return (
       ` — the TLS certificate of ${of} endpoint is not trusted, or its OpenID configuration could not be read.` +
       " With the local fake tenant, start Node with NODE_EXTRA_CA_CERTS=.fake-tenant/cert.pem (Node reads it only at start)"
     );
   }
-  if (!UNREACHABLE.test(text)) return "";
+  if (cause !== "unreachable") return "";
   if (service === "state" && (LOOPBACK.test(text) || LOOPBACK.test(endpoint?.url ?? ""))) {
     return " — nothing answers on the local table endpoint: start Azurite (npx azurite --silent --location .azurite), or point STATE_TABLE_CONNECTION / STATE_TABLE_ENDPOINT at the app's storage account";
   }

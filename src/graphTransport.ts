@@ -30,8 +30,6 @@ export interface TransportOptions {
   maxInFlight: number;
   /** Pages read per listing (GRAPH_MAX_PAGES). */
   maxPages: number;
-  /** Where the learned request rate starts (default GRAPH_INITIAL_RATE). */
-  initialRatePerSecond?: number;
 }
 
 /** One request: what it is for (named in errors), what it needs when refused, and the answer expected. */
@@ -84,7 +82,7 @@ export function createGraphTransport(credential: TokenCredential, graphEndpoint:
     attempts: options.attempts,
     maxInFlight: options.maxInFlight,
     // A wave of reads (an incident's access packages) leaves together when the instance is under its rate.
-    throttle: createThrottle({ initialPerSecond: options.initialRatePerSecond ?? GRAPH_INITIAL_RATE, burst: options.maxInFlight }),
+    throttle: createThrottle({ initialPerSecond: GRAPH_INITIAL_RATE, burst: options.maxInFlight }),
   });
 
   /**

@@ -6,8 +6,8 @@ import { setTimeout as sleep } from "node:timers/promises";
  *
  * - Requests leave evenly spaced at the current rate; after a quieter spell up to `burst` may go
  *   at once (an incident's wave of reads stays one round trip), without raising the average.
- * - Each answered request raises the rate by `increasePerSecond` per second of traffic.
- * - A 429 lowers it to `decrease` × the rate actually served in the last second (or the current
+ * - Each answered request raises the rate by INCREASE_PER_SECOND per second of traffic.
+ * - A 429 lowers it to DECREASE × the rate actually served in the last second (or the current
  *   rate, when lower), at most once a second, and never for a request that left before the last
  *   cut (it was sent at the old rate): the 429s of a burst already in flight count once.
  *
@@ -28,14 +28,16 @@ export interface Throttle {
 export interface ThrottleOptions {
   /** Where the rate starts and the most it rises to (requests per second). */
   initialPerSecond: number;
-  minPerSecond?: number;
-  increasePerSecond?: number;
-  decrease?: number;
   /** Requests that may leave at once after a quiet spell. */
   burst?: number;
   now?: () => number;
   wait?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+/** The slowest rate, the additive increase (per second of traffic) and the multiplicative decrease. */
+const MIN_PER_SECOND = 1;
+const INCREASE_PER_SECOND = 2;
+const DECREASE = 0.9;
 
 export function createThrottle(options: ThrottleOptions): Throttle {
   const now = options.now ?? Date.now;
@@ -46,9 +48,6 @@ export function createThrottle(options: ThrottleOptions): Throttle {
         throw signal.aborted ? (signal.reason as Error) : error;
       }));
   const max = options.initialPerSecond;
-  const min = options.minPerSecond ?? 1;
-  const increase = options.increasePerSecond ?? 2;
-  const decrease = options.decrease ?? 0.9;
   const burst = options.burst ?? 5;
   let rate = max;
   let next = -Infinity;
@@ -77,14 +76,14 @@ export function createThrottle(options: ThrottleOptions): Throttle {
       const at = now();
       served.push(at);
       servedLastSecond(at);
-      rate = Math.min(max, rate + increase / rate);
+      rate = Math.min(max, rate + INCREASE_PER_SECOND / rate);
     },
     throttled(sentAt) {
       const at = now();
       if (sentAt <= lastCut || at - lastCut < 1000) return;
       lastCut = at;
       const measured = servedLastSecond(at);
-      rate = Math.max(min, decrease * Math.min(rate, measured > 0 ? measured : rate));
+      rate = Math.max(MIN_PER_SECOND, DECREASE * Math.min(rate, measured > 0 ? measured : rate));
       // Requests already spaced at the old rate keep their turns; new ones follow the new rate.
       next = Math.max(next, at + 1000 / rate);
     },

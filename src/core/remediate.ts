@@ -274,25 +274,13 @@ function repeatChecks(pairs: Pair[], history: Map<string, number | "unreadable">
   return pairs.flatMap((p) => {
     const times = history.get(pairKey(p)) ?? 0;
     const what = { group: `group ${p.targetId}`, owner: `the owners of group ${p.targetId}`, app: `application ${p.targetId}` }[p.kind];
-    if (times === "unreadable") {
-      return [
-        {
-          guard: "repeat" as const,
-          userId: p.userId,
-          result: "hold" as const,
-          reason: `the state table's restore history of this user and ${what} is unreadable, so a repeat cannot be ruled out; decide by hand`,
-        },
-      ];
-    }
-    if (times < limit) return [];
-    return [
-      {
-        guard: "repeat" as const,
-        userId: p.userId,
-        result: "hold" as const,
-        reason: `someone keeps removing this user from ${what}: restored ${times} time(s) in 24 hours (REPEAT_RESTORE_LIMIT ${limit}); decide by hand`,
-      },
-    ];
+    const reason =
+      times === "unreadable"
+        ? `the state table's restore history of this user and ${what} is unreadable, so a repeat cannot be ruled out; decide by hand`
+        : times >= limit
+          ? `someone keeps removing this user from ${what}: restored ${times} time(s) in 24 hours (REPEAT_RESTORE_LIMIT ${limit}); decide by hand`
+          : undefined;
+    return reason ? [{ guard: "repeat" as const, userId: p.userId, result: "hold" as const, reason }] : [];
   });
 }
 

@@ -252,19 +252,21 @@ export function renderComment(s: RemediationSummary): string {
   // whole escaped items only: a long list ends with how many it left out, never inside an entity.
   let budget = COMMENT_LIMIT - head.length;
   const rendered = new Map<string, string>();
+  const more = (n: number) => `<li>… and ${n} more (see the function's log)</li>`;
+  const close = "</ul>";
   for (const [title, items] of [...listed.filter(([t]) => FIRST.has(t)), ...listed.filter(([t]) => !FIRST.has(t))]) {
-    const open = `<p><b>${esc(title)}</b></p><ul>`;
-    const more = (n: number) => `<li>… and ${n} more (see the function's log)</li>`;
-    let html = open;
+    // Room is kept for the closing tag and for saying how many items were left out.
+    const reserve = more(items.length).length + close.length;
+    let html = `<p><b>${esc(title)}</b></p><ul>`;
+    if (html.length + reserve > budget) continue;
     let shown = 0;
     for (const item of items) {
       const li = `<li>${esc(item)}</li>`;
-      if (html.length + li.length + more(items.length).length + "</ul>".length > budget) break;
+      if (html.length + li.length + reserve > budget) break;
       html += li;
       shown++;
     }
-    if (shown === 0 && html.length + more(items.length).length + 5 > budget) continue;
-    html += `${shown < items.length ? more(items.length - shown) : ""}</ul>`;
+    html += `${shown < items.length ? more(items.length - shown) : ""}${close}`;
     rendered.set(title, html);
     budget -= html.length;
   }

@@ -96,13 +96,13 @@ export async function startHost(options: {
       if (options.allowError) return host;
       throw new Error(`the Functions host exited (${child.exitCode}):\n${output.slice(-3000)}`);
     }
-    const state = await hostState(url);
-    if (state === "Running" || (options.allowError && state === "Error")) return host;
+    const status = await hostState(url);
+    if (status === "Running" || (options.allowError && status === "Error")) return host;
     if (Date.now() > until) {
       if (options.allowError) return host;
       await host.stop();
       throw new Error(
-        `the Functions host did not reach Running within ${options.readyMs ?? 60_000} ms (last: ${state}):\n${output.slice(-3000)}`,
+        `the Functions host did not reach Running within ${options.readyMs ?? 60_000} ms (last: ${status}):\n${output.slice(-3000)}`,
       );
     }
     await sleep(250);
