@@ -1,9 +1,10 @@
 import { ruleArmId, sameName as same, type WorkspaceRef } from "../config";
 import type { Deps } from "../deps";
 import { UpstreamError } from "../errors";
-import type { IncidentState } from "../sentinel";
 import type { UserRef } from "./entities";
 import type { Decision } from "./report";
+import { pairsOf, type Snapshot } from "./snapshot";
+import { pairKey, type Pair, type Reservation } from "../store";
 
 /** The label the app adds when it closes an incident. */
 export const AUTO_LABEL = "auto-remediated";
@@ -15,21 +16,16 @@ export const SENTINEL_PRODUCTS = ["Azure Sentinel", "Microsoft Sentinel"];
 const RISKY_STATES = new Set(["atRisk", "confirmedCompromised"]);
 
 /**
- * The incident-wide checks, all of them (a dry run shows each), on the incident as just read.
- * The app acts only on an incident whose every alert is the removal rule's (in the configured
- * workspace) and Sentinel's own, that nobody has started on or owns, that carries no hold label,
- * that it did not close before, and that is younger than SWEEP_MAX_AGE_HOURS. When the incident
- * does not list its alerts' products (optional in the API), the alerts are read.
+ * The incident-wide checks, all of them (a dry run shows each), on one snapshot. The app acts
+ * only on an incident whose every alert is the removal rule's (in the configured workspace) and
+ * Sentinel's own, that nobody has started on or owns, that carries no hold label, that it did not
+ * close before, and that is younger than SWEEP_MAX_AGE_HOURS.
  */
-export async function checkIncident(
-  incident: IncidentState,
-  deps: Pick<Deps, "config" | "sentinel" | "now">,
-  signal: AbortSignal,
-): Promise<Decision[]> {
+export function checkIncident(snapshot: Snapshot, deps: Pick<Deps, "config" | "now">): Decision[] {
   const { config } = deps;
+  const { incident, alerts: listed } = snapshot;
   // The incident's own list of its alerts' products when it has one; otherwise (absent or empty,
   // as Defender-portal incidents may be) the alerts themselves, which must add up to alertsCount.
-  const listed = incident.alertProductNames?.length ? undefined : await deps.sentinel.listAlertProducts(incident.name, signal);
   const products = listed ? listed.products : (incident.alertProductNames ?? []);
   const unaccounted = !listed
     ? ""
@@ -117,6 +113,81 @@ export function checkUserCount(users: UserRef[], max: number): Decision {
     `${users.length} user(s), within MAX_USERS_PER_INCIDENT (${max})`,
     `incident names ${users.length} users, more than MAX_USERS_PER_INCIDENT (${max}); held whole`,
   );
+}
+
+/** The incident-wide checks and the ones that depend only on what the snapshot names: the checks every change re-runs. */
+export function checkScope(snapshot: Snapshot, deps: Pick<Deps, "config" | "now">): Decision[] {
+  const { users, groups, apps } = snapshot.found;
+  const scope = checkIncident(snapshot, deps);
+  if (users.length > 0) scope.push(checkUserCount(users, deps.config.limits.maxUsersPerIncident));
+  const named = groups.length + apps.length > 0;
+  scope.push(
+    decide(
+      "lost-access",
+      named,
+      `the incident names what was lost: ${groups.length} group(s), ${apps.length} application(s)`,
+      "the incident names no group or application the user lost, so the app cannot tell what to restore or verify",
+    ),
+  );
+  return scope;
+}
+
+/** The guards checkScope decides: a fresh snapshot's decisions replace these. */
+export const SCOPE_GUARDS: ReadonlySet<Decision["guard"]> = new Set([
+  "alerts",
+  "status",
+  "owner",
+  "hold-label",
+  "reopened",
+  "age",
+  "users-per-incident",
+  "lost-access",
+  "changed",
+]);
+
+const KIND_NAMES = { group: "group", owner: "owner of group", app: "application" } as const;
+
+/**
+ * The snapshot names pairs the plan (or the recorded wave) did not plan for: an alert joined the
+ * incident since. The app never plans a second wave, so it holds: closing would hide them.
+ */
+export function checkChanged(snapshot: Snapshot, planned: Pair[], config: Deps["config"]): Decision[] {
+  const known = new Set(planned.map(pairKey));
+  const unplanned = pairsOf(snapshot, config).filter((p) => !known.has(pairKey(p)));
+  if (unplanned.length === 0) return [];
+  const named = unplanned.slice(0, 5).map((p) => `${p.userId} → ${KIND_NAMES[p.kind]} ${p.targetId}`);
+  return [
+    {
+      guard: "changed",
+      result: "hold",
+      reason: `an alert joined the incident after the app planned: it now also names ${unplanned.length} pair(s) the app did not plan for (${named.join(", ")}${unplanned.length > 5 ? ", …" : ""})`,
+    },
+  ];
+}
+
+/** Tug of war: a pair restored `limit` times in the last 24 hours holds its user. */
+export function checkRepeats(pairs: Pair[], history: Map<string, number | "unreadable">, limit: number): Decision[] {
+  return pairs.flatMap((p) => {
+    const times = history.get(pairKey(p)) ?? 0;
+    const what = { group: `group ${p.targetId}`, owner: `the owners of group ${p.targetId}`, app: `application ${p.targetId}` }[p.kind];
+    const reason =
+      times === "unreadable"
+        ? `the state table's restore history of this user and ${what} is unreadable, so a repeat cannot be ruled out; decide by hand`
+        : times >= limit
+          ? `someone keeps removing this user from ${what}: restored ${times} time(s) in 24 hours (REPEAT_RESTORE_LIMIT ${limit}); decide by hand`
+          : undefined;
+    return reason ? [{ guard: "repeat" as const, userId: p.userId, result: "hold" as const, reason }] : [];
+  });
+}
+
+/** The tenant-wide hourly cap, as the reservation found it. */
+export function checkCap(reservation: Reservation, cap: number): Decision {
+  const reason = reservation.granted
+    ? `${reservation.used} of ${cap} users restored in the last 60 minutes, this incident included`
+    : reservation.problem
+      ? `${reservation.problem}: nothing is restored until it can be read`
+      : `${reservation.used} of ${cap} users already restored in the last 60 minutes${reservation.freesAt ? `; room again from ${new Date(reservation.freesAt).toISOString()}` : ""}`;
+  return { guard: "hourly-cap", result: reservation.granted ? "pass" : "hold", reason };
 }
 
 /**

@@ -1,15 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ruleArmId, sameName as same, type WorkspaceRef } from "../config";
+import { sameName as same, type WorkspaceRef } from "../config";
 import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
 import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
-import type { IncidentEntity, IncidentState } from "../sentinel";
 import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type Wave } from "../store";
 import { decisionLine, decisionRecord } from "./decisionRecord";
-import { extractEntities, type ExtractedEntities } from "./entities";
-import { AUTO_LABEL, checkIncident, checkUserCount, checkUsers, holds, usersCleared } from "./guards";
+import { AUTO_LABEL, checkCap, checkChanged, checkRepeats, checkScope, checkUsers, holds, SCOPE_GUARDS, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
 import {
   headline,
@@ -22,6 +20,7 @@ import {
   type PairNote,
   type RemediationSummary,
 } from "./report";
+import { pairsOf, readSnapshot, type Snapshot } from "./snapshot";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
@@ -32,12 +31,6 @@ export const GRAPH_CONCURRENCY = 20;
 /** Close attempts when the incident keeps changing between the re-read and the close. */
 const CLOSE_ATTEMPTS = 4;
 const DAY_MS = 24 * 3_600_000;
-/**
- * An incident read this recently counts as fresh before the wave; an older read (a slow listing,
- * throttling) is read again. The close always carries the etag of the last read, so any change
- * since it, before or after the wave, is seen there.
- */
-const FRESH_MS = 2_000;
 /** How long recording a failure may take once the run's own deadline has passed. */
 const FAILURE_RECORD_MS = 5_000;
 
@@ -54,8 +47,8 @@ type Facts = Omit<RemediationSummary, "outcome" | "message" | "closed" | "commen
 
 /**
  * One run on one incident: everything the steps share, so that each step takes this one object.
- * `incident`, `record` and `etag` always hold the latest read or write, so every decision and
- * every change works on the same facts.
+ * `snap`, `record` and `etag` always hold the latest read or write, so every decision and every
+ * change works on the same facts.
  */
 interface Run {
   deps: Deps;
@@ -65,10 +58,8 @@ interface Run {
   /** A dry run asked for by hand (the CLI) of an enforcing deployment: it must not count as handled. */
   dryRunByHand: boolean;
   verifyWithinMs: number;
-  incident: IncidentState;
-  /** When `incident` was read (epoch ms). */
-  readAt: number;
-  found: ExtractedEntities;
+  /** The latest decision snapshot: the one every check and the next change work from. */
+  snap: Snapshot;
   /** The app's record as of the claim, and the etag its next write must match. */
   record: IncidentRecord | undefined;
   etag: string | undefined;
@@ -82,14 +73,16 @@ class Busy extends Error {}
 /**
  * The whole remediation for one incident pointer, as one state machine (docs/safety.md):
  *
- *   read → claim → incident checks → users → (wave recorded? verify it) → user checks → plan
- *        → cap + fresh re-read → record the wave → reprocess → verify → close (etag) → report
+ *   snapshot + claim → incident checks → (wave recorded? verify it) → user checks → plan
+ *        → cap ‖ new snapshot, checks again → record the wave → reprocess
+ *        → verify ‖ new snapshot, checks again → close (that snapshot's etag) → report
  *
- * Every call carries `signal`, the invocation's deadline. Every change is preceded by a check on
- * fresh data: the incident is re-read before the wave, the close carries the etag of that read
- * (any change since answers conflict: re-read, decide again), and a later run re-checks the
- * users before it closes. The record in the state table says where the incident stands, so a
- * retry, the sweeper or another instance resumes from there and never repeats a wave.
+ * Every call carries `signal`, the invocation's deadline. Every decision takes one snapshot
+ * (src/core/snapshot.ts), and every change is preceded by a whole new snapshot and every check on
+ * it: before the wave and before the close, which carries that snapshot's etag (any change since
+ * answers conflict: a new snapshot, decide again). The record in the state table says where the
+ * incident stands, so a retry, the sweeper or another instance resumes from there and never
+ * repeats a wave.
  */
 export async function remediateIncident(
   pointer: IncidentPointer,
@@ -100,15 +93,11 @@ export async function remediateIncident(
 ): Promise<RemediationSummary> {
   assertSameWorkspace(pointer.workspace, deps.config.workspace);
   const dryRun = options.dryRun ?? deps.config.dryRun;
-  // The app's own record is read alongside the incident (a read of its own table, nothing else).
-  const [{ incident, entities }, stored] = await Promise.all([
-    readIncident(pointer.incidentId, deps, signal),
-    deps.store.read(pointer.incidentId, signal),
-  ]);
-  const found = extractEntities(entities);
-  if (incident.status === "Closed") {
-    log.info(`incident ${incident.name}: already closed, nothing to do`);
-    return { ...facts(incident, found, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
+  // The app's own record is read alongside the snapshot (a read of its own table, nothing else).
+  const [snap, stored] = await Promise.all([readSnapshot(pointer.incidentId, deps, signal), deps.store.read(pointer.incidentId, signal)]);
+  if (snap.incident.status === "Closed") {
+    log.info(`incident ${snap.incident.name}: already closed, nothing to do`);
+    return { ...facts(snap, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
   }
   const run: Run = {
     deps,
@@ -117,9 +106,7 @@ export async function remediateIncident(
     dryRun,
     dryRunByHand: dryRun && !deps.config.dryRun,
     verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs,
-    incident,
-    readAt: deps.now(),
-    found,
+    snap,
     record: stored.record,
     etag: stored.etag,
     claimed: Promise.resolve(),
@@ -142,15 +129,15 @@ export async function remediateIncident(
 /** Takes the incident's lease; the etag it returns guards every later write of this run. */
 async function claim(run: Run, stored: Stored, leaseMs: number): Promise<void> {
   const { deps, signal } = run;
-  const etag = await deps.store.claim(run.incident.name, stored, randomUUID(), deps.now() + leaseMs, deps.now(), signal);
+  const etag = await deps.store.claim(run.snap.incident.name, stored, randomUUID(), deps.now() + leaseMs, deps.now(), signal);
   if (etag === undefined) throw new Busy();
   run.etag = etag;
 }
 
 function busy(run: Run): RemediationSummary {
-  run.log.info(`incident ${run.incident.name}: another run is working on it; nothing done`);
+  run.log.info(`incident ${run.snap.incident.name}: another run is working on it; nothing done`);
   return {
-    ...facts(run.incident, run.found, run.dryRun),
+    ...facts(run.snap, run.dryRun),
     outcome: "in-progress",
     message: headline("in-progress"),
     closed: false,
@@ -158,29 +145,29 @@ function busy(run: Run): RemediationSummary {
 }
 
 async function decide(run: Run): Promise<RemediationSummary> {
-  const { deps, log, found } = run;
+  const { deps, log, snap } = run;
   const { config } = deps;
-  const { users } = found;
+  const { users } = snap.found;
   log.info(
-    `incident ${run.incident.name}: ${users.length} user(s), ${found.groups.length} group(s), ${found.apps.length} application(s), ${found.unusableAccounts.length} account(s) without an Entra id`,
+    `incident ${snap.incident.name}: ${users.length} user(s), ${snap.found.groups.length} group(s), ${snap.found.apps.length} application(s), ${snap.found.unusableAccounts.length} account(s) without an Entra id`,
   );
-  const scope = await incidentScope(run, run.incident);
-  const base = { ...facts(run.incident, found, run.dryRun), decisions: scope };
+  const scope = checkScope(snap, deps);
+  const base = { ...facts(snap, run.dryRun), decisions: scope };
   if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
   if (users.length === 0) return settle(run, "no-account", base);
 
   // A wave was recorded earlier: only verify it (never a second wave).
   const wave = run.record?.wave;
-  if (wave && !run.dryRun) return verifyWave(run, wave, { ...base, decisions: [...scope, ...changedCheck(run, found)] });
+  if (wave && !run.dryRun) return verifyWave(run, wave, { ...base, decisions: [...scope, ...checkChanged(snap, wavePairs(wave), config)] });
 
   // The user checks, the assignment lists and the restore history (reads only) run in parallel.
-  const pairs = pairsOf(found, groupRoles(run));
+  const pairs = pairsOf(snap, config);
   const [userChecks, listed, history] = await Promise.all([
     checkUsers(users, deps, run.signal),
     listAssignments(run, holds(scope).length > 0 ? [] : users.map((u) => u.objectId)).catch((error: unknown) => error as Error),
     deps.store.restoresOf(pairs, deps.now() - DAY_MS, run.signal),
   ]);
-  const decisions = [...scope, ...userChecks, ...repeatChecks(pairs, history, config.limits.repeatRestoreLimit)];
+  const decisions = [...scope, ...userChecks, ...checkRepeats(pairs, history, config.limits.repeatRestoreLimit)];
   if (listed instanceof LimitError) return settle(run, "held", { ...base, decisions }, listed.message);
   if (listed instanceof Error) throw listed;
   const cleared = new Set(usersCleared(users, decisions).map((u) => u.objectId));
@@ -192,7 +179,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
   );
   const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention, notRestored: left };
   log.info(
-    `incident ${run.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`,
+    `incident ${snap.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`,
   );
 
   if (run.dryRun) return settle(run, "dry-run", { ...planFacts, wouldReprocess: plan.reprocess });
@@ -211,78 +198,24 @@ async function decide(run: Run): Promise<RemediationSummary> {
   return requestWave(run, { plan, covered, left, facts: planFacts });
 }
 
-/** The incident-wide checks, and the ones that depend only on what the incident names. */
-async function incidentScope(run: Run, incident: IncidentState): Promise<Decision[]> {
-  const { users, groups, apps } = run.found;
-  const scope = await checkIncident(incident, run.deps, run.signal);
-  if (users.length > 0) scope.push(checkUserCount(users, run.deps.config.limits.maxUsersPerIncident));
-  const named = groups.length + apps.length > 0;
-  scope.push({
-    guard: "lost-access",
-    result: named ? "pass" : "hold",
-    reason: named
-      ? `the incident names what was lost: ${groups.length} group(s), ${apps.length} application(s)`
-      : "the incident names no group or application the user lost, so the app cannot tell what to restore or verify",
-  });
-  return scope;
-}
+/** Every pair a wave knows of: those it restores and those it left, with why. */
+const wavePairs = (wave: Pick<Wave, "pairs" | "left">): Pair[] => [...wave.pairs, ...(wave.left ?? [])];
 
 /**
- * Which role of its groups the incident reports lost: ownership for the alerts of
- * SENTINEL_OWNER_RULE_IDS, membership for the others. An incident that merges both kinds of
- * alert does not say which group lost which role: each of its groups is checked for both.
+ * Reads a whole new snapshot; the run works from it (and closes with its etag) from now on.
+ * Returns the checks every change re-runs, on it: the incident-wide ones and whether it names
+ * pairs that `planned` does not.
  */
-function groupRoles(run: Run): ("group" | "owner")[] {
-  const { config } = run.deps;
-  const ownerRules = new Set(config.ownerRuleIds.map((r) => ruleArmId(config.workspace, r)));
-  const roles = new Set(run.incident.ruleIds.map((r) => (ownerRules.has(r) ? ("owner" as const) : ("group" as const))));
-  return roles.size > 0 ? [...roles] : ["group"];
+async function recheck(run: Run, planned: Pair[]): Promise<Decision[]> {
+  run.snap = await readSnapshot(run.snap.incident.name, run.deps, run.signal);
+  return [...checkScope(run.snap, run.deps), ...checkChanged(run.snap, planned, run.deps.config)];
 }
 
-/** Every (user, group role or application) pair the incident names: what must be restored before it is closed. */
-function pairsOf({ users, groups, apps }: ExtractedEntities, roles: ("group" | "owner")[]): Pair[] {
-  return users.flatMap((u) => [
-    ...groups.flatMap((g) => roles.map((kind) => ({ userId: u.objectId, kind, targetId: g }))),
-    ...apps.map((a) => ({ userId: u.objectId, kind: "app" as const, targetId: a })),
-  ]);
-}
-
-/**
- * An alert joined the incident after the wave was recorded: the incident now names pairs the wave
- * did not plan for. The app never requests a second wave, so it holds: closing would hide them.
- */
-function changedCheck(run: Run, current: ExtractedEntities): Decision[] {
-  const wave = run.record?.wave;
-  if (!wave) return [];
-  const planned = new Set([...wave.pairs, ...(wave.left ?? [])].map(pairKey));
-  const unplanned = pairsOf(current, groupRoles(run)).filter((p) => !planned.has(pairKey(p)));
-  if (unplanned.length === 0) return [];
-  const named = unplanned
-    .slice(0, 5)
-    .map((p) => `${p.userId} → ${{ group: "group", owner: "owner of group", app: "application" }[p.kind]} ${p.targetId}`);
-  return [
-    {
-      guard: "changed",
-      result: "hold",
-      reason: `an alert joined the incident after the app reprocessed: it now also names ${unplanned.length} pair(s) the app did not plan for (${named.join(", ")}${unplanned.length > 5 ? ", …" : ""})`,
-    },
-  ];
-}
-
-/** Tug of war: a pair restored `limit` times in the last 24 hours holds its user. */
-function repeatChecks(pairs: Pair[], history: Map<string, number | "unreadable">, limit: number): Decision[] {
-  return pairs.flatMap((p) => {
-    const times = history.get(pairKey(p)) ?? 0;
-    const what = { group: `group ${p.targetId}`, owner: `the owners of group ${p.targetId}`, app: `application ${p.targetId}` }[p.kind];
-    const reason =
-      times === "unreadable"
-        ? `the state table's restore history of this user and ${what} is unreadable, so a repeat cannot be ruled out; decide by hand`
-        : times >= limit
-          ? `someone keeps removing this user from ${what}: restored ${times} time(s) in 24 hours (REPEAT_RESTORE_LIMIT ${limit}); decide by hand`
-          : undefined;
-    return reason ? [{ guard: "repeat" as const, userId: p.userId, result: "hold" as const, reason }] : [];
-  });
-}
+/** Decisions with the incident-wide ones replaced by those of a newer snapshot. */
+const withScope = (decisions: Decision[], scope: Decision[]): Decision[] => [
+  ...scope,
+  ...decisions.filter((d) => !SCOPE_GUARDS.has(d.guard)),
+];
 
 /** What a package grants of one kind of pair. */
 function granted(g: Grants, kind: Pair["kind"]): string[] {
@@ -336,9 +269,8 @@ async function planFor(
 }
 
 /**
- * Steps: reserve the hourly cap (re-reading the incident meanwhile when the first read is no
- * longer fresh, and re-checking it on that read), record the wave (before the first call, so no
- * retry repeats it), reprocess, then verify.
+ * Steps: reserve the hourly cap while a new snapshot is read, and re-run every check on it;
+ * record the wave (before the first call, so no retry repeats it); reprocess; verify.
  */
 async function requestWave(
   run: Run,
@@ -349,23 +281,17 @@ async function requestWave(
   await run.claimed;
   const restoring = new Set(plan.reprocess.map((a) => a.userId)).size;
   const cap = deps.config.limits.maxUsersRestoredPerHour;
-  const stale = deps.now() - run.readAt > FRESH_MS;
-  const [reservation, fresh] = await Promise.all([
+  const [reservation, scope] = await Promise.all([
     deps.store.reserveRestores(restoring, cap, deps.now(), signal),
-    stale ? rereadIncident(run) : run.incident,
+    recheck(run, [...covered, ...left]),
   ]);
-  const recheck = stale ? await incidentScope(run, fresh) : [];
-  if (holds(recheck).length > 0) {
+  const decisions = withScope(planned.facts.decisions, scope);
+  if (holds(scope).length > 0) {
     await deps.store.releaseRestores(reservation, restoring, signal).catch(() => undefined);
-    return settle(run, "held", { ...planned.facts, decisions: recheck }, "The incident changed before anything was reprocessed.");
+    if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", { ...planned.facts, decisions });
+    return settle(run, "held", { ...planned.facts, decisions }, "The incident changed before anything was reprocessed.");
   }
-  if (!reservation.granted) {
-    const reason = reservation.problem
-      ? `${reservation.problem}: nothing is restored until it can be read`
-      : `${reservation.used} of ${cap} users already restored in the last 60 minutes${reservation.freesAt ? `; room again from ${new Date(reservation.freesAt).toISOString()}` : ""}`;
-    const capDecision: Decision = { guard: "hourly-cap", result: "hold", reason };
-    return settle(run, "capped", { ...planned.facts, decisions: [...planned.facts.decisions, capDecision] });
-  }
+  if (!reservation.granted) return settle(run, "capped", { ...planned.facts, decisions: [...decisions, checkCap(reservation, cap)] });
 
   const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
   await Promise.all([
@@ -374,29 +300,36 @@ async function requestWave(
   ]);
   const done = await reprocessAll(run, plan.reprocess);
   const requested: Wave = { ...wave, failed: done.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
+  const f: Facts = { ...planned.facts, decisions, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] };
   if (done.failed.length > 0) {
     await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: requested });
     return settle(
       run,
       "failed",
-      { ...planned.facts, reprocessed: done.reprocessed, failed: done.failed, skipped: [...plan.skipped, ...done.gone] },
+      { ...f, failed: done.failed },
       `${done.failed.length} reprocess call(s) failed; the app requests those again on its next attempt`,
     );
   }
-  return verify(run, requested, { ...planned.facts, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] }, false);
+  return verify(run, requested, f, false);
 }
 
-/** A later run on a recorded wave: request again only the calls that failed, re-check the users, verify. */
+/**
+ * A later run on a recorded wave: request again only the calls that failed (after their users
+ * pass their checks again), then verify.
+ */
 async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<RemediationSummary> {
   const failedIds = new Set((wave.failed ?? []).map((f) => f.assignmentId));
   let current = wave;
   let failed: FailedAssignment[] = [];
   if (failedIds.size > 0) {
-    await run.claimed;
-    const retried = await reprocessAll(
-      run,
-      wave.assignments.filter((a) => failedIds.has(a.assignmentId)),
-    );
+    const retry = wave.assignments.filter((a) => failedIds.has(a.assignmentId));
+    const retryUsers = run.snap.found.users.filter((u) => retry.some((a) => a.userId === u.objectId));
+    const [userChecks] = await Promise.all([checkUsers(retryUsers, run.deps, run.signal), run.claimed]);
+    if (holds(userChecks).length > 0) {
+      const message = "A reprocess call failed earlier and the user no longer passes the checks, so it is not requested again.";
+      return settle(run, "held", { ...base, decisions: [...base.decisions, ...userChecks], notRestored: wave.left ?? [] }, message);
+    }
+    const retried = await reprocessAll(run, retry);
     current = { ...wave, failed: retried.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
     failed = retried.failed;
     await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: current });
@@ -409,19 +342,21 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
 
 /**
  * Step: poll Graph until every covered group pair shows as a direct membership again (application
- * roles cannot be verified), re-checking the users when an earlier run requested the wave. Closes
- * only when every pair the incident names is restored and verified.
+ * roles cannot be verified) while a new snapshot is read and checked, re-checking the users when
+ * an earlier run requested the wave. Closes only when every pair the incident names is restored
+ * and verified and the new snapshot passes every check.
  */
 async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Promise<RemediationSummary> {
   const { deps } = run;
-  const [seen, userChecks] = await Promise.all([
+  const [seen, userChecks, scope] = await Promise.all([
     waitForDelivery(
       run,
       wave.pairs.filter((p) => p.kind !== "app"),
     ),
-    recheckUsers ? checkUsers(run.found.users, deps, run.signal) : Promise.resolve([]),
+    recheckUsers ? checkUsers(run.snap.found.users, deps, run.signal) : Promise.resolve([]),
+    recheck(run, wavePairs(wave)),
   ]);
-  const decisions = [...f.decisions, ...userChecks];
+  const decisions = withScope([...f.decisions, ...userChecks], scope);
   const since = new Date(wave.requestedAt).toISOString();
   const restored = wave.pairs.filter((p) => seen.has(pairKey(p)));
   const unverifiable: PairNote[] = wave.pairs
@@ -438,6 +373,10 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
     restored,
     notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))],
   };
+  if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", verified);
+  if (holds(scope).length > 0) {
+    return settle(run, "held", verified, `Reprocess was requested at ${since}; the incident changed since, so it is not closed.`);
+  }
   if (holds(userChecks).length > 0) {
     return settle(
       run,
@@ -464,7 +403,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
   }
   if (holds(decisions).length > 0) return settle(run, "held", verified, "What the app planned is restored; the incident stays open.");
   if (notRestored.length > 0) return settle(run, "partly-restored", verified);
-  return close(run, verified);
+  return close(run, verified, wave);
 }
 
 /** Step: reprocess each planned assignment, GRAPH_CONCURRENCY at a time. */
@@ -483,7 +422,7 @@ async function reprocessAll(run: Run, planned: AssignmentRef[]) {
       else reprocessed.push(a);
     });
   }
-  run.log.info(`incident ${run.incident.name}: reprocessed ${reprocessed.length}, failed ${failed.length}`);
+  run.log.info(`incident ${run.snap.incident.name}: reprocessed ${reprocessed.length}, failed ${failed.length}`);
   return { reprocessed, failed, gone };
 }
 
@@ -521,16 +460,16 @@ async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
 }
 
 /**
- * Step: close with the etag of the last read. A conflict means the incident changed since: read
- * it again and decide again from every incident check (closed by someone else, an analyst on it,
- * a hold label, a merged alert), and close only if all still pass.
+ * Step: close with the etag of the snapshot whose checks passed. A conflict means the incident
+ * changed since: a new snapshot, every check again (closed by someone else, an analyst on it, a
+ * hold label, a merged alert), and close only if all still pass.
  */
-async function close(run: Run, f: Facts): Promise<RemediationSummary> {
+async function close(run: Run, f: Facts, wave: Wave): Promise<RemediationSummary> {
   const { deps, signal } = run;
   for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
     await run.claimed;
     const result = await deps.sentinel.closeIncident(
-      run.incident,
+      run.snap.incident,
       {
         classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
         label: AUTO_LABEL,
@@ -538,18 +477,16 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
       signal,
     );
     if (result === "closed") {
-      run.log.info(`incident ${run.incident.name}: closed as BenignPositive`);
+      run.log.info(`incident ${run.snap.incident.name}: closed as BenignPositive`);
       return settle(run, "remediated", f);
     }
-    // The incident changed: read it and its entities again (an alert may have joined it), decide again.
-    const [, entities] = await Promise.all([rereadIncident(run), deps.sentinel.listEntities(run.incident.name, signal)]);
-    if (run.incident.status === "Closed") return settle(run, "closed-by-other", f);
-    const recheck = [...(await incidentScope(run, run.incident)), ...changedCheck(run, extractEntities(entities))];
-    if (holds(recheck).length > 0) {
+    const scope = await recheck(run, wavePairs(wave));
+    if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", f);
+    if (holds(scope).length > 0) {
       return settle(
         run,
         "held",
-        { ...f, decisions: recheck },
+        { ...f, decisions: withScope(f.decisions, scope) },
         "Access was restored, but the incident changed meanwhile, so it was not closed.",
       );
     }
@@ -557,7 +494,7 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
   throw new UpstreamError(
     "sentinel",
     409,
-    `Sentinel could not close incident ${run.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`,
+    `Sentinel could not close incident ${run.snap.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`,
   );
 }
 
@@ -567,7 +504,8 @@ async function close(run: Run, f: Facts): Promise<RemediationSummary> {
  * closed, a failing comment is logged and does not undo the outcome.
  */
 async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): Promise<RemediationSummary> {
-  const { deps, log, signal, incident } = run;
+  const { deps, log, signal } = run;
+  const { incident } = run.snap;
   await run.claimed;
   const failures = outcome === "failed" ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
   const text =
@@ -578,7 +516,9 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
         : (message ?? headline(outcome));
   const closed = outcome === "remediated";
   const previous = run.record;
-  const changed = previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
+  // An incident someone else closed before this run changed anything gets no comment from it.
+  const silent = outcome === "closed-by-other" && !previous?.wave;
+  const changed = !silent && (previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun);
   const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome, message: text, closed, update };
   // Every hold is in the log too (a dry run logs every check).
@@ -620,10 +560,10 @@ async function recordFailure(run: Run, error: AppError, signal: AbortSignal): Pr
       (claimError: unknown) => !(claimError instanceof Busy),
     );
     if (!landed) return;
-    const f = { ...facts(run.incident, run.found, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
+    const f = { ...facts(run.snap, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
     await settle({ ...run, signal, claimed: Promise.resolve() }, "failed", f, error.message);
   } catch (writeError) {
-    run.log.warn(`incident ${run.incident.name}: could not record the failure: ${messageOf(writeError)}`);
+    run.log.warn(`incident ${run.snap.incident.name}: could not record the failure: ${messageOf(writeError)}`);
   }
 }
 
@@ -657,7 +597,10 @@ function baseRecord(run: Run): IncidentRecord {
     comments: r?.comments ?? 0,
     ...(r?.wave ? { wave: r.wave } : {}),
     ...(r?.reason !== undefined ? { reason: r.reason } : {}),
-    incident: { title: run.incident.title, ...(run.incident.incidentNumber !== undefined ? { number: run.incident.incidentNumber } : {}) },
+    incident: {
+      title: run.snap.incident.title,
+      ...(run.snap.incident.incidentNumber !== undefined ? { number: run.snap.incident.incidentNumber } : {}),
+    },
     updatedAt: run.deps.now(),
   };
 }
@@ -665,41 +608,11 @@ function baseRecord(run: Run): IncidentRecord {
 /** A conditional write of the record; the run then works from what it wrote. */
 async function save(run: Run, record: IncidentRecord): Promise<void> {
   const written = { ...record, updatedAt: run.deps.now() };
-  run.etag = await run.deps.store.save(run.incident.name, written, run.etag, run.signal);
+  run.etag = await run.deps.store.save(run.snap.incident.name, written, run.etag, run.signal);
   run.record = written;
 }
 
-/** Step: read the incident and its entities from Sentinel (the body was only a pointer). */
-async function readIncident(
-  incidentId: string,
-  deps: Deps,
-  signal: AbortSignal,
-): Promise<{ incident: IncidentState; entities: IncidentEntity[] }> {
-  const [incident, entities] = await Promise.all([
-    deps.sentinel.getIncident(incidentId, signal),
-    deps.sentinel.listEntities(incidentId, signal).catch((error: unknown) => error as Error),
-  ]);
-  if (!incident) {
-    throw new RequestError("IncidentNotFound", `Incident ${incidentId} does not exist in the configured workspace`);
-  }
-  if (entities instanceof Error) throw entities;
-  return { incident, entities };
-}
-
-/** Reads the incident again; the run works from this read (and closes with its etag) from now on. */
-async function rereadIncident(run: Run): Promise<IncidentState> {
-  const fresh = await run.deps.sentinel.getIncident(run.incident.name, run.signal);
-  if (!fresh)
-    throw new RequestError(
-      "IncidentNotFound",
-      `Incident ${run.incident.name} was deleted while it was being remediated; nothing more to do`,
-    );
-  run.incident = fresh;
-  run.readAt = run.deps.now();
-  return fresh;
-}
-
-function facts(incident: IncidentState, found: ExtractedEntities, dryRun: boolean): Facts {
+function facts({ incident, found }: Snapshot, dryRun: boolean): Facts {
   return {
     incident: {
       id: incident.name,

@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { ruleArmId } from "../../src/config";
 import { checkIncident, checkUserCount } from "../../src/core/guards";
-import type { IncidentState, SentinelGateway } from "../../src/sentinel";
+import { readSnapshot } from "../../src/core/snapshot";
+import type { AlertList, IncidentState, SentinelGateway } from "../../src/sentinel";
 import { RULE_ID, testConfig, WORKSPACE } from "../helpers";
 
 describe("guards", () => {
@@ -22,15 +23,11 @@ describe("guards", () => {
     ...over,
   });
   const config = testConfig();
-  const alertReads: string[] = [];
-  const sentinel = {
-    listAlertProducts: async (id: string) => (
-      alertReads.push(id),
-      { products: ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"], complete: true }
-    ),
-  } as unknown as SentinelGateway;
-  const held = async (i: IncidentState) =>
-    (await checkIncident(i, { config, sentinel, now: () => now }, new AbortController().signal))
+  const found = { users: [], unusableAccounts: [], groups: [], groupNames: {}, apps: [] };
+  const decisions = (i: IncidentState, alerts?: AlertList) =>
+    checkIncident({ incident: i, found, ...(alerts ? { alerts } : {}) }, { config, now: () => now });
+  const held = async (i: IncidentState, alerts?: AlertList) =>
+    decisions(i, alerts)
       .filter((d) => d.result === "hold")
       .map((d) => d.guard);
 
@@ -51,23 +48,37 @@ describe("guards", () => {
   });
 
   it("reads the alerts when the incident's product list is absent or empty, and holds when they do not add up", async () => {
-    alertReads.length = 0;
+    const alertReads: string[] = [];
+    const entityReads: string[] = [];
+    const sentinelWith = (i: IncidentState, list: AlertList) =>
+      ({
+        getIncident: async () => i,
+        listEntities: async (id: string) => (entityReads.push(id), []),
+        listAlertProducts: async (id: string) => (alertReads.push(id), list),
+      }) as unknown as SentinelGateway;
+    const defender = { products: ["Microsoft Sentinel", "Microsoft Defender for Cloud Apps"], complete: true };
+    const snapOf = (i: IncidentState, list = defender) =>
+      readSnapshot(i.name, { sentinel: sentinelWith(i, list) }, new AbortController().signal);
     // The stub lists a Defender for Cloud Apps alert: read, and held for it.
-    expect(await held(incident({ name: "empty", alertProductNames: [] }))).toEqual(["alerts"]);
-    expect(await held(incident({ name: "absent", alertProductNames: undefined }))).toEqual(["alerts"]);
+    for (const i of [incident({ name: "empty", alertProductNames: [] }), incident({ name: "absent", alertProductNames: undefined })]) {
+      const snapshot = await snapOf(i);
+      expect(
+        checkIncident(snapshot, { config, now: () => now })
+          .filter((d) => d.result === "hold")
+          .map((d) => d.guard),
+      ).toEqual(["alerts"]);
+    }
+    await snapOf(incident({ name: "listed" }));
     expect(alertReads).toEqual(["empty", "absent"]);
-    const only = (list: { products: string[]; complete: boolean }) =>
-      checkIncident(
-        incident({ alertProductNames: undefined, alertsCount: 1 }),
-        { config, sentinel: { listAlertProducts: async () => list } as unknown as SentinelGateway, now: () => now },
-        new AbortController().signal,
-      ).then((d) => d.find((x) => x.guard === "alerts"));
-    expect(await only({ products: ["Microsoft Sentinel"], complete: true })).toMatchObject({ result: "pass" });
-    expect(await only({ products: ["Microsoft Sentinel"], complete: false })).toMatchObject({
+    expect(entityReads).toEqual(["empty", "absent", "listed"]);
+    const only = (list: AlertList) =>
+      decisions(incident({ alertProductNames: undefined, alertsCount: 1 }), list).find((x) => x.guard === "alerts");
+    expect(only({ products: ["Microsoft Sentinel"], complete: true })).toMatchObject({ result: "pass" });
+    expect(only({ products: ["Microsoft Sentinel"], complete: false })).toMatchObject({
       result: "hold",
       reason: expect.stringContaining("more pages than its API documents"),
     });
-    expect(await only({ products: ["Microsoft Sentinel", "Microsoft Sentinel"], complete: true })).toMatchObject({
+    expect(only({ products: ["Microsoft Sentinel", "Microsoft Sentinel"], complete: true })).toMatchObject({
       result: "hold",
       reason: expect.stringContaining("listed 2 alert(s) of the incident's 1"),
     });
@@ -89,12 +100,6 @@ describe("guards", () => {
     expect(await held(incident({ ownerType: "User", owner: {} }))).toEqual([]);
     expect(await held(incident({ createdTimeUtc: new Date(now - 73 * 3_600_000) }))).toEqual(["age"]);
     expect(await held(incident({ createdTimeUtc: undefined }))).toEqual(["age"]);
-  });
-
-  it("reads the alerts when the incident does not list their products, and decides from them", async () => {
-    alertReads.length = 0;
-    expect(await held(incident({ alertProductNames: undefined }))).toEqual(["alerts"]);
-    expect(alertReads).toEqual(["i"]);
   });
 
   it("holds an incident naming more users than allowed", () => {
