@@ -1,3 +1,4 @@
+import type { HttpClient } from "@azure/core-rest-pipeline";
 import { ClientSecretCredential, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { loadConfig, PUBLIC_AUTHORITY_HOST, type Config } from "./config";
 import type { Deps } from "./deps";
@@ -33,10 +34,13 @@ export interface Tuning {
   attempts?: number;
   packageCacheTtlMs?: number;
   maxInFlight?: number;
+  /** HTTP transports: Graph's fetch and the Azure SDKs' client (the world simulation serves both in process). */
+  fetch?: typeof fetch;
+  httpClient?: HttpClient;
 }
 
 export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
-  const { requestTimeoutMs, attempts, maxInFlight, packageCacheTtlMs } = tuning;
+  const { requestTimeoutMs, attempts, maxInFlight, packageCacheTtlMs, fetch, httpClient } = tuning;
   const common = {
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     ...(attempts !== undefined ? { attempts } : {}),
@@ -49,8 +53,9 @@ export function buildDeps(config: Config, credential: TokenCredential = createCr
       ...(packageCacheTtlMs !== undefined ? { packageCacheTtlMs } : {}),
       limits: config.limits,
       catalogIds: config.catalogIds,
+      ...(fetch ? { fetch } : {}),
     }),
-    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, common),
+    sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, { ...common, ...(httpClient ? { httpClient } : {}) }),
     store: createTableStore(createTableClient(config.state, credential), requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     now: Date.now,
   };

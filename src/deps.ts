@@ -39,16 +39,23 @@ export const WEBHOOK_DEADLINE_MS = 100_000;
 const MAX_SIGNAL_LISTENERS = 200;
 
 /**
+ * Every call in flight listens to a run's signal (and removes its listener when it ends): up to
+ * the in-flight bounds of Graph, ARM and the table at once, more than Node's default warning
+ * threshold of 10, which is not a leak. Every signal a run's calls share goes through here.
+ */
+export function forCallsInFlight(signal: AbortSignal): AbortSignal {
+  setMaxListeners(MAX_SIGNAL_LISTENERS, signal);
+  return signal;
+}
+
+/**
  * An AbortSignal that aborts with `reason()` after `ms`, and `clear()` for when the run has
  * answered: it cancels the timer and aborts whatever is still in flight (a read started in
  * parallel with one that failed), so that nothing runs after the answer.
  */
 export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController();
-  // Every call in flight listens to the run's signal (and removes its listener when it ends): up to
-  // the in-flight bounds of Graph, ARM and the table at once, more than Node's default warning
-  // threshold of 10, which is not a leak.
-  setMaxListeners(MAX_SIGNAL_LISTENERS, controller.signal);
+  forCallsInFlight(controller.signal);
   const timer = setTimeout(() => controller.abort(reason()), ms);
   return {
     signal: controller.signal,

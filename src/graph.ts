@@ -79,6 +79,8 @@ export interface GraphGatewayOptions {
   packageCacheTtlMs?: number;
   /** Each attempt of each request is abandoned after this long, body included. */
   requestTimeoutMs?: number;
+  /** The HTTP transport (default: the global fetch). */
+  fetch?: typeof fetch;
   /** Graph requests in flight at once for this instance, across all incidents. */
   maxInFlight?: number;
   /** Tries per request (first one included). */
@@ -136,6 +138,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
     attempts: options.attempts ?? 4,
     maxInFlight: options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT,
     maxPages: options.limits.maxPages,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const ttl = options.packageCacheTtlMs ?? 5 * 60_000;
   const now = options.now ?? Date.now;

@@ -30,6 +30,8 @@ export interface TransportOptions {
   maxInFlight: number;
   /** Pages read per listing (GRAPH_MAX_PAGES). */
   maxPages: number;
+  /** The HTTP transport (default: the global fetch); the world simulation serves Graph in process. */
+  fetch?: typeof fetch;
 }
 
 /** One request: what it is for (named in errors), what it needs when refused, and the answer expected. */
@@ -71,7 +73,7 @@ export function createGraphTransport(credential: TokenCredential, graphEndpoint:
   const authProvider = new TokenCredentialAuthenticationProvider(credential, { scopes: [`${origin}/.default`] });
   // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the client's.
   const client = Client.initWithMiddleware({
-    middleware: [new AuthenticationHandler(authProvider), new FetchHandler()],
+    middleware: [new AuthenticationHandler(authProvider), new FetchHandler(options.fetch ?? fetch)],
     baseUrl: origin,
     defaultVersion: "v1.0",
     // The Graph client only sends the token to graph.microsoft.com and to hosts listed here.
@@ -196,9 +198,11 @@ class GraphHttpError extends Error {
  * innermost code (ECONNREFUSED, SELF_SIGNED_CERT_IN_CHAIN, …) goes into the message.
  */
 class FetchHandler implements Middleware {
+  constructor(private readonly send: typeof fetch) {}
+
   async execute(context: Context): Promise<void> {
     try {
-      context.response = await fetch(context.request as string | URL | Request, context.options);
+      context.response = await this.send(context.request as string | URL | Request, context.options);
     } catch (error) {
       if (error instanceof Error && error.name === "AbortError") throw error;
       throw new Error(`fetch failed: ${deepestCause(error)}`, { cause: error });

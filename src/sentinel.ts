@@ -1,3 +1,4 @@
+import type { HttpClient } from "@azure/core-rest-pipeline";
 import type { TokenCredential } from "@azure/identity";
 import { getContinuationToken, SecurityInsights, type Incident } from "@azure/arm-securityinsight";
 import * as z from "zod/mini";
@@ -175,6 +176,8 @@ const automationRuleShape = z.object({
 export const MAX_AUTOMATION_RULES = 512;
 
 export interface SentinelGatewayOptions {
+  /** The HTTP transport (default: the SDK's); the world simulation serves ARM in process. */
+  httpClient?: HttpClient;
   requestTimeoutMs?: number;
   attempts?: number;
   maxInFlight?: number;
@@ -193,6 +196,7 @@ export function createSentinelGateway(
     credentialScopes: [`${armEndpoint}/.default`],
     // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the SDK's.
     retryOptions: { maxRetries: 0 },
+    ...(options.httpClient ? { httpClient: options.httpClient } : {}),
   });
   const policy: CallPolicy = createPolicy({
     timeoutMs: options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS,

@@ -50,6 +50,8 @@ export interface IncidentRecord {
    * enforcing sweeper treats the incident as never handled.
    */
   byHand?: boolean;
+  /** The state's comment could not be written (the incident was closed, or the run failed): the next run writes it. */
+  unsaid?: boolean;
   /** Enforcing runs in a row that failed. */
   failures: number;
   /** Set once reprocess was requested: later runs only verify it (and its pairs). */
@@ -153,16 +155,17 @@ const recordShape = z.object({
   updatedAt: z.number(),
   incident: z.optional(z.object({ number: z.optional(z.number()), title: z.string() })),
   byHand: z.optional(z.boolean()),
+  unsaid: z.optional(z.boolean()),
 });
 const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
 const timesShape = z.array(z.number());
 
-export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number } = {}): StateStore {
+export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number; attempts?: number } = {}): StateStore {
   const endpoint = {
     setting: client.url.includes("127.0.0.1") || client.url.includes("localhost") ? "STATE_TABLE_CONNECTION" : "STATE_TABLE_ENDPOINT",
     url: client.url,
   };
-  const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: 3, maxInFlight: 20 });
+  const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: options.attempts ?? 3, maxInFlight: 20 });
   // One counter update at a time in this instance (an in-flight bound of 1, abort-aware): only
   // other instances can then change the count between a read and its conditional write.
   const oneAtATime = createPolicy({ timeoutMs: QUEUE_TIMEOUT_MS, attempts: 1, maxInFlight: 1 });

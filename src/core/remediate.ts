@@ -65,6 +65,8 @@ interface Run {
   etag: string | undefined;
   /** Resolves once the run holds the lease; rejects with Busy when another run does. */
   claimed: Promise<void>;
+  /** The lease this run holds once claimed: every write before the last one keeps it. */
+  lease?: { owner: string; until: number };
 }
 
 /** Another run holds the incident. */
@@ -129,9 +131,11 @@ export async function remediateIncident(
 /** Takes the incident's lease; the etag it returns guards every later write of this run. */
 async function claim(run: Run, stored: Stored, leaseMs: number): Promise<void> {
   const { deps, signal } = run;
-  const etag = await deps.store.claim(run.snap.incident.name, stored, randomUUID(), deps.now() + leaseMs, deps.now(), signal);
+  const lease = { owner: randomUUID(), until: deps.now() + leaseMs };
+  const etag = await deps.store.claim(run.snap.incident.name, stored, lease.owner, lease.until, deps.now(), signal);
   if (etag === undefined) throw new Busy();
   run.etag = etag;
+  run.lease = lease;
 }
 
 function busy(run: Run): RemediationSummary {
@@ -294,15 +298,12 @@ async function requestWave(
   if (!reservation.granted) return settle(run, "capped", { ...planned.facts, decisions: [...decisions, checkCap(reservation, cap)] });
 
   const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
-  await Promise.all([
-    save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave }),
-    deps.store.noteRestores(covered, deps.now(), signal),
-  ]);
+  await Promise.all([recordWave(run, wave), deps.store.noteRestores(covered, deps.now(), signal)]);
   const done = await reprocessAll(run, plan.reprocess);
   const requested: Wave = { ...wave, failed: done.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
   const f: Facts = { ...planned.facts, decisions, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] };
   if (done.failed.length > 0) {
-    await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: requested });
+    await recordWave(run, requested);
     return settle(
       run,
       "failed",
@@ -332,7 +333,7 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
     const retried = await reprocessAll(run, retry);
     current = { ...wave, failed: retried.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
     failed = retried.failed;
-    await save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave: current });
+    await recordWave(run, current);
   }
   const reprocessed = wave.assignments.filter((a) => !current.failed?.some((f) => f.assignmentId === a.assignmentId));
   const f: Facts = { ...base, reprocessed, failed, notRestored: wave.left ?? [] };
@@ -516,10 +517,9 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
         : (message ?? headline(outcome));
   const closed = outcome === "remediated";
   const previous = run.record;
-  // An incident someone else closed before this run changed anything gets no comment from it.
-  const silent = outcome === "closed-by-other" && !previous?.wave;
-  const changed = !silent && (previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun);
+  const changed = previous?.unsaid === true || previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
   const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
+  let said = !changed;
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome, message: text, closed, update };
   // Every hold is in the log too (a dry run logs every check).
   for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
@@ -530,6 +530,7 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
     try {
       await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
       summary.commentId = commentId;
+      said = true;
     } catch (error) {
       // Closed is closed; and a failure is still counted when it cannot be said on the incident.
       if (!closed && outcome !== "failed") throw error;
@@ -537,7 +538,9 @@ async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): P
     }
   }
   try {
-    await save(run, { ...baseRecord(run), outcome, failures, comments: update, reason: text });
+    // A comment that could not be written is not counted: the next run writes it (under the same id).
+    const comments = said ? update : (previous?.comments ?? 0);
+    await save(run, { ...baseRecord(run), outcome, failures, comments, reason: text, ...(said ? {} : { unsaid: true }) });
   } catch (error) {
     // Closed is closed: the next run reads the incident's status first and reports already-closed.
     if (!closed) throw error;
@@ -603,6 +606,11 @@ function baseRecord(run: Run): IncidentRecord {
     },
     updatedAt: run.deps.now(),
   };
+}
+
+/** Records the wave (and what its calls answered), still holding the lease. */
+function recordWave(run: Run, wave: Wave): Promise<void> {
+  return save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave, ...(run.lease ? { lease: run.lease } : {}) });
 }
 
 /** A conditional write of the record; the run then works from what it wrote. */

@@ -163,7 +163,7 @@ const HEADLINE: Record<Outcome, string> = {
 };
 
 /** The outcome in a few words: the first thing an analyst reads. */
-const TITLE: Record<Outcome, string> = {
+export const TITLE: Record<Outcome, string> = {
   remediated: "access restored, incident closed",
   "already-closed": "already closed",
   "closed-by-other": "closed by someone else",

@@ -1,4 +1,4 @@
-import { deadline, type Deps, type Logger } from "../deps";
+import { deadline, forCallsInFlight, type Deps, type Logger } from "../deps";
 import { DeadlineError, messageOf, printable } from "../errors";
 import type { IncidentState } from "../sentinel";
 import { leaseHolds, type IncidentRecord } from "../store";
@@ -127,7 +127,7 @@ export async function sweepOpenIncidents(
     }
     log.info(`sweep: incident ${incident.name}: ${why}`);
     const own = deadline(options.perIncidentMs, () => new DeadlineError(Math.round(options.perIncidentMs / 1000)));
-    const stop = AbortSignal.any([signal, own.signal]);
+    const stop = forCallsInFlight(AbortSignal.any([signal, own.signal]));
     try {
       const result = await remediateIncident(
         { incidentId: incident.name, armId: incident.id, workspace: config.workspace },

@@ -31,6 +31,15 @@ export interface RecordedRequest {
   end: number;
 }
 
+/** One request served in process (FakeTenant.inProcess). */
+export interface InProcessCall {
+  caller: string;
+  service: Service;
+  method: string;
+  url: URL;
+  body: string;
+}
+
 export interface FakeTenantOptions {
   scenario: ScenarioInput | Scenario;
   /** Fixed ports (default: any free port). */
@@ -77,7 +86,12 @@ export class FakeTenant {
   readonly clientSecret = randomBytes(24).toString("base64url");
   readonly incidents = new Map<string, IncidentRecord>();
   /** The tenant's token signing key (published at the OpenID configuration's jwks_uri) and its id. */
-  private readonly signing = { kid: randomUUID(), ...generateKeyPairSync("rsa", { modulusLength: 2048 }) };
+  private signingKey: { kid: string; publicKey: KeyObject; privateKey: KeyObject } | undefined;
+  /** Made on first use: most runs never ask for a webhook token or the published keys. */
+  private get signing() {
+    this.signingKey ??= { kid: randomUUID(), ...generateKeyPairSync("rsa", { modulusLength: 2048 }) };
+    return this.signingKey;
+  }
   /** group id → member user ids */
   readonly members = new Map<string, Set<string>>();
   /** group id → owner user ids */
@@ -157,6 +171,84 @@ export class FakeTenant {
           }),
       ),
     );
+  }
+
+  /**
+   * The fake without sockets, for the world simulation (test/sim): each service answers through
+   * `fetchAs()` in this process, so that thousands of runs take seconds. Latency, stalls and
+   * connection resets are the socket server's; status faults and triggers apply here too.
+   */
+  static inProcess(scenario: ScenarioInput | Scenario): FakeTenant {
+    const fake = new FakeTenant(parseScenario(scenario), { certPath: "", cert: "", key: "" });
+    for (const service of ["login", "graph", "arm"] as const) fake.urls[service] = `https://${service}.fake.invalid`;
+    return fake;
+  }
+
+  /** Called before an in-process request is served (it may change the world, or throw to fail it). */
+  beforeServe?: (call: InProcessCall) => void | Promise<void>;
+  /** Called with each in-process answer. */
+  afterServe?: (call: InProcessCall & { status: number; answer: unknown }) => void;
+
+  /** A fetch served by this fake in process; `caller` names who calls (given to the hooks). */
+  fetchAs(caller: string): typeof fetch {
+    return async (input, init) => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      const service = (["login", "graph", "arm"] as const).find((s) => this.urls[s] === url.origin);
+      if (!service) throw new TypeError(`fetch failed: nothing serves ${url.origin}`);
+      request.signal.throwIfAborted();
+      const call: InProcessCall = { caller, service, method: request.method, url, body: await request.text() };
+      await this.beforeServe?.(call);
+      request.signal.throwIfAborted();
+      const answer = this.serveInProcess(call, request.headers.get("authorization") ?? "");
+      this.afterServe?.({ ...call, status: answer.status, answer: answer.body });
+      request.signal.throwIfAborted();
+      const text = answer.body === undefined ? null : JSON.stringify(answer.body);
+      return new Response(text, {
+        status: answer.status,
+        headers: { ...(text !== null ? { "content-type": "application/json; charset=utf-8" } : {}), ...answer.headers },
+      });
+    };
+  }
+
+  private serveInProcess(call: InProcessCall, authorization: string): Answer {
+    const { service, method, url, body } = call;
+    const start = performance.now() - this.t0;
+    this.fireTriggers(service, method, url.pathname);
+    const fault = this.takeFault(service, method, url.pathname);
+    let answer: Answer;
+    try {
+      answer =
+        fault?.status !== undefined
+          ? { status: fault.status, body: this.errorBody(service, fault.status, "Injected fault") }
+          : this.route(service, method, url, body, authorization, fault);
+    } catch (error) {
+      answer = {
+        status: 500,
+        body: this.errorBody(service, 500, `Fake tenant error: ${error instanceof Error ? error.message : String(error)}`),
+      };
+    }
+    const end = performance.now() - this.t0;
+    this.requests.push({
+      seq: ++this.seq,
+      service,
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      status: answer.status,
+      start,
+      end,
+    });
+    return answer;
+  }
+
+  private fireTriggers(service: Service, method: string, path: string): void {
+    for (const t of this.triggers) {
+      if (t.left > 0 && t.service === service && (t.method === undefined || t.method === method) && t.path.test(path)) {
+        t.left--;
+        t.action();
+      }
+    }
   }
 
   /** The app settings that point the app at this fake (same names as local.settings.json Values). */
@@ -271,12 +363,7 @@ export class FakeTenant {
     let status = 500;
     try {
       const body = await readBody(req);
-      for (const t of this.triggers) {
-        if (t.left > 0 && t.service === service && (t.method === undefined || t.method === method) && t.path.test(url.pathname)) {
-          t.left--;
-          t.action();
-        }
-      }
+      this.fireTriggers(service, method, url.pathname);
       const fault = this.takeFault(service, method, url.pathname);
       const delay = (service === "login" ? 0 : this.latencyMs) + (fault?.latencyMs ?? 0);
       if (delay > 0) await sleep(delay);
@@ -308,8 +395,7 @@ export class FakeTenant {
         const answer =
           service === "login"
             ? this.login(method, url, body)
-            : (this.authorize(service, req) ??
-              (service === "graph" ? this.graph(method, url, body, this.rolesOf(req)) : this.arm(method, url, body, fault)));
+            : this.route(service, method, url, body, req.headers.authorization ?? "", fault);
         status = answer.status;
         send(res, answer.status, answer.body, answer.headers);
       }
@@ -473,8 +559,15 @@ export class FakeTenant {
   }
 
   /** Checks the bearer token was issued by this fake for this service; undefined = authorized. */
-  private authorize(service: "graph" | "arm", req: IncomingMessage): Answer | undefined {
-    const header = req.headers.authorization ?? "";
+  private route(service: Service, method: string, url: URL, body: string, authorization: string, fault?: Fault): Answer {
+    if (service === "login") return this.login(method, url, body);
+    return (
+      this.authorize(service, authorization) ??
+      (service === "graph" ? this.graph(method, url, body, this.rolesOf(authorization)) : this.arm(method, url, body, fault))
+    );
+  }
+
+  private authorize(service: "graph" | "arm", header: string): Answer | undefined {
     const token = header.startsWith("Bearer ") ? header.slice(7) : undefined;
     const known = token ? this.tokens.get(token) : undefined;
     const ok = known !== undefined && known.expires > Date.now() && known.audience === this.urls[service];
@@ -492,8 +585,7 @@ export class FakeTenant {
     return [...tenantWide, "User.Read.All", "GroupMember.Read.All", "IdentityRiskyUser.Read.All"];
   }
 
-  private rolesOf(req: IncomingMessage): string[] {
-    const header = req.headers.authorization ?? "";
+  private rolesOf(header: string): string[] {
     return this.tokens.get(header.slice("Bearer ".length))?.roles ?? [];
   }
 
