@@ -2,6 +2,7 @@ import type { TokenCredential } from "@azure/identity";
 import { TableClient } from "@azure/data-tables";
 import * as z from "zod/mini";
 import { statusOf, upstreamError } from "./errors";
+import type { Outcome } from "./core/report";
 import { createPolicy } from "./policy";
 
 /** Something a user lost that the incident names: a group membership or an application role. */
@@ -36,13 +37,42 @@ export interface Wave {
 }
 
 /**
+ * The states a record can be in: where a run stopped ("new": claimed, no decision yet;
+ * "reprocess-requested": the wave is recorded) or the outcome it reached. Never stored:
+ * "in-progress" (another run's) and "already-closed" (nothing to record).
+ */
+export type PersistedState = Settled | "new" | "reprocess-requested";
+
+/** The outcomes a run records (and comments on). */
+export type Settled = Exclude<Outcome, "in-progress" | "already-closed">;
+
+const PERSISTED_STATES = [
+  "new",
+  "reprocess-requested",
+  "remediated",
+  "closed-by-other",
+  "partly-restored",
+  "dry-run",
+  "held",
+  "nothing-to-reprocess",
+  "no-account",
+  "awaiting-delivery",
+  "capped",
+  "delivery-not-seen",
+  "failed",
+] as const satisfies readonly PersistedState[];
+// Every state is in the list (the compiler says which one is missing).
+const everyState: Exclude<PersistedState, (typeof PERSISTED_STATES)[number]> extends never ? true : never = true;
+void everyState;
+
+/**
  * The app's persisted state of one incident (the state machine of docs/safety.md). `outcome` is
  * the state; every write is conditional on the etag of the read (or write) before it, so a
  * retry, the sweeper or another instance resumes from here and never repeats a step.
  */
 export interface IncidentRecord {
-  /** The state the last run reached (an Outcome of src/core/report.ts). */
-  outcome: string;
+  /** The state the last run reached. */
+  outcome: PersistedState;
   /** The last run was a dry run: nothing was changed, and no failure of it counts as an attempt. */
   dryRun: boolean;
   /**
@@ -66,6 +96,12 @@ export interface IncidentRecord {
   updatedAt: number;
   /** The incident's number and title when the record was written (shown by `status`). */
   incident?: { number?: number; title: string };
+  /**
+   * The row held something this app cannot read: why, and (the start of) what it held. It stays
+   * until an admin deletes the row; meanwhile every run holds the incident (it cannot tell
+   * whether a wave was requested) and counts an attempt.
+   */
+  damaged?: { reason: string; text: string };
 }
 
 /** A record as stored, with the etag its next write must match. */
@@ -147,15 +183,37 @@ const DAY = 24 * 60 * MINUTE;
 /** Restores kept per pair: more than any sensible REPEAT_RESTORE_LIMIT. */
 const PAIR_HISTORY = 50;
 
+const count = z.number().check(z.int(), z.gte(0));
+const pairShape = z.object({ userId: z.string(), kind: z.enum(["group", "owner", "app"]), targetId: z.string() });
 const recordShape = z.object({
-  outcome: z.string(),
+  outcome: z.enum(PERSISTED_STATES),
   dryRun: z.boolean(),
-  failures: z.number(),
-  comments: z._default(z.number(), 0),
-  updatedAt: z.number(),
-  incident: z.optional(z.object({ number: z.optional(z.number()), title: z.string() })),
   byHand: z.optional(z.boolean()),
   unsaid: z.optional(z.boolean()),
+  failures: count,
+  comments: z._default(count, 0),
+  wave: z.optional(
+    z.object({
+      requestedAt: z.number(),
+      assignments: z.array(
+        z.object({
+          userId: z.string(),
+          assignmentId: z.string(),
+          accessPackageId: z.string(),
+          accessPackageName: z.optional(z.string()),
+          state: z.string(),
+        }),
+      ),
+      pairs: z.array(pairShape),
+      failed: z.optional(z.array(z.object({ assignmentId: z.string(), error: z.string() }))),
+      left: z.optional(z.array(z.extend(pairShape, { reason: z.string() }))),
+    }),
+  ),
+  reason: z.optional(z.string()),
+  lease: z.optional(z.object({ owner: z.string(), until: z.number() })),
+  updatedAt: z.number(),
+  incident: z.optional(z.object({ number: z.optional(z.number()), title: z.string() })),
+  damaged: z.optional(z.object({ reason: z.string(), text: z.string() })),
 });
 const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
 const timesShape = z.array(z.number());
@@ -221,7 +279,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
     run(signal, `read the state of incident ${incidentId}`, async (abortSignal) => {
       const e = await get<{ record: string }>("incident", incidentId, abortSignal);
       if (!e) return { record: undefined, etag: undefined };
-      return { record: parseRecord(e.record, incidentId), etag: e.etag };
+      return { record: parseRecord(e.record), etag: e.etag };
     });
 
   return {
@@ -318,13 +376,7 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
           .listEntities<{ record: string }>({ queryOptions: { filter: "PartitionKey eq 'incident'" }, abortSignal })
           .byPage({ maxPageSize: 100 });
         for await (const page of pages) {
-          for (const e of page) {
-            try {
-              out.push({ incidentId: e.rowKey ?? "", record: parseRecord(e.record, e.rowKey ?? "") });
-            } catch {
-              // A record this app did not write is not shown.
-            }
-          }
+          for (const e of page) out.push({ incidentId: e.rowKey ?? "", record: parseRecord(e.record) });
           if (out.length >= max) break;
         }
         return out.slice(0, max);
@@ -422,17 +474,36 @@ function parseTimes(text: unknown): number[] | undefined {
   }
 }
 
-function parseRecord(text: string, incidentId: string): IncidentRecord {
+/** What of a damaged row the record keeps (for the admin who repairs it). */
+const DAMAGED_TEXT = 2_000;
+
+/**
+ * A record as written, validated field by field. A row the app cannot read is not "no record"
+ * (acting as if there were none could repeat a wave): it becomes a damaged record, which every
+ * run holds on.
+ */
+function parseRecord(text: unknown): IncidentRecord {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = typeof text === "string" ? JSON.parse(text) : undefined;
   } catch {
     json = undefined;
   }
   const parsed = recordShape.safeParse(json);
-  // A record the app cannot read is a failure: acting as if there were none could repeat a wave.
-  if (!parsed.success) throw new Error(`the state of incident ${incidentId} is not a record this app wrote`);
-  return { ...(json as IncidentRecord), comments: parsed.data.comments };
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const reason = json === undefined ? "it is not JSON" : `${issue?.path.join(".") || "the record"}: ${issue?.message ?? "invalid"}`;
+  const kept = typeof text === "string" ? text.slice(0, DAMAGED_TEXT) : String(typeof text);
+  const old = json as { failures?: unknown; comments?: unknown } | undefined;
+  const num = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : 0);
+  return {
+    outcome: "held",
+    dryRun: false,
+    failures: num(old?.failures),
+    comments: num(old?.comments),
+    updatedAt: 0,
+    damaged: { reason, text: kept },
+  };
 }
 
 /** The table client: identity-based on Azure (endpoint + managed identity), a connection string for Azurite. */

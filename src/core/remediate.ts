@@ -5,7 +5,7 @@ import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
 import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
-import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Stored, type Wave } from "../store";
+import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Settled, type Stored, type Wave } from "../store";
 import { decisionLine, decisionRecord } from "./decisionRecord";
 import { AUTO_LABEL, checkCap, checkChanged, checkRepeats, checkScope, checkUsers, holds, SCOPE_GUARDS, usersCleared } from "./guards";
 import { planReprocess, type AssignmentRef, type Plan } from "./plan";
@@ -16,7 +16,6 @@ import {
   stableId,
   type Decision,
   type FailedAssignment,
-  type Outcome,
   type PairNote,
   type RemediationSummary,
 } from "./report";
@@ -157,6 +156,8 @@ async function decide(run: Run): Promise<RemediationSummary> {
   );
   const scope = checkScope(snap, deps);
   const base = { ...facts(snap, run.dryRun), decisions: scope };
+  const damaged = run.record?.damaged;
+  if (damaged) return settle(run, "held", { ...base, decisions: [...scope, damagedRecord(damaged.reason)] });
   if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
   if (users.length === 0) return settle(run, "no-account", base);
 
@@ -200,6 +201,15 @@ async function decide(run: Run): Promise<RemediationSummary> {
     return holds(decisions).length > 0 ? settle(run, "held", planFacts) : settle(run, "nothing-to-reprocess", planFacts);
   }
   return requestWave(run, { plan, covered, left, facts: planFacts });
+}
+
+/** The app's record of the incident cannot be read: whether a wave was requested is unknown, so nothing is. */
+function damagedRecord(reason: string): Decision {
+  return {
+    guard: "state-record",
+    result: "hold",
+    reason: `the app's record of this incident in the state table is unreadable (${reason}), so it cannot tell whether it already reprocessed; nothing is restored until an admin repairs or deletes the row`,
+  };
 }
 
 /** Every pair a wave knows of: those it restores and those it left, with why. */
@@ -504,11 +514,12 @@ async function close(run: Run, f: Facts, wave: Wave): Promise<RemediationSummary
  * its reason changed, one new comment that supersedes the earlier ones. Once the incident is
  * closed, a failing comment is logged and does not undo the outcome.
  */
-async function settle(run: Run, outcome: Outcome, f: Facts, message?: string): Promise<RemediationSummary> {
+async function settle(run: Run, outcome: Settled, f: Facts, message?: string): Promise<RemediationSummary> {
   const { deps, log, signal } = run;
   const { incident } = run.snap;
   await run.claimed;
-  const failures = outcome === "failed" ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
+  // A damaged record counts every run as an attempt, so the sweeper stops at SWEEP_MAX_ATTEMPTS.
+  const failures = outcome === "failed" || run.record?.damaged ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
   const text =
     outcome === "failed"
       ? failureMessage(run, failures, message ?? "")
@@ -600,6 +611,7 @@ function baseRecord(run: Run): IncidentRecord {
     comments: r?.comments ?? 0,
     ...(r?.wave ? { wave: r.wave } : {}),
     ...(r?.reason !== undefined ? { reason: r.reason } : {}),
+    ...(r?.damaged ? { damaged: r.damaged } : {}),
     incident: {
       title: run.snap.incident.title,
       ...(run.snap.incident.incidentNumber !== undefined ? { number: run.snap.incident.incidentNumber } : {}),

@@ -54,7 +54,8 @@ export type Guard =
   | "lost-access"
   | "repeat"
   | "changed"
-  | "hourly-cap";
+  | "hourly-cap"
+  | "state-record";
 
 /** The one action that releases each guard (the guards table of README.md and docs/safety.md). */
 export const RELEASE: Record<Guard, string> = {
@@ -72,6 +73,8 @@ export const RELEASE: Record<Guard, string> = {
   changed:
     "restore the access the new alert names by hand (reprocess the user's assignment), or move that alert to its own incident and run the playbook on it; the app never reprocesses a second time for one incident",
   "hourly-cap": "nothing: the app resumes it when the hourly window allows",
+  "state-record":
+    "check by hand whether the access was restored, then delete the incident's row from the state table (docs/reliability.md); the app then starts afresh",
 };
 
 /** The holds as one sentence (the JSON summary's message for a held incident). */

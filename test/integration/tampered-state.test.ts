@@ -79,4 +79,40 @@ describe("tampered state", () => {
     );
     expect(f.reprocessed.size).toBe(0);
   });
+  it("a record the app cannot read (a malformed wave, or not JSON) holds the incident with a comment, counts an attempt each run and shows in status", async () => {
+    const t = new TenantBuilder();
+    const r = t.removal("adele");
+    const { f, table, deps } = await setUp(t);
+    const wave = { requestedAt: Date.now(), assignments: "all of them", pairs: [] };
+    const record = { outcome: "reprocess-requested", dryRun: false, failures: 0, comments: 0, updatedAt: Date.now(), wave };
+    await table.createEntity({ partitionKey: "incident", rowKey: r.incident, record: JSON.stringify(record) });
+
+    const first = await callWebhook(deps, f.triggerBody(r.incident));
+    const second = await callWebhook(deps, f.triggerBody(r.incident));
+
+    for (const res of [first, second]) {
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ outcome: "held", closed: false });
+      expect(res.body.decisions).toContainEqual(
+        expect.objectContaining({ guard: "state-record", result: "hold", reason: expect.stringContaining("wave.assignments") }),
+      );
+    }
+    expect(f.reprocessed.size).toBe(0);
+    const comments = [...(f.incidents.get(r.incident)?.comments.values() ?? [])];
+    expect(comments).toHaveLength(1);
+    expect(comments[0]?.message).toContain("unreadable");
+    const stored = await deps.store.read(r.incident, new AbortController().signal);
+    expect(stored.record).toMatchObject({ outcome: "held", failures: 2, damaged: { text: expect.stringContaining("all of them") } });
+    const listed = await deps.store.listRecords(10, new AbortController().signal);
+    expect(listed).toContainEqual(
+      expect.objectContaining({ incidentId: r.incident, record: expect.objectContaining({ damaged: expect.anything() }) }),
+    );
+
+    await table.updateEntity({ partitionKey: "incident", rowKey: r.incident, record: "{not json" }, "Replace");
+    const third = await callWebhook(deps, f.triggerBody(r.incident));
+    expect(third.body.decisions).toContainEqual(
+      expect.objectContaining({ guard: "state-record", reason: expect.stringContaining("it is not JSON") }),
+    );
+    expect(f.reprocessed.size).toBe(0);
+  });
 });

@@ -2,11 +2,12 @@
 import { describe, expect, it } from "vitest";
 import { dueReason } from "../../src/core/sweep";
 import type { IncidentState } from "../../src/sentinel";
+import type { PersistedState } from "../../src/store";
 
 describe("sweeper: which incidents are due", () => {
   const now = Date.now();
   const i = (modifiedAgoMs: number) => ({ lastModifiedTimeUtc: new Date(now - modifiedAgoMs) }) as IncidentState;
-  const rec = (outcome: string, extra: object = {}) => ({
+  const rec = (outcome: PersistedState, extra: object = {}) => ({
     outcome,
     dryRun: false,
     failures: 0,
