@@ -46,7 +46,7 @@ export type PersistedState = Settled | "new" | "reprocess-requested";
 /** The outcomes a run records (and comments on). */
 export type Settled = Exclude<Outcome, "in-progress" | "already-closed">;
 
-const PERSISTED_STATES = [
+export const PERSISTED_STATES = [
   "new",
   "reprocess-requested",
   "remediated",

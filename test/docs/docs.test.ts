@@ -6,7 +6,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { NUMBERS, settingsSchema } from "../../src/config";
+import { RELEASE } from "../../src/core/report";
 import { GRAPH_CALLS, neededAccess } from "../../src/permissions";
+import { PERSISTED_STATES } from "../../src/store";
 
 const ROOT = join(__dirname, "..", "..");
 const DOCS = [
@@ -96,5 +98,25 @@ describe("docs/permissions.md", () => {
     const tenantWide = neededAccess({ catalogScoped: false, riskCheck: true });
     const scoped = neededAccess({ catalogScoped: true, riskCheck: true });
     expect(named.sort()).toEqual([...tenantWide.permissions, ...scoped.catalogRoles].sort());
+  });
+});
+
+describe("docs/safety.md matches the code", () => {
+  const safety = readFileSync(join(ROOT, "docs", "safety.md"), "utf8");
+
+  it("the state diagram has exactly the states a record can be in (claimed is the record's 'new')", () => {
+    const diagram = /```mermaid\n([\s\S]*?)```/.exec(safety)?.[1] ?? "";
+    const states = new Set(
+      [...diagram.matchAll(/^\s*(\S+)\s*-->\s*([^:\s]+)/gm)]
+        .flatMap((m) => [m[1] as string, m[2] as string])
+        .filter((s) => s !== "[*]")
+        .map((s) => (s === "claimed" ? "new" : s.replace(/_/g, "-"))),
+    );
+    expect([...states].sort()).toEqual([...PERSISTED_STATES].sort());
+  });
+
+  it("the guards table names every guard the code has, each with how to release it", () => {
+    const rows = [...safety.matchAll(/^\| `([a-z-]+)`(?: \(user\))? \|/gm)].map((m) => m[1]);
+    expect(rows.sort()).toEqual(Object.keys(RELEASE).sort());
   });
 });
