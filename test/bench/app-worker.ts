@@ -14,6 +14,8 @@ import type { RecordedRequest } from "../fake-tenant/server";
 export interface Job {
   settings: Record<string, string>;
   control: string;
+  /** The state table's logging pass-through (GET/POST /_proxy/requests). */
+  tableLog: string;
   warmUp: string;
   faultIncident: string;
   single: { assignments: number; variant: string; incident: string; latencyMs: number }[];
@@ -28,7 +30,7 @@ export interface Job {
 }
 
 /** Sequential round trips: a request starts a new one when it began after everything before it had ended. */
-export function roundTrips(requests: RecordedRequest[]): number {
+export function roundTrips(requests: Pick<RecordedRequest, "start" | "end">[]): number {
   let waves = 0;
   let end = -Infinity;
   for (const r of [...requests].sort((a, b) => a.start - b.start)) {
@@ -134,9 +136,12 @@ async function main(): Promise<void> {
   const setLatency = (ms: number) => control("/latency", { method: "PUT", body: JSON.stringify({ ms }) });
   for (const s of job.single) {
     await setLatency(s.latencyMs);
-    await control("/requests/clear", { method: "POST" });
+    await Promise.all([control("/requests/clear", { method: "POST" }), fetch(`${job.tableLog}/_proxy/requests/clear`, { method: "POST" })]);
     const r = await deliver(s.incident);
-    const requests = (await control<RecordedRequest[]>("/requests")).filter((r) => !r.path.startsWith("/_fake/"));
+    const tableCalls = (await (await fetch(`${job.tableLog}/_proxy/requests`)).json()) as (Omit<RecordedRequest, "service"> & {
+      service: "table";
+    })[];
+    const requests = [...(await control<RecordedRequest[]>("/requests")).filter((r) => !r.path.startsWith("/_fake/")), ...tableCalls];
     if (process.env.BENCH_TRACE) {
       const t0 = Math.min(...requests.map((r) => r.start));
       process.stderr.write(
@@ -149,7 +154,8 @@ async function main(): Promise<void> {
       variant: s.variant,
       ms: r.ms,
       roundTrips: roundTrips(requests),
-      requests: requests.length,
+      requests: requests.length - tableCalls.length,
+      tableCalls: tableCalls.length,
       outcome: r.outcome,
       reprocessed: r.reprocessed,
     });

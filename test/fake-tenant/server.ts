@@ -26,7 +26,7 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   status: number;
-  /** Milliseconds since the fake started. */
+  /** Epoch milliseconds, sub-millisecond (performance.timeOrigin + performance.now()). */
   start: number;
   end: number;
 }
@@ -109,7 +109,8 @@ export class FakeTenant {
   private readonly buckets = new Map<Service, { rate: number; capacity: number; tokens: number; at: number }>();
   private readonly tokens = new Map<string, { audience: string; expires: number; roles?: string[] }>();
   private readonly servers: Server[] = [];
-  private readonly t0 = performance.now();
+  /** Request times are epoch milliseconds (sub-millisecond), comparable with other processes' logs. */
+  private readonly t0 = -performance.timeOrigin;
   private seq = 0;
 
   private constructor(
