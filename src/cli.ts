@@ -17,14 +17,15 @@ import { loadConfig } from "./config";
 import { renderChecks, runDoctor } from "./core/doctor";
 import { remediateIncident } from "./core/remediate";
 import { readStatus, renderStatus } from "./core/status";
-import { renderText, type Outcome } from "./core/report";
+import type { Outcome } from "./core/domain";
+import { renderText } from "./core/report";
 import { sweepOpenIncidents, SWEEP_DEADLINE_MS, SWEEP_DEFAULTS } from "./core/sweep";
 import { deadline, WEBHOOK_DEADLINE_MS, type Logger } from "./deps";
 import { AppError, DeadlineError, messageOf, printable, RequestError } from "./errors";
 import { parseIncidentTriggerText } from "./incident";
 
-const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--settings <file>]
-       access-package-remediation sweep [--dry-run] [--include-dry-run] [--include-recent] [--json] [--settings <file>]
+const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-run] [--json] [--verbose] [--settings <file>]
+       access-package-remediation sweep [--dry-run] [--include-dry-run] [--include-recent] [--json] [--verbose] [--settings <file>]
        access-package-remediation doctor [--webhook <url>] [--json] [--settings <file>]
        access-package-remediation status [--json] [--settings <file>]
 
@@ -41,6 +42,7 @@ const USAGE = `Usage: access-package-remediation replay <incident.json> [--dry-r
   --include-recent
               sweep: also run incidents younger than 10 minutes (normally left to their webhook)
   --json      Print the JSON summary instead of the readable one
+  --verbose   Also print each step and the decision records on stderr (warnings always show)
   --settings  Read settings from a local.settings.json (its Values); the environment wins
 
 Exit codes (replay): 0 remediated and closed (or already closed); 1 failed, retry; 2 bad usage,
@@ -77,6 +79,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         "include-dry-run": { type: "boolean", default: false },
         "include-recent": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
+        verbose: { type: "boolean", short: "v", default: false },
         settings: { type: "string" },
         webhook: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -107,8 +110,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2;
   }
 
+  // Steps, outcomes and decision records with --verbose; warnings and errors always.
+  const verbose = args.values.verbose === true;
+  const detail = (m: string) => void (verbose && process.stderr.write(`  ${m}\n`));
   const log: Logger = {
-    info: (m) => process.stderr.write(`  ${m}\n`),
+    debug: detail,
+    info: detail,
     warn: (m) => process.stderr.write(`  warning: ${m}\n`),
     error: (m) => process.stderr.write(`  error: ${m}\n`),
   };

@@ -4,7 +4,13 @@ import type { GraphGateway } from "./graph";
 import type { SentinelGateway } from "./sentinel";
 import type { StateStore } from "./store";
 
+/**
+ * Where the app writes what it does. `debug` is each step (the host logs it at Debug, off unless
+ * host.json or `AzureFunctionsJobHost__logging__logLevel__Function` raises it; the CLI with
+ * `--verbose`); `info` is each outcome and its decision record (the workbook's source).
+ */
 export interface Logger {
+  debug(message: string): void;
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
@@ -20,8 +26,14 @@ export interface Deps {
 }
 
 /** A Logger that writes through a Functions invocation context. */
-export function contextLogger(context: { info(m: string): void; warn(m: string): void; error(m: string): void }): Logger {
+export function contextLogger(context: {
+  debug(m: string): void;
+  info(m: string): void;
+  warn(m: string): void;
+  error(m: string): void;
+}): Logger {
   return {
+    debug: (m) => context.debug(m),
     info: (m) => context.info(m),
     warn: (m) => context.warn(m),
     error: (m) => context.error(m),

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit } from "@azure/functions";
-import type { Outcome, RemediationSummary } from "./core/report";
+import type { Outcome } from "./core/domain";
+import type { RemediationSummary } from "./core/report";
 import type { Logger } from "./deps";
 import { AppError, messageOf, printable, RequestError } from "./errors";
 import { parseIncidentTriggerText, type IncidentPointer } from "./incident";

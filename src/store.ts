@@ -2,39 +2,8 @@ import type { TokenCredential } from "@azure/identity";
 import { TableClient } from "@azure/data-tables";
 import * as z from "zod/mini";
 import { statusOf, upstreamError } from "./errors";
-import type { Outcome } from "./core/report";
+import type { Outcome, Pair, Wave } from "./core/domain";
 import { createPolicy } from "./policy";
-
-/** Something a user lost that the incident names: a group membership or an application role. */
-export interface Pair {
-  userId: string;
-  /** A group membership, a group ownership, or an application role. */
-  kind: "group" | "owner" | "app";
-  /** Group object id, or the application's service principal id (lower case). */
-  targetId: string;
-}
-
-export interface WaveAssignment {
-  userId: string;
-  assignmentId: string;
-  accessPackageId: string;
-  accessPackageName?: string;
-  state: string;
-}
-
-/** The one reprocess wave of an incident: recorded before the first call, never requested again. */
-export interface Wave {
-  /** When the wave was recorded (epoch ms). */
-  requestedAt: number;
-  /** Exactly the assignments the wave reprocesses. */
-  assignments: WaveAssignment[];
-  /** The (user, group or application) pairs the wave is meant to restore. */
-  pairs: Pair[];
-  /** Filled in once the calls answered: assignments whose reprocess failed or were gone. */
-  failed?: { assignmentId: string; error: string }[];
-  /** The pairs the wave cannot restore (held user, no package grants it), with why: the incident stays open. */
-  left?: (Pair & { reason: string })[];
-}
 
 /**
  * The states a record can be in: where a run stopped ("new": claimed, no decision yet;
@@ -104,6 +73,13 @@ export interface IncidentRecord {
   damaged?: { reason: string; text: string };
 }
 
+/** What a run claims: the record as it read it, the lease it wants, and the time now. */
+export interface Claim {
+  stored: Stored;
+  lease: { owner: string; until: number };
+  now: number;
+}
+
 /** A record as stored, with the etag its next write must match. */
 export interface Stored {
   record: IncidentRecord | undefined;
@@ -132,11 +108,11 @@ export interface StateStore {
   /** The record and its etag (both undefined when none). */
   read(incidentId: string, signal: AbortSignal): Promise<Stored>;
   /**
-   * Takes the incident's lease for `owner` until `until`, unless another owner holds an unexpired
-   * one in `stored` or wrote since it was read (then undefined). Conditional on the etag read, so
-   * two runs never both get it. Returns the etag the run's next write must match.
+   * Takes the incident's lease, unless another owner holds an unexpired one in `claim.stored` or
+   * wrote since it was read (then undefined). Conditional on the etag read, so two runs never
+   * both get it. Returns the etag the run's next write must match.
    */
-  claim(incidentId: string, stored: Stored, owner: string, until: number, now: number, signal: AbortSignal): Promise<string | undefined>;
+  claim(incidentId: string, claim: Claim, signal: AbortSignal): Promise<string | undefined>;
   /** Writes the record if it is still at `etag`; throws LeaseLost when it is not. Returns the new etag. */
   save(incidentId: string, record: IncidentRecord, etag: string | undefined, signal: AbortSignal): Promise<string>;
   /** Counts `users` restores in the rolling hour ending `now`, unless that would pass `cap`. Exact across instances. */
@@ -285,12 +261,12 @@ export function createTableStore(client: TableClient, options: { requestTimeoutM
   return {
     read,
 
-    async claim(incidentId, stored, owner, until, now, signal) {
-      const lease = stored.record?.lease;
-      if (lease && lease.owner !== owner && leaseHolds(lease, now)) return undefined;
+    async claim(incidentId, { stored, lease, now }, signal) {
+      const held = stored.record?.lease;
+      if (held && held.owner !== lease.owner && leaseHolds(held, now)) return undefined;
       const record: IncidentRecord = {
         ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }),
-        lease: { owner, until },
+        lease,
       };
       return run(signal, `claim incident ${incidentId}`, (abortSignal) =>
         put({ partitionKey: "incident", rowKey: incidentId, record: JSON.stringify(record) }, stored.etag, abortSignal),

@@ -148,6 +148,7 @@ export function captureLog(): CapturedLog {
   const lines: string[] = [];
   return {
     lines,
+    debug: (m) => lines.push(`debug ${m}`),
     info: (m) => lines.push(`info ${m}`),
     warn: (m) => lines.push(`warn ${m}`),
     error: (m) => lines.push(`error ${m}`),

@@ -1,5 +1,5 @@
-import type { Pair } from "../store";
-import type { Guard, Outcome, RemediationSummary } from "./report";
+import type { Guard, Outcome, Pair } from "./domain";
+import type { RemediationSummary } from "./report";
 
 /**
  * The structured record each decision writes to the log, one line: this prefix, a space, then

@@ -2,9 +2,9 @@ import { ruleArmId, sameName as same, type WorkspaceRef } from "../config";
 import type { Deps } from "../deps";
 import { UpstreamError } from "../errors";
 import type { UserRef } from "./entities";
-import type { Decision } from "./report";
+import type { Decision, Pair } from "./domain";
 import { pairsOf, type Snapshot } from "./snapshot";
-import { pairKey, type Pair, type Reservation } from "../store";
+import { pairKey, type Reservation } from "../store";
 
 /** The label the app adds when it closes an incident. */
 export const AUTO_LABEL = "auto-remediated";
@@ -178,6 +178,15 @@ export function checkRepeats(pairs: Pair[], history: Map<string, number | "unrea
           : undefined;
     return reason ? [{ guard: "repeat" as const, userId: p.userId, result: "hold" as const, reason }] : [];
   });
+}
+
+/** The app's record of the incident cannot be read: whether a wave was requested is unknown, so nothing is. */
+export function checkRecord(reason: string): Decision {
+  return {
+    guard: "state-record",
+    result: "hold",
+    reason: `the app's record of this incident in the state table is unreadable (${reason}), so it cannot tell whether it already reprocessed; nothing is restored until an admin repairs or deletes the row`,
+  };
 }
 
 /** The tenant-wide hourly cap, as the reservation found it. */

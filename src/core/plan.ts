@@ -1,16 +1,5 @@
 import type { Assignment, Grants } from "../graph";
-
-export interface AssignmentRef {
-  userId: string;
-  assignmentId: string;
-  accessPackageId: string;
-  accessPackageName?: string;
-  state: string;
-}
-
-export interface SkippedAssignment extends AssignmentRef {
-  reason: string;
-}
+import type { AssignmentRef, SkippedAssignment } from "./domain";
 
 export interface Plan {
   reprocess: AssignmentRef[];
@@ -40,8 +29,8 @@ export function toRef(userId: string, a: Assignment): AssignmentRef {
  * Chooses what to reprocess. When what the user lost is known (group memberships, group
  * ownerships, applications), only
  * assignments whose access package grants one of them; otherwise every assignment. Of those,
- * only `delivered` ones: Graph documents reprocess for delivered assignments only. Everything
- * else is skipped with a reason.
+ * only `delivered` ones: Graph documents reprocess for delivered assignments only; the others
+ * are skipped with a reason. Assignments granting nothing that was lost are left out.
  *
  * @param grants access package id → what it grants (only needed when something lost is known)
  */
@@ -61,13 +50,8 @@ export function planReprocess(
       if (known) {
         const granted = grants.get(a.accessPackageId) ?? { groups: [], owners: [], apps: [] };
         const grantsLost = (["groups", "owners", "apps"] as const).some((k) => lost[k].some((id) => granted[k].includes(id)));
-        if (!grantsLost) {
-          plan.skipped.push({
-            ...ref,
-            reason: "access package does not grant what the incident says the user lost (group membership, group ownership or application)",
-          });
-          continue;
-        }
+        // An assignment granting nothing the incident names has nothing to do with the removal.
+        if (!grantsLost) continue;
       }
       if (a.state === "delivered") {
         plan.reprocess.push(ref);

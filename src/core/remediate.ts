@@ -5,20 +5,23 @@ import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
 import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
-import { LeaseLost, pairKey, type IncidentRecord, type Pair, type Settled, type Stored, type Wave } from "../store";
+import { LeaseLost, pairKey, type IncidentRecord, type Settled, type Stored } from "../store";
+import type { AssignmentRef, Decision, FailedAssignment, Pair, PairNote, Wave } from "./domain";
 import { decisionLine, decisionRecord } from "./decisionRecord";
-import { AUTO_LABEL, checkCap, checkChanged, checkRepeats, checkScope, checkUsers, holds, SCOPE_GUARDS, usersCleared } from "./guards";
-import { planReprocess, type AssignmentRef, type Plan } from "./plan";
 import {
-  headline,
-  holdMessage,
-  renderComment,
-  stableId,
-  type Decision,
-  type FailedAssignment,
-  type PairNote,
-  type RemediationSummary,
-} from "./report";
+  AUTO_LABEL,
+  checkCap,
+  checkChanged,
+  checkRecord,
+  checkRepeats,
+  checkScope,
+  checkUsers,
+  holds,
+  SCOPE_GUARDS,
+  usersCleared,
+} from "./guards";
+import { planReprocess, type Plan } from "./plan";
+import { headline, holdMessage, renderComment, stableId, type RemediationSummary } from "./report";
 import { pairsOf, readSnapshot, type Snapshot } from "./snapshot";
 
 /**
@@ -39,6 +42,8 @@ export interface RunOptions {
   verifyWithinMs?: number;
   /** How long the run holds the incident's lease: at least the caller's deadline. */
   leaseMs?: number;
+  /** The Functions invocation (or CLI run) id, which a failure's comment names: the detail is in its log. */
+  invocationId?: string;
 }
 
 /** What the steps learn, passed along: each step returns the facts it adds. */
@@ -57,6 +62,7 @@ interface Run {
   /** A dry run asked for by hand (the CLI) of an enforcing deployment: it must not count as handled. */
   dryRunByHand: boolean;
   verifyWithinMs: number;
+  invocationId: string;
   /** The latest decision snapshot: the one every check and the next change work from. */
   snap: Snapshot;
   /** The app's record as of the claim, and the etag its next write must match. */
@@ -107,6 +113,7 @@ export async function remediateIncident(
     dryRun,
     dryRunByHand: dryRun && !deps.config.dryRun,
     verifyWithinMs: options.verifyWithinMs ?? deps.config.limits.deliveryCheckMs,
+    invocationId: options.invocationId ?? randomUUID(),
     snap,
     record: stored.record,
     etag: stored.etag,
@@ -131,7 +138,7 @@ export async function remediateIncident(
 async function claim(run: Run, stored: Stored, leaseMs: number): Promise<void> {
   const { deps, signal } = run;
   const lease = { owner: randomUUID(), until: deps.now() + leaseMs };
-  const etag = await deps.store.claim(run.snap.incident.name, stored, lease.owner, lease.until, deps.now(), signal);
+  const etag = await deps.store.claim(run.snap.incident.name, { stored, lease, now: deps.now() }, signal);
   if (etag === undefined) throw new Busy();
   run.etag = etag;
   run.lease = lease;
@@ -151,13 +158,13 @@ async function decide(run: Run): Promise<RemediationSummary> {
   const { deps, log, snap } = run;
   const { config } = deps;
   const { users } = snap.found;
-  log.info(
+  log.debug(
     `incident ${snap.incident.name}: ${users.length} user(s), ${snap.found.groups.length} group(s), ${snap.found.apps.length} application(s), ${snap.found.unusableAccounts.length} account(s) without an Entra id`,
   );
   const scope = checkScope(snap, deps);
   const base = { ...facts(snap, run.dryRun), decisions: scope };
   const damaged = run.record?.damaged;
-  if (damaged) return settle(run, "held", { ...base, decisions: [...scope, damagedRecord(damaged.reason)] });
+  if (damaged) return settle(run, "held", { ...base, decisions: [...scope, checkRecord(damaged.reason)] });
   if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
   if (users.length === 0) return settle(run, "no-account", base);
 
@@ -183,7 +190,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
     decisions,
   );
   const planFacts: Facts = { ...base, decisions, skipped: plan.skipped, needsAttention: plan.attention, notRestored: left };
-  log.info(
+  log.debug(
     `incident ${snap.incident.name}: ${plan.reprocess.length} to reprocess, ${plan.skipped.length} skipped, ${holds(decisions).length} hold(s)`,
   );
 
@@ -201,15 +208,6 @@ async function decide(run: Run): Promise<RemediationSummary> {
     return holds(decisions).length > 0 ? settle(run, "held", planFacts) : settle(run, "nothing-to-reprocess", planFacts);
   }
   return requestWave(run, { plan, covered, left, facts: planFacts });
-}
-
-/** The app's record of the incident cannot be read: whether a wave was requested is unknown, so nothing is. */
-function damagedRecord(reason: string): Decision {
-  return {
-    guard: "state-record",
-    result: "hold",
-    reason: `the app's record of this incident in the state table is unreadable (${reason}), so it cannot tell whether it already reprocessed; nothing is restored until an admin repairs or deletes the row`,
-  };
 }
 
 /** Every pair a wave knows of: those it restores and those it left, with why. */
@@ -433,7 +431,7 @@ async function reprocessAll(run: Run, planned: AssignmentRef[]) {
       else reprocessed.push(a);
     });
   }
-  run.log.info(`incident ${run.snap.incident.name}: reprocessed ${reprocessed.length}, failed ${failed.length}`);
+  run.log.debug(`incident ${run.snap.incident.name}: reprocessed ${reprocessed.length}, failed ${failed.length}`);
   return { reprocessed, failed, gone };
 }
 
@@ -488,7 +486,7 @@ async function close(run: Run, f: Facts, wave: Wave): Promise<RemediationSummary
       signal,
     );
     if (result === "closed") {
-      run.log.info(`incident ${run.snap.incident.name}: closed as BenignPositive`);
+      run.log.debug(`incident ${run.snap.incident.name}: closed as BenignPositive`);
       return settle(run, "remediated", f);
     }
     const scope = await recheck(run, wavePairs(wave));
@@ -520,9 +518,10 @@ async function settle(run: Run, outcome: Settled, f: Facts, message?: string): P
   await run.claimed;
   // A damaged record counts every run as an attempt, so the sweeper stops at SWEEP_MAX_ATTEMPTS.
   const failures = outcome === "failed" || run.record?.damaged ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
+  const failure = outcome === "failed" ? failureLine(run, failures) : "";
   const text =
     outcome === "failed"
-      ? failureMessage(run, failures, message ?? "")
+      ? `${failure} ${message ?? ""}`.trim()
       : outcome === "held" && holds(f.decisions).length > 0
         ? [holdMessage(f.decisions), message].filter(Boolean).join(" ")
         : (message ?? headline(outcome));
@@ -532,14 +531,19 @@ async function settle(run: Run, outcome: Settled, f: Facts, message?: string): P
   const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
   let said = !changed;
   const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome, message: text, closed, update };
-  // Every hold is in the log too (a dry run logs every check).
+  // Every hold is in the debug log too (a dry run logs every check); the decision record has them all.
   for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
-    log.info(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
+    log.debug(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
   }
   if (changed) {
     const commentId = stableId(incident.name, "update", String(update));
     try {
-      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(summary), signal);
+      // A failure's comment is one line for the analyst; the error itself stays in the log.
+      const shown =
+        outcome === "failed"
+          ? { ...summary, message: `${failure} The error is in the function's log under invocation ${run.invocationId}.` }
+          : summary;
+      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shown), signal);
       summary.commentId = commentId;
       said = true;
     } catch (error) {
@@ -582,16 +586,16 @@ async function recordFailure(run: Run, error: AppError, signal: AbortSignal): Pr
 }
 
 /** What a failure means for the incident, from the recorded state (never more than it knows). */
-function failureMessage(run: Run, failures: number, detail: string): string {
+function failureLine(run: Run, failures: number): string {
   const wave = run.record?.wave;
   const state = wave
     ? `Reprocess of ${wave.assignments.length} assignment(s) was requested at ${new Date(wave.requestedAt).toISOString()}; it is not requested again, only checked.`
     : "Nothing was reprocessed.";
-  if (run.dryRun) return `Dry run failed (not counted as an attempt). ${state} ${detail}`;
+  if (run.dryRun) return `Dry run failed (not counted as an attempt). ${state}`;
   const max = run.deps.config.sweep.maxAttempts;
   return failures >= max
-    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. ${state} Last error: ${detail}`
-    : `Attempt ${failures} of ${max} failed; the app tries again. ${state} ${detail}`;
+    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. ${state}`
+    : `Attempt ${failures} of ${max} failed; the app tries again. ${state}`;
 }
 
 /** Enforcing failures in a row; a dry run's failure is never counted. */

@@ -1,61 +1,7 @@
 import { printable } from "../errors";
 import { v5 as uuidv5 } from "uuid";
-import type { Pair } from "../store";
+import type { AssignmentRef, Decision, FailedAssignment, Guard, Outcome, Pair, PairNote, SkippedAssignment } from "./domain";
 import type { UserRef } from "./entities";
-import type { AssignmentRef, SkippedAssignment } from "./plan";
-
-export type Outcome =
-  /** Every pair the incident names reprocessed and seen delivered; closed with the auto-remediated label. */
-  | "remediated"
-  /** The incident was already closed: nothing done (replayed webhook). */
-  | "already-closed"
-  /** Someone else closed the incident while the app worked on it: the app did not close it. */
-  | "closed-by-other"
-  /** Another run (webhook, sweeper, another instance) holds the incident's lease: nothing done. */
-  | "in-progress"
-  /** Some pairs restored and verified, others not (no package grants them, a user held, an app role): left open. */
-  | "partly-restored"
-  /** Dry-run mode: every decision shown in a comment, nothing changed. */
-  | "dry-run"
-  /** A guard kept the app off the incident or off some of its users: left open for an analyst. */
-  | "held"
-  /** No assignment to reprocess (none, none granting the group, none delivered): left open for review. */
-  | "nothing-to-reprocess"
-  /** No Account entity with an Entra object id: left open. */
-  | "no-account"
-  /** Reprocess requested; Entra ID has not delivered the membership yet. Left open; the sweeper checks again. */
-  | "awaiting-delivery"
-  /** The tenant-wide hourly cap on restored users was reached: left open; the sweeper resumes it. */
-  | "capped"
-  /** Delivery was not seen within DELIVERY_TIMEOUT_MINUTES: left open for an admin; the app stops. */
-  | "delivery-not-seen"
-  /** Some reprocess calls or the close failed: left open, the caller (or the sweeper) retries. */
-  | "failed";
-
-/** One guard's decision about the incident or one user. */
-export interface Decision {
-  guard: Guard;
-  /** The user it is about; absent for incident-wide guards. */
-  userId?: string;
-  result: "pass" | "hold";
-  reason: string;
-}
-
-export type Guard =
-  | "alerts"
-  | "status"
-  | "hold-label"
-  | "reopened"
-  | "users-per-incident"
-  | "account"
-  | "risk"
-  | "owner"
-  | "age"
-  | "lost-access"
-  | "repeat"
-  | "changed"
-  | "hourly-cap"
-  | "state-record";
 
 /** The one action that releases each guard (the guards table of README.md and docs/safety.md). */
 export const RELEASE: Record<Guard, string> = {
@@ -83,13 +29,6 @@ export function holdMessage(decisions: Decision[]): string {
     .filter((d) => d.result === "hold")
     .map((d) => d.reason)
     .join("; ")}.`;
-}
-
-/** A (user, group or application) pair with why it is not restored. */
-export type PairNote = Pair & { reason: string };
-
-export interface FailedAssignment extends AssignmentRef {
-  error: string;
 }
 
 /** The JSON answer of the webhook and of `cli replay --json`. */
@@ -141,28 +80,22 @@ export const userLabel = (u: UserRef) => (u.name ? `${u.name} (${u.objectId})` :
 export const assignmentLabel = (a: AssignmentRef) =>
   `${a.accessPackageName ? `"${a.accessPackageName}"` : `access package ${a.accessPackageId}`} (assignment ${a.assignmentId})`;
 
+/** What the title does not say yet: one sentence, never repeating it. */
 const HEADLINE: Record<Outcome, string> = {
-  remediated:
-    "Access restored: every membership the incident names was reprocessed and verified; the incident is closed as BenignPositive.",
-  "already-closed": "The incident was already closed; nothing was done.",
-  "closed-by-other":
-    "Someone closed the incident while the app worked on it; the app did not close it and leaves its classification as it is.",
+  remediated: "Every membership the incident names was reprocessed and verified; classified BenignPositive.",
+  "already-closed": "Nothing was done.",
+  "closed-by-other": "The app did not close it and leaves its classification as it is.",
   "in-progress": "Another run of the app is working on this incident; this one did nothing.",
-  "partly-restored":
-    'Not everything the incident names is restored and verified (see "Not restored"), so the incident is left open for an analyst.',
-  "dry-run": "Dry run: nothing was reprocessed and the incident was not closed. These are the decisions the app would act on.",
-  held: "Not acted on for some or all users: a safety check held them. The incident is left open for an analyst.",
-  "nothing-to-reprocess":
-    "No access package assignment needed reprocessing, so access was not restored by automation. The incident is left open for review.",
-  "no-account":
-    "No Account entity with an Entra object id (aadUserId or objectGuid) was found in the incident, so nothing was reprocessed. The incident is left open.",
-  "awaiting-delivery":
-    "Reprocess requested, waiting for Entra ID to deliver the membership. The incident is left open; the app checks again and closes it once the membership shows.",
-  capped:
-    "The hourly limit on users restored by automation (MAX_USERS_RESTORED_PER_HOUR) is reached. Nothing was reprocessed; the incident waits open and the app resumes it when the limit allows.",
+  "partly-restored": 'What is listed under "Not restored" needs an analyst.',
+  "dry-run": "These are the decisions the app would act on; nothing was reprocessed or closed.",
+  held: "A safety check held some or all users; nothing was reprocessed for them.",
+  "nothing-to-reprocess": "No delivered access package assignment grants what the user lost, so automation restored nothing; review it.",
+  "no-account": "No Account entity carries an Entra object id (aadUserId or objectGuid), so nothing was reprocessed.",
+  "awaiting-delivery": "Reprocess requested; the app checks again and closes the incident once the membership shows.",
+  capped: "MAX_USERS_RESTORED_PER_HOUR is reached; nothing was reprocessed. The app resumes the incident when the limit allows.",
   "delivery-not-seen":
-    "Reprocess was requested but Entra ID did not deliver the membership within the time allowed. The app has stopped; an admin should check the assignment.",
-  failed: "Remediation did not complete; the incident is left open.",
+    "Reprocess was requested, but Entra ID did not deliver within the time allowed; the app has stopped. Check the assignment.",
+  failed: "The app could not finish.",
 };
 
 /** The outcome in a few words: the first thing an analyst reads. */

@@ -2,7 +2,7 @@ import { ruleArmId } from "../config";
 import type { Deps } from "../deps";
 import { RequestError } from "../errors";
 import type { AlertList, IncidentState } from "../sentinel";
-import type { Pair } from "../store";
+import type { Pair } from "./domain";
 import { extractEntities, type ExtractedEntities } from "./entities";
 
 /**

@@ -4,7 +4,7 @@ import type { IncidentState } from "../sentinel";
 import { leaseHolds, type IncidentRecord } from "../store";
 import { ruleArmId } from "../config";
 import { remediateIncident } from "./remediate";
-import type { Outcome } from "./report";
+import type { Outcome } from "./domain";
 
 export interface SweepOptions {
   /** Incidents younger than this are left to their webhook (unless includeRecent). */
@@ -21,6 +21,8 @@ export interface SweepOptions {
   dryRun?: boolean;
   /** Enforcing: also act on incidents an earlier dry run handled (the switch to enforce does not reach back otherwise). */
   includeDryRun?: boolean;
+  /** The timer's invocation id, which a failure's comment names. */
+  invocationId?: string;
 }
 
 /**
@@ -125,7 +127,7 @@ export async function sweepOpenIncidents(
       summary.deferred.push(incident.name);
       continue;
     }
-    log.info(`sweep: incident ${incident.name}: ${why}`);
+    log.debug(`sweep: incident ${incident.name}: ${why}`);
     const own = deadline(options.perIncidentMs, () => new DeadlineError(Math.round(options.perIncidentMs / 1000)));
     const stop = forCallsInFlight(AbortSignal.any([signal, own.signal]));
     try {
@@ -134,7 +136,12 @@ export async function sweepOpenIncidents(
         deps,
         log,
         stop,
-        { dryRun, verifyWithinMs: 0, leaseMs: options.perIncidentMs + 30_000 },
+        {
+          dryRun,
+          verifyWithinMs: 0,
+          leaseMs: options.perIncidentMs + 30_000,
+          ...(options.invocationId ? { invocationId: options.invocationId } : {}),
+        },
       );
       (summary.ran[result.outcome] ??= []).push(incident.name);
     } catch (error) {

@@ -21,7 +21,7 @@ export function createRemediateHandler(getDeps: () => Deps, deadlineMs = WEBHOOK
       if (checkCaller) await checkCaller(request.headers.get("authorization"));
       const pointer = await readIncidentRequest(request);
       log.info(`webhook for incident ${pointer.incidentId}`);
-      return summaryResponse(await remediateIncident(pointer, getDeps(), log, run.signal));
+      return summaryResponse(await remediateIncident(pointer, getDeps(), log, run.signal, { invocationId: context.invocationId }));
     } catch (error) {
       return errorResponse(run.signal.aborted ? run.signal.reason : error, log, context.invocationId);
     } finally {

@@ -1,6 +1,6 @@
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import { depsFromEnvironment } from "../clients";
-import { sweepOpenIncidents, SWEEP_DEADLINE_MS } from "../core/sweep";
+import { sweepOpenIncidents, SWEEP_DEADLINE_MS, SWEEP_DEFAULTS } from "../core/sweep";
 import { contextLogger, deadline } from "../deps";
 import { DeadlineError } from "../errors";
 
@@ -8,7 +8,7 @@ import { DeadlineError } from "../errors";
 export async function sweepIncidents(_timer: Timer, context: InvocationContext, getDeps = depsFromEnvironment): Promise<void> {
   const run = deadline(SWEEP_DEADLINE_MS, () => new DeadlineError(SWEEP_DEADLINE_MS / 1000));
   try {
-    await sweepOpenIncidents(getDeps(), contextLogger(context), run.signal);
+    await sweepOpenIncidents(getDeps(), contextLogger(context), run.signal, { ...SWEEP_DEFAULTS, invocationId: context.invocationId });
   } finally {
     run.clear();
   }

@@ -138,10 +138,17 @@ async function main(): Promise<void> {
     // The worker runs with Node's defaults, as the deployed Functions worker does; BENCH_NODE_FLAGS
     // adds V8 flags (e.g. "--max-old-space-size=128" to prove the app fits a smaller heap).
     const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-    const worker = spawnSync(process.execPath, [...nodeFlags, workerFile, jobFile], {
-      env: { ...process.env },
-      encoding: "utf8",
-      maxBuffer: 64 * 2 ** 20,
+    // Not spawnSync: this process serves the state table's logging pass-through meanwhile.
+    const worker = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [...nodeFlags, workerFile, jobFile], { env: { ...process.env } });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+      child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+      child.on("error", reject);
+      child.on("close", (status) =>
+        resolve({ status, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+      );
     });
     if (worker.status !== 0) throw new Error(`app worker failed: ${worker.stderr}`);
     if (process.env.BENCH_TRACE) process.stderr.write(worker.stderr);

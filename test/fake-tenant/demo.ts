@@ -61,7 +61,10 @@ async function main(): Promise<number> {
       `After: ${user.displayName} is ${inGroup()} of ${group.displayName}; incident status ${after?.status} (${after?.classification ?? "unclassified"}), ${after?.comments.size} comment(s).`,
     );
     const calls = fake.requests.filter((r) => r.service !== "login");
-    say(`The app made ${calls.length} Graph/ARM call(s): ${calls.map((r) => `${r.service} ${r.method} ${r.status}`).join(", ")}`);
+    const count = (service: string) => calls.filter((r) => r.service === service).length;
+    say(
+      `The app made ${calls.length} calls: ${count("graph")} to Graph, ${count("arm")} to Sentinel (add --verbose to the command to see each step).`,
+    );
 
     const replayCode = await run("repeated delivery");
     say(

@@ -14,7 +14,8 @@ import { setImmediate as tick } from "node:timers/promises";
 import { buildDeps } from "../../src/clients";
 import { loadConfig, type Config } from "../../src/config";
 import { remediateIncident } from "../../src/core/remediate";
-import { stableId, TITLE, type Outcome } from "../../src/core/report";
+import type { Outcome } from "../../src/core/domain";
+import { stableId, TITLE } from "../../src/core/report";
 import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
 import { forCallsInFlight, WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../../src/deps";
 import { messageOf } from "../../src/errors";
@@ -206,6 +207,7 @@ class Schedule {
       endsAt: this.clock + (kind === "sweeper" ? SWEEP_DEFAULTS.perIncidentMs : WEBHOOK_DEADLINE_MS),
     });
     const log: Logger = {
+      debug: (m) => this.outputs.push(m),
       info: (m) => this.outputs.push(m),
       warn: (m) => this.outputs.push(m),
       error: (m) => this.outputs.push(m),

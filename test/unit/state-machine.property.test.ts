@@ -18,7 +18,8 @@ import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
 import type { Deps, Logger } from "../../src/deps";
 import type { GraphGateway } from "../../src/graph";
 import type { IncidentState, SentinelGateway } from "../../src/sentinel";
-import { pairKey, type IncidentRecord, type Pair, type StateStore } from "../../src/store";
+import type { Pair } from "../../src/core/domain";
+import { pairKey, type IncidentRecord, type StateStore } from "../../src/store";
 import { RULE_ID, testConfig, WORKSPACE } from "../helpers";
 
 const NOW = Date.parse("2026-11-29T12:00:00Z");
@@ -29,7 +30,7 @@ const config = testConfig({
   MAX_USERS_RESTORED_PER_HOUR: String(CAP),
   DELIVERY_CHECK_SECONDS: "0",
 });
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 interface Incident {
   name: string;
@@ -177,13 +178,13 @@ class World {
     };
     return {
       read: (id) => this.step(`state ${id}`, () => read(id)),
-      claim: (id, stored, owner, until, now) =>
+      claim: (id, { stored, lease, now }) =>
         this.step(`claim ${id}`, () => {
-          const lease = stored.record?.lease;
-          if (lease && lease.owner !== owner && lease.until > now) return undefined;
+          const held = stored.record?.lease;
+          if (held && held.owner !== lease.owner && held.until > now) return undefined;
           const record = {
             ...(stored.record ?? { outcome: "new", dryRun: false, failures: 0, comments: 0, updatedAt: now }),
-            lease: { owner, until },
+            lease,
           };
           return put(`incident/${id}`, record, stored.etag);
         }),
