@@ -65,7 +65,13 @@ export function forCallsInFlight(signal: AbortSignal): AbortSignal {
  * answered: it cancels the timer and aborts whatever is still in flight (a read started in
  * parallel with one that failed), so that nothing runs after the answer.
  */
-export function deadline(ms: number, reason: () => Error): { signal: AbortSignal; clear: () => void } {
+/** A run's deadline: the signal every call carries, and `clear()` once the run has answered. */
+export interface Deadline {
+  signal: AbortSignal;
+  clear: () => void;
+}
+
+export function deadline(ms: number, reason: () => Error): Deadline {
   const controller = new AbortController();
   forCallsInFlight(controller.signal);
   const timer = setTimeout(() => controller.abort(reason()), ms);

@@ -7,7 +7,8 @@ import type { CallerCheck } from "../src/auth";
 import type { RemediationSummary } from "../src/core/report";
 import { buildDeps, type Tuning } from "../src/clients";
 import { loadConfig, type Config } from "../src/config";
-import type { Deps, Logger } from "../src/deps";
+import { forCallsInFlight, type Deadline, type Deps, type Logger } from "../src/deps";
+import { DeadlineError } from "../src/errors";
 import { createRemediateHandler } from "../src/functions/remediateIncident";
 import { FakeTenant } from "./fake-tenant/server";
 import type { ScenarioInput } from "./fake-tenant/scenario";
@@ -183,14 +184,30 @@ export interface Called {
   headers: Record<string, string>;
 }
 
+/**
+ * A deadline the test ends itself (from a fake tenant trigger, say), so that a test of what the
+ * deadline stops never races the clock: `start` is the handler's, `pass()` makes it pass now.
+ */
+export function forcedDeadline(): { start: () => Deadline; pass: () => void } {
+  const controller = new AbortController();
+  forCallsInFlight(controller.signal);
+  return {
+    start: () => ({ signal: controller.signal, clear: () => controller.abort(new Error("the run has answered")) }),
+    pass: () => controller.abort(new DeadlineError(100)),
+  };
+}
+
 /** Calls the real handler with a real HttpRequest, as the Functions host would. */
 export async function callWebhook(
   deps: Deps | (() => Deps),
   body: unknown,
-  init: { contentType?: string; raw?: string; deadlineMs?: number; checkCaller?: CallerCheck; headers?: Record<string, string> } = {},
+  init: { contentType?: string; raw?: string; deadline?: () => Deadline; checkCaller?: CallerCheck; headers?: Record<string, string> } = {},
 ): Promise<Called> {
   const logs: string[] = [];
-  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, init.deadlineMs, init.checkCaller);
+  const handler = createRemediateHandler(typeof deps === "function" ? deps : () => deps, {
+    ...(init.checkCaller ? { checkCaller: init.checkCaller } : {}),
+    ...(init.deadline ? { startDeadline: init.deadline } : {}),
+  });
   const request = new HttpRequest({
     method: "POST",
     url: "https://app.example/api/remediateIncident",

@@ -63,6 +63,8 @@ interface Run {
   dryRunByHand: boolean;
   verifyWithinMs: number;
   invocationId: string;
+  /** What a failure's comment says of its cause: only a refusal an admin must fix (a permission); the rest stays in the log. */
+  failureCause?: string;
   /** The latest decision snapshot: the one every check and the next change work from. */
   snap: Snapshot;
   /** The app's record as of the claim, and the etag its next write must match. */
@@ -541,7 +543,12 @@ async function settle(run: Run, outcome: Settled, f: Facts, message?: string): P
       // A failure's comment is one line for the analyst; the error itself stays in the log.
       const shown =
         outcome === "failed"
-          ? { ...summary, message: `${failure} The error is in the function's log under invocation ${run.invocationId}.` }
+          ? {
+              ...summary,
+              message: [failure, run.failureCause, `The error is in the function's log under invocation ${run.invocationId}.`]
+                .filter(Boolean)
+                .join(" "),
+            }
           : summary;
       await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shown), signal);
       summary.commentId = commentId;
@@ -579,7 +586,13 @@ async function recordFailure(run: Run, error: AppError, signal: AbortSignal): Pr
     );
     if (!landed) return;
     const f = { ...facts(run.snap, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
-    await settle({ ...run, signal, claimed: Promise.resolve() }, "failed", f, error.message);
+    const refused = error.code.endsWith("AccessDenied");
+    await settle(
+      { ...run, signal, claimed: Promise.resolve(), ...(refused ? { failureCause: error.message } : {}) },
+      "failed",
+      f,
+      error.message,
+    );
   } catch (writeError) {
     run.log.warn(`incident ${run.snap.incident.name}: could not record the failure: ${messageOf(writeError)}`);
   }

@@ -2,7 +2,7 @@ import { app, type HttpHandler } from "@azure/functions";
 import { createCallerCheck, type CallerCheck } from "../auth";
 import { depsFromEnvironment } from "../clients";
 import { remediateIncident } from "../core/remediate";
-import { contextLogger, deadline, WEBHOOK_DEADLINE_MS, type Deps } from "../deps";
+import { contextLogger, deadline, WEBHOOK_DEADLINE_MS, type Deadline, type Deps } from "../deps";
 import { DeadlineError } from "../errors";
 import type { Config } from "../config";
 import { errorResponse, readIncidentRequest, summaryResponse } from "../http";
@@ -13,10 +13,19 @@ import { errorResponse, readIncidentRequest, summaryResponse } from "../http";
  * With `checkCaller` (Entra ID mode), only a valid token of the allowed identity gets in, checked
  * before the body is read.
  */
-export function createRemediateHandler(getDeps: () => Deps, deadlineMs = WEBHOOK_DEADLINE_MS, checkCaller?: CallerCheck): HttpHandler {
+export interface HandlerOptions {
+  /** Entra ID mode: the caller's token check. */
+  checkCaller?: CallerCheck;
+  /** The invocation's deadline (default WEBHOOK_DEADLINE_MS); tests start one they can end. */
+  startDeadline?: () => Deadline;
+}
+
+export function createRemediateHandler(getDeps: () => Deps, options: HandlerOptions = {}): HttpHandler {
+  const { checkCaller } = options;
+  const startDeadline = options.startDeadline ?? (() => deadline(WEBHOOK_DEADLINE_MS, () => new DeadlineError(WEBHOOK_DEADLINE_MS / 1000)));
   return async (request, context) => {
     const log = contextLogger(context);
-    const run = deadline(deadlineMs, () => new DeadlineError(Math.round(deadlineMs / 1000)));
+    const run = startDeadline();
     try {
       if (checkCaller) await checkCaller(request.headers.get("authorization"));
       const pointer = await readIncidentRequest(request);
@@ -39,10 +48,6 @@ export function registerRemediate(config: Pick<Config, "webhook">): void {
   app.http("remediateIncident", {
     methods: ["POST"],
     authLevel: config.webhook ? "anonymous" : "function",
-    handler: createRemediateHandler(
-      depsFromEnvironment,
-      WEBHOOK_DEADLINE_MS,
-      config.webhook ? createCallerCheck(config.webhook) : undefined,
-    ),
+    handler: createRemediateHandler(depsFromEnvironment, config.webhook ? { checkCaller: createCallerCheck(config.webhook) } : {}),
   });
 }

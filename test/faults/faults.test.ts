@@ -10,7 +10,7 @@ import type { FaultInput } from "../fake-tenant/scenario";
 import { FakeTenant } from "../fake-tenant/server";
 import { sweepOpenIncidents, SWEEP_DEFAULTS } from "../../src/core/sweep";
 import type { Deps } from "../../src/deps";
-import { callWebhook, captureLog, depsFor, TenantBuilder, type Called } from "../helpers";
+import { callWebhook, captureLog, depsFor, forcedDeadline, TenantBuilder, type Called } from "../helpers";
 
 interface Row {
   scenario: string;
@@ -242,23 +242,29 @@ describe("fault matrix", () => {
       const incident = t.incident({ accounts: [user], groups: [group] });
       fake = await FakeTenant.start({ scenario: t.scenario });
       const s = { fake, incident, deps: depsFor(fake, {}, { requestTimeoutMs: 5_000 }), body: fake.triggerBody(incident) };
-      // The membership check is slow: the deadline passes after the wave was sent.
-      // The slow call would answer after 8 s; a deadline that really stops the work answers first.
-      s.fake.addFault({ service: "graph", method: "GET", path: "/members$", latencyMs: 8_000 });
-      const started = Date.now();
-      const first = await callWebhook(s.deps, s.body, { deadlineMs: 1_000 });
-      const elapsed = Date.now() - started;
+      // The deadline passes when the membership check is asked, after the wave was sent (forced
+      // by the fake, not raced by the clock); that call stalls, as a slow Graph would.
+      const deadline = forcedDeadline();
+      let passedAt = 0;
+      s.fake.addFault({ service: "graph", method: "GET", path: "/members$", latencyMs: 3_000 });
+      s.fake.when({ service: "graph", method: "GET", path: /\/members$/ }, () => {
+        passedAt = Date.now();
+        deadline.pass();
+      });
+      const first = await callWebhook(s.deps, s.body, { deadline: deadline.start });
+      const answeredIn = Date.now() - passedAt;
       const seen = s.fake.requests.length;
-      await new Promise((r) => setTimeout(r, 8_500)); // anything abandoned would show up now
-      const after =
-        s.fake.requests.filter((r) => r.service !== "login").length -
-        s.fake.requests.slice(0, seen).filter((r) => r.service !== "login").length;
+      // Anything abandoned would show up by the time the stalled call has ended.
+      for (let i = 0; i < 200 && !s.fake.requests.some((r) => r.path.endsWith("/members")); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
+      const after = s.fake.requests.slice(seen).filter((r) => r.service !== "login" && !r.path.endsWith("/members")).length;
       const retry = await callWebhook(s.deps, s.body);
       const reprocessCalls = [...s.fake.reprocessed.values()].reduce((a, b) => a + b, 0);
       const closes = s.fake.requests.filter(
         (r) => r.service === "arm" && r.method === "PUT" && r.path.endsWith(s.incident) && r.status === 200,
       ).length;
-      return `${first.status} ${first.body.error?.code} ${elapsed < 8_000 ? "within" : "after"} the deadline; ${after <= 1 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
+      return `${first.status} ${first.body.error?.code} ${passedAt > 0 && answeredIn < 3_000 ? "within" : "after"} the deadline; ${after === 0 ? "nothing after it" : `${after} calls after it`} → retry: ${retry.status} ${retry.body.outcome}; reprocess calls ${reprocessCalls}; closes ${closes}`;
     },
     40_000,
   );

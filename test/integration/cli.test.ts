@@ -31,7 +31,17 @@ describe("cli replay", () => {
     expect(code).toBe(0);
     expect(out).toContain("Outcome: remediated; closed: yes");
     expect(out).toContain('"Finance Analysts"');
+    // Steps and decision records only with --verbose.
+    expect(err).not.toContain("AccessPackageRemediation.Decision");
+    expect(err).not.toContain("replaying incident");
+  });
+
+  it("--verbose prints each step and the decision record on stderr", async () => {
+    const code = await main(["replay", INCIDENT, "--verbose"], settingsFor(fake));
+    expect(code).toBe(0);
     expect(err).toContain("replaying incident cd74f139-de83-4f06-b21f-dc0331924736");
+    expect(err).toContain("to reprocess");
+    expect(err).toContain("AccessPackageRemediation.Decision {");
     expect(fake.incidents.get("cd74f139-de83-4f06-b21f-dc0331924736")?.status).toBe("Closed");
   });
 

@@ -135,17 +135,16 @@ describe("re-check before every change", () => {
     expect(commentsOf(fake, r.incident)).toMatch(/account is disabled/);
   });
 
-  it("an incident changed while the app read slowly is read again before the wave: held, nothing reprocessed", async () => {
+  it("a hold label added while the assignments are listed is seen by the re-read before the wave, however quick the run", async () => {
     const t = new TenantBuilder();
-    const r = t.removal("slow");
+    const r = t.removal("quick");
     fake = await FakeTenant.start({ scenario: t.scenario });
-    // The assignment listing takes 2.5 s; meanwhile an analyst adds the hold label.
-    fake.addFault({ service: "graph", method: "GET", path: "/assignments$", latencyMs: 2_500 });
+    // No delay at all: the re-read is not skipped for a "fresh" first read.
     fake.when({ service: "graph", method: "GET", path: /\/assignments$/ }, () =>
       fake?.editIncident(r.incident, (i) => i.labels.push({ labelName: "no-auto-remediation", labelType: "User" })),
     );
 
-    const deps = depsFor(fake, {}, { requestTimeoutMs: 5_000 });
+    const deps = depsFor(fake);
     const res = await callWebhook(deps, fake.triggerBody(r.incident));
 
     expect(res.body).toMatchObject({ outcome: "held", closed: false });
@@ -153,6 +152,70 @@ describe("re-check before every change", () => {
     expect(fake.reprocessed.size).toBe(0);
     // The reservation made alongside the re-read was given back.
     expect(await capUsed(deps)).toBe(0);
+  });
+
+  it("an analyst's TruePositive close while the assignments are listed: nothing reprocessed, their classification stands", async () => {
+    const t = new TenantBuilder();
+    const r = t.removal("closed");
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    fake.when({ service: "graph", method: "GET", path: /\/assignments$/ }, () =>
+      fake?.editIncident(r.incident, (i) => {
+        i.status = "Closed";
+        i.classification = "TruePositive";
+      }),
+    );
+
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(r.incident));
+
+    expect(res.body).toMatchObject({ outcome: "closed-by-other", closed: false });
+    expect(fake.reprocessed.size).toBe(0);
+    expect(fake.incidents.get(r.incident)).toMatchObject({ status: "Closed", classification: "TruePositive" });
+  });
+
+  it("an alert merged while the assignments are listed names a pair the plan did not cover: held before the wave, nothing reprocessed", async () => {
+    const t = new TenantBuilder();
+    const a = t.member("ana");
+    const b = t.member("bo");
+    const inc = t.incident({ accounts: [a.user], groups: [a.group] });
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    fake.when({ service: "graph", method: "GET", path: /\/assignments$/ }, () =>
+      fake?.editIncident(inc, (i) =>
+        i.entities.push(
+          { kind: "Account", properties: { aadUserId: b.user, accountName: "bo" } },
+          { kind: "SecurityGroup", properties: { objectGuid: b.group } },
+        ),
+      ),
+    );
+
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
+
+    expect(res.body).toMatchObject({ outcome: "held", closed: false });
+    expect(res.body.decisions[0]).toMatchObject({ guard: "changed", reason: expect.stringContaining(`${b.user} → group ${b.group}`) });
+    expect(fake.reprocessed.size).toBe(0);
+    expect(fake.incidents.get(inc)?.status).toBe("New");
+  });
+
+  it("an alert merged during the delivery check is seen by the snapshot the close is decided on: not closed", async () => {
+    const t = new TenantBuilder();
+    const a = t.member("ana");
+    const b = t.member("bo");
+    const inc = t.incident({ accounts: [a.user], groups: [a.group] });
+    fake = await FakeTenant.start({ scenario: t.scenario });
+    fake.when({ service: "graph", method: "POST", path: /\/reprocess$/ }, () =>
+      fake?.editIncident(inc, (i) =>
+        i.entities.push(
+          { kind: "Account", properties: { aadUserId: b.user, accountName: "bo" } },
+          { kind: "SecurityGroup", properties: { objectGuid: b.group } },
+        ),
+      ),
+    );
+
+    const res = await callWebhook(depsFor(fake), fake.triggerBody(inc));
+
+    expect(res.body).toMatchObject({ outcome: "held", closed: false });
+    expect(res.body.decisions[0]).toMatchObject({ guard: "changed" });
+    expect([...fake.reprocessed.keys()]).toEqual([a.assignment]);
+    expect(fake.incidents.get(inc)?.status).toBe("New");
   });
 
   it("an incident a person owns is held; one in a queue (group owner) is remediated", async () => {

@@ -152,7 +152,7 @@ describe("sweeper", () => {
     expect((await sweep(later)).ran["delivery-not-seen"]).toEqual([lost.incident]);
     expect((await sweep(later)).skipped).toEqual([lost.incident]);
     const comments = [...(fake.incidents.get(lost.incident)?.comments.values() ?? [])].map((c) => c.message).join("\n");
-    expect(comments).toContain("did not deliver the membership");
+    expect(comments).toContain("Entra ID did not deliver within the time allowed");
     expect(fake.incidents.get(lost.incident)?.status).toBe("New");
     expect(fake.reprocessed.get(lost.assignment)).toBe(1);
   }, 30_000);
