@@ -32,6 +32,8 @@ export function createCredential(identity: Config["identity"]): TokenCredential 
 export interface Tuning {
   requestTimeoutMs?: number;
   attempts?: number;
+  /** First wait before a retry (doubles on each); tests shorten it. */
+  retryDelayMs?: number;
   packageCacheTtlMs?: number;
   maxInFlight?: number;
   /** HTTP transports: Graph's fetch and the Azure SDKs' client (the world simulation serves both in process). */
@@ -40,10 +42,11 @@ export interface Tuning {
 }
 
 export function buildDeps(config: Config, credential: TokenCredential = createCredential(config.identity), tuning: Tuning = {}): Deps {
-  const { requestTimeoutMs, attempts, maxInFlight, packageCacheTtlMs, fetch, httpClient } = tuning;
+  const { requestTimeoutMs, attempts, retryDelayMs, maxInFlight, packageCacheTtlMs, fetch, httpClient } = tuning;
   const common = {
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
     ...(attempts !== undefined ? { attempts } : {}),
+    ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
     ...(maxInFlight !== undefined ? { maxInFlight } : {}),
   };
   return {
@@ -56,7 +59,10 @@ export function buildDeps(config: Config, credential: TokenCredential = createCr
       ...(fetch ? { fetch } : {}),
     }),
     sentinel: createSentinelGateway(credential, config.workspace, config.armEndpoint, { ...common, ...(httpClient ? { httpClient } : {}) }),
-    store: createTableStore(createTableClient(config.state, credential), requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+    store: createTableStore(createTableClient(config.state, credential), {
+      ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+      ...(retryDelayMs !== undefined ? { retryDelayMs } : {}),
+    }),
     now: Date.now,
   };
 }

@@ -85,6 +85,7 @@ export interface GraphGatewayOptions {
   maxInFlight?: number;
   /** Tries per request (first one included). */
   attempts?: number;
+  retryDelayMs?: number;
   now?: () => number;
 }
 
@@ -136,6 +137,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
   const { call, listAll } = createGraphTransport(credential, graphEndpoint, {
     requestTimeoutMs: options.requestTimeoutMs ?? GRAPH_REQUEST_TIMEOUT_MS,
     attempts: options.attempts ?? 4,
+    ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
     maxInFlight: options.maxInFlight ?? GRAPH_MAX_IN_FLIGHT,
     maxPages: options.limits.maxPages,
     ...(options.fetch ? { fetch: options.fetch } : {}),

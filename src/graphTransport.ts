@@ -26,6 +26,8 @@ export interface TransportOptions {
   requestTimeoutMs: number;
   /** Tries per request (first one included). */
   attempts: number;
+  /** First wait before a retry (default: the policy's). */
+  retryDelayMs?: number;
   /** Graph requests in flight at once for this instance, across all incidents. */
   maxInFlight: number;
   /** Pages read per listing (GRAPH_MAX_PAGES). */
@@ -82,6 +84,7 @@ export function createGraphTransport(credential: TokenCredential, graphEndpoint:
   const policy = createPolicy({
     timeoutMs: options.requestTimeoutMs,
     attempts: options.attempts,
+    ...(options.retryDelayMs !== undefined ? { baseDelayMs: options.retryDelayMs } : {}),
     maxInFlight: options.maxInFlight,
     // A wave of reads (an incident's access packages) leaves together when the instance is under its rate.
     throttle: createThrottle({ initialPerSecond: GRAPH_INITIAL_RATE, burst: options.maxInFlight }),

@@ -180,6 +180,7 @@ export interface SentinelGatewayOptions {
   httpClient?: HttpClient;
   requestTimeoutMs?: number;
   attempts?: number;
+  retryDelayMs?: number;
   maxInFlight?: number;
 }
 
@@ -201,6 +202,7 @@ export function createSentinelGateway(
   const policy: CallPolicy = createPolicy({
     timeoutMs: options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS,
     attempts: options.attempts ?? 4,
+    ...(options.retryDelayMs !== undefined ? { baseDelayMs: options.retryDelayMs } : {}),
     maxInFlight: options.maxInFlight ?? 10,
   });
   const { resourceGroup: rg, name: ws } = workspace;

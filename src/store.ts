@@ -194,12 +194,20 @@ const recordShape = z.object({
 const bucketsShape = z.record(z.string().check(z.regex(/^\d+$/)), z.number().check(z.int(), z.gte(0)));
 const timesShape = z.array(z.number());
 
-export function createTableStore(client: TableClient, options: { requestTimeoutMs?: number; attempts?: number } = {}): StateStore {
+export function createTableStore(
+  client: TableClient,
+  options: { requestTimeoutMs?: number; attempts?: number; retryDelayMs?: number } = {},
+): StateStore {
   const endpoint = {
     setting: client.url.includes("127.0.0.1") || client.url.includes("localhost") ? "STATE_TABLE_CONNECTION" : "STATE_TABLE_ENDPOINT",
     url: client.url,
   };
-  const policy = createPolicy({ timeoutMs: options.requestTimeoutMs ?? 10_000, attempts: options.attempts ?? 3, maxInFlight: 20 });
+  const policy = createPolicy({
+    timeoutMs: options.requestTimeoutMs ?? 10_000,
+    attempts: options.attempts ?? 3,
+    maxInFlight: 20,
+    ...(options.retryDelayMs !== undefined ? { baseDelayMs: options.retryDelayMs } : {}),
+  });
   // One counter update at a time in this instance (an in-flight bound of 1, abort-aware): only
   // other instances can then change the count between a read and its conditional write.
   const oneAtATime = createPolicy({ timeoutMs: QUEUE_TIMEOUT_MS, attempts: 1, maxInFlight: 1 });

@@ -171,7 +171,8 @@ export function settingsFor(fake: FakeTenant, extra: Record<string, string> = {}
 }
 
 /** Short timeouts and few attempts, so that fault tests finish quickly. */
-export const FAST: Tuning = { requestTimeoutMs: 2_000, attempts: 3 };
+/** Tests keep the real timeouts' order of magnitude but not the production backoff between retries. */
+export const FAST: Tuning = { requestTimeoutMs: 2_000, attempts: 3, retryDelayMs: 50 };
 
 export function depsFor(fake: FakeTenant, extra: Record<string, string> = {}, tuning: Tuning = FAST): Deps {
   return buildDeps(loadConfig(settingsFor(fake, extra)), undefined, tuning);

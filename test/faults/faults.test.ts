@@ -40,7 +40,7 @@ async function setup() {
   const incident = t.incident({ accounts: [user], groups: [g1, g2] });
   fake = await FakeTenant.start({ scenario: t.scenario });
   // Short per-attempt timeouts so that "hangs" resolve quickly.
-  const deps = depsFor(fake, {}, { requestTimeoutMs: 1_500 });
+  const deps = depsFor(fake, {}, { requestTimeoutMs: 1_500, retryDelayMs: 50 });
   return { fake, deps, incident, a1, a2, body: fake.triggerBody(incident) };
 }
 
@@ -456,7 +456,7 @@ describe("fault matrix", () => {
       s.fake.addFault({ service: "arm", method: "PUT", path: "/comments/", status: 500, times: 0 });
       // Not delivered yet: the run wants to say "waiting", and cannot.
       s.fake.addFault({ service: "graph", method: "GET", path: "/members$", body: JSON.stringify({ value: [] }), times: 1 });
-      const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500 });
+      const deps = depsFor(s.fake, { DELIVERY_CHECK_SECONDS: "0" }, { requestTimeoutMs: 1_500, retryDelayMs: 50 });
       const first = await callWebhook(deps, s.body);
       s.fake.clearFaults();
       const retry = await callWebhook(deps, s.body);
