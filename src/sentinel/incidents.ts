@@ -1,15 +1,7 @@
-import type { HttpClient } from "@azure/core-rest-pipeline";
-import type { TokenCredential } from "@azure/identity";
-import { getContinuationToken, SecurityInsights, type Incident } from "@azure/arm-securityinsight";
+import { getContinuationToken, type Incident } from "@azure/arm-securityinsight";
 import * as z from "zod/mini";
-import type { WorkspaceRef } from "./config";
-import { RequestError, statusOf, upstreamError, UpstreamError } from "./errors";
-import { createPolicy, type CallPolicy } from "./policy";
-
-/** Stable Sentinel REST api-version (the SDK pins a preview one by default). */
-export const SENTINEL_API_VERSION = "2024-09-01";
-
-const RESPONDER = "the Microsoft Sentinel Responder role on the workspace";
+import { RequestError, statusOf, upstreamError, UpstreamError } from "../errors";
+import { RESPONDER, type Arm } from "./arm";
 
 export interface IncidentOwner {
   objectId?: string;
@@ -62,25 +54,6 @@ export interface CloseRequest {
 /** closed; conflict: the incident changed since the read whose etag the close carried (re-read and decide again). */
 export type CloseResult = "closed" | "conflict";
 
-/** An analytics rule as the doctor checks it. */
-export interface AlertRuleState {
-  id: string;
-  kind: string;
-  enabled: boolean;
-  displayName?: string;
-}
-
-/** An automation rule, reduced to what says whether it runs a playbook on a rule's incidents. */
-export interface AutomationRuleState {
-  displayName: string;
-  enabled: boolean;
-  triggersOn: string;
-  /** Analytics rule ids (ARM ids, lower case) its IncidentRelatedAnalyticRuleIds conditions name. */
-  ruleIds: string[];
-  /** Resource ids (lower case) of the playbooks it runs. */
-  playbooks: string[];
-}
-
 export interface CandidateQuery {
   createdAfter: Date;
   createdBefore: Date;
@@ -103,8 +76,8 @@ export interface AlertList {
   complete: boolean;
 }
 
-/** What the core needs from Sentinel. One workspace, fixed by configuration. Every call stops when `signal` aborts. */
-export interface SentinelGateway {
+/** What the pipeline needs from Sentinel: its incidents. One workspace, fixed by configuration. Every call stops when `signal` aborts. */
+export interface IncidentApi {
   /** Returns undefined when the incident does not exist. */
   getIncident(incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined>;
   listEntities(incidentId: string, signal: AbortSignal): Promise<IncidentEntity[]>;
@@ -115,10 +88,6 @@ export interface SentinelGateway {
   listAlertProducts(incidentId: string, signal: AbortSignal): Promise<AlertList>;
   /** Incidents in status New created in the window, newest first, read page by page within `maxPages`. */
   listNewIncidents(query: CandidateQuery, signal: AbortSignal): Promise<CandidateList>;
-  /** An analytics rule of the workspace, or undefined when it does not exist. */
-  getAlertRule(ruleId: string, signal: AbortSignal): Promise<AlertRuleState | undefined>;
-  /** The workspace's automation rules (at most MAX_AUTOMATION_RULES). */
-  listAutomationRules(signal: AbortSignal): Promise<AutomationRuleState[]>;
   /** Creates or replaces the comment with this id (an idempotent upsert). */
   upsertComment(incidentId: string, commentId: string, message: string, signal: AbortSignal): Promise<void>;
   /**
@@ -129,9 +98,6 @@ export interface SentinelGateway {
   closeIncident(incident: IncidentState, request: CloseRequest, signal: AbortSignal): Promise<CloseResult>;
 }
 
-export const ARM_REQUEST_TIMEOUT_MS = 20_000;
-
-// What the documented incident resource must carry for the app to act on it.
 const incidentShape = z.object({
   id: z.string(),
   name: z.string().check(z.minLength(1)),
@@ -145,84 +111,8 @@ const incidentShape = z.object({
 });
 const entitiesShape = z.object({ entities: z.array(z.object({ kind: z.string() })) });
 const alertsShape = z.object({ value: z.array(z.object({ productName: z.optional(z.string()) })), nextLink: z.optional(z.string()) });
-const alertRuleShape = z.object({
-  id: z.string(),
-  kind: z.string(),
-  enabled: z.optional(z.boolean()),
-  displayName: z.optional(z.string()),
-});
-const automationRuleShape = z.object({
-  displayName: z.string(),
-  triggeringLogic: z.object({
-    isEnabled: z.boolean(),
-    triggersOn: z.string(),
-    conditions: z.optional(
-      z.array(
-        z.object({
-          conditionType: z.string(),
-          conditionProperties: z.optional(
-            z.object({ propertyName: z.optional(z.string()), propertyValues: z.optional(z.array(z.string())) }),
-          ),
-        }),
-      ),
-    ),
-  }),
-  actions: z.array(
-    z.object({ actionType: z.string(), actionConfiguration: z.optional(z.object({ logicAppResourceId: z.optional(z.string()) })) }),
-  ),
-});
-
-/** Automation rules read at most (Sentinel allows 512 per workspace). */
-export const MAX_AUTOMATION_RULES = 512;
-
-export interface SentinelGatewayOptions {
-  /** The HTTP transport (default: the SDK's); the world simulation serves ARM in process. */
-  httpClient?: HttpClient;
-  requestTimeoutMs?: number;
-  attempts?: number;
-  retryDelayMs?: number;
-  maxInFlight?: number;
-}
-
-export function createSentinelGateway(
-  credential: TokenCredential,
-  workspace: WorkspaceRef,
-  armEndpoint: string,
-  options: SentinelGatewayOptions = {},
-): SentinelGateway {
-  const client = new SecurityInsights(credential, workspace.subscriptionId, {
-    endpoint: armEndpoint,
-    $host: armEndpoint,
-    apiVersion: SENTINEL_API_VERSION,
-    credentialScopes: [`${armEndpoint}/.default`],
-    // Retries, timeouts and throttling are the shared policy's (src/policy.ts), not the SDK's.
-    retryOptions: { maxRetries: 0 },
-    ...(options.httpClient ? { httpClient: options.httpClient } : {}),
-  });
-  const policy: CallPolicy = createPolicy({
-    timeoutMs: options.requestTimeoutMs ?? ARM_REQUEST_TIMEOUT_MS,
-    attempts: options.attempts ?? 4,
-    ...(options.retryDelayMs !== undefined ? { baseDelayMs: options.retryDelayMs } : {}),
-    maxInFlight: options.maxInFlight ?? 10,
-  });
-  const { resourceGroup: rg, name: ws } = workspace;
-  const arm = { setting: "ARM_ENDPOINT", url: armEndpoint };
-
-  /** One call under the policy; 404 on an incident-scoped call means the incident is gone. */
-  const call = async <T>(
-    signal: AbortSignal,
-    what: string,
-    fn: (abortSignal: AbortSignal) => Promise<T>,
-    incidentId?: string,
-  ): Promise<T> => {
-    try {
-      return await policy.run(signal, fn);
-    } catch (error) {
-      if (incidentId !== undefined && statusOf(error) === 404) throw deleted(incidentId);
-      throw upstreamError("sentinel", what, error, RESPONDER, arm);
-    }
-  };
-
+/** The incident API the pipeline uses: read, list, comment and close incidents of the workspace. */
+export function incidentApi({ client, policy, rg, ws, endpoint: arm, call, readOrMissing }: Arm): IncidentApi {
   const toState = (incident: unknown, what: string): IncidentState => {
     const parsed = incidentShape.safeParse(incident);
     if (!parsed.success) {
@@ -230,20 +120,6 @@ export function createSentinelGateway(
       throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented incident (${where})`);
     }
     return toIncidentState(incident as Incident, parsed.data);
-  };
-
-  /** One read under the policy whose 404 means "no such resource": undefined, not an error. */
-  const readOrMissing = async <T>(
-    signal: AbortSignal,
-    what: string,
-    fn: (abortSignal: AbortSignal) => Promise<T>,
-  ): Promise<T | undefined> => {
-    try {
-      return await policy.run(signal, fn);
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw upstreamError("sentinel", what, error, RESPONDER, arm);
-    }
   };
 
   const getIncident = async (incidentId: string, signal: AbortSignal): Promise<IncidentState | undefined> => {
@@ -303,7 +179,7 @@ export function createSentinelGateway(
             return { kind: String(kind), properties };
           });
         },
-        incidentId,
+        () => deleted(incidentId),
       ),
 
     listAlertProducts: (incidentId, signal) =>
@@ -326,55 +202,8 @@ export function createSentinelGateway(
             complete: parsed.data.nextLink === undefined || parsed.data.nextLink === "",
           };
         },
-        incidentId,
+        () => deleted(incidentId),
       ),
-
-    async getAlertRule(ruleId, signal) {
-      const what = `read analytics rule ${ruleId}`;
-      const rule = await readOrMissing(signal, what, (abortSignal) => client.alertRules.get(rg, ws, ruleId, { abortSignal }));
-      if (rule === undefined) return undefined;
-      const parsed = alertRuleShape.safeParse(rule);
-      if (!parsed.success)
-        throw new UpstreamError("sentinel", 200, `Sentinel could not ${what}: the answer is not the documented alert rule`);
-      // Fusion and ML rules have no "enabled" flag of their own to read here: they count as enabled.
-      return {
-        id: parsed.data.id.toLowerCase(),
-        kind: parsed.data.kind,
-        enabled: parsed.data.enabled ?? true,
-        ...(parsed.data.displayName ? { displayName: parsed.data.displayName } : {}),
-      };
-    },
-
-    listAutomationRules: (signal) =>
-      call(signal, "list automation rules", async (abortSignal) => {
-        const out: AutomationRuleState[] = [];
-        for await (const rule of client.automationRules.list(rg, ws, { abortSignal })) {
-          const parsed = automationRuleShape.safeParse(rule);
-          if (!parsed.success)
-            throw new UpstreamError(
-              "sentinel",
-              200,
-              "Sentinel could not list automation rules: an answer is not the documented automation rule",
-            );
-          const { triggeringLogic: logic, actions } = parsed.data;
-          out.push({
-            displayName: parsed.data.displayName,
-            enabled: logic.isEnabled,
-            triggersOn: logic.triggersOn,
-            ruleIds: (logic.conditions ?? [])
-              .filter((c) => c.conditionProperties?.propertyName === "IncidentRelatedAnalyticRuleIds")
-              .flatMap((c) => c.conditionProperties?.propertyValues ?? [])
-              .map((v) => v.toLowerCase()),
-            playbooks: actions.flatMap((a) =>
-              a.actionType === "RunPlaybook" && a.actionConfiguration?.logicAppResourceId
-                ? [a.actionConfiguration.logicAppResourceId.toLowerCase()]
-                : [],
-            ),
-          });
-          if (out.length >= MAX_AUTOMATION_RULES) break;
-        }
-        return out;
-      }),
 
     upsertComment: (incidentId, commentId, message, signal) =>
       call(
@@ -383,7 +212,7 @@ export function createSentinelGateway(
         async (abortSignal) => {
           await client.incidentComments.createOrUpdate(rg, ws, incidentId, commentId, { message }, { abortSignal });
         },
-        incidentId,
+        () => deleted(incidentId),
       ),
 
     async closeIncident(incident, request, signal) {
