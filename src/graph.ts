@@ -5,7 +5,7 @@ import { LimitError, UpstreamError } from "./errors";
 import { createGraphTransport } from "./graphTransport";
 import { neededFor } from "./permissions";
 
-const EM = "/identityGovernance/entitlementManagement";
+const ENTITLEMENT_MANAGEMENT = "/identityGovernance/entitlementManagement";
 
 /** delivering | partiallyDelivered | delivered | expired | deliveryFailed | unknownFutureValue */
 export type AssignmentState = string;
@@ -158,7 +158,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         listAll(signal, {
           what: `list the access packages of catalog ${catalogId}`,
           needed: neededFor("listCatalogPackages", true),
-          first: `${EM}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
+          first: `${ENTITLEMENT_MANAGEMENT}/accessPackages?$filter=${encodeURIComponent(`catalog/id eq '${catalogId}'`)}&$select=id,displayName`,
           page: packagePage,
           tooManyPages: `catalog ${catalogId} has more pages of access packages than allowed`,
         }),
@@ -183,7 +183,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         listAll(signal, {
           what,
           needed: neededFor("listAssignments", catalogScoped),
-          first: `${EM}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
+          first: `${ENTITLEMENT_MANAGEMENT}/assignments?$filter=${encodeURIComponent(filter)}&$expand=accessPackage`,
           page: assignmentPage,
           tooManyPages: `user ${userId} has more pages of access package assignments than allowed`,
           onPage: (items) => count(items.length),
@@ -219,7 +219,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         what: `read access package ${accessPackageId}`,
         needed: neededFor("readAccessPackage", catalogScoped),
         method: "GET",
-        path: `${EM}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
+        path: `${ENTITLEMENT_MANAGEMENT}/accessPackages/${encodeURIComponent(accessPackageId)}?$expand=resourceRoleScopes($expand=role,scope)`,
         schema: accessPackage,
       });
       const grants = grantsOfScopes(accessPackageId, body?.resourceRoleScopes ?? []);
@@ -233,7 +233,7 @@ export function createGraphGateway(credential: TokenCredential, graphEndpoint: s
         what: `reprocess assignment ${assignmentId}`,
         needed: neededFor("reprocess", catalogScoped),
         method: "POST",
-        path: `${EM}/assignments/${encodeURIComponent(assignmentId)}/reprocess`,
+        path: `${ENTITLEMENT_MANAGEMENT}/assignments/${encodeURIComponent(assignmentId)}/reprocess`,
         accept: (s) => s === 202 || s === 404,
       });
       return status === 202 ? "accepted" : "notFound";

@@ -2,12 +2,11 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sameName as same, type WorkspaceRef } from "../config";
 import { WEBHOOK_DEADLINE_MS, type Deps, type Logger } from "../deps";
-import { AppError, LimitError, messageOf, printable, RequestError, UpstreamError } from "../errors";
+import { AppError, LimitError, messageOf, RequestError, UpstreamError } from "../errors";
 import type { Assignment, Grants } from "../graph";
 import type { IncidentPointer } from "../incident";
-import { LeaseLost, pairKey, type IncidentRecord, type Settled, type Stored } from "../store";
+import { LeaseLost, pairKey, type Stored } from "../store";
 import type { AssignmentRef, Decision, FailedAssignment, Pair, PairNote, Wave } from "./domain";
-import { decisionLine, decisionRecord } from "./decisionRecord";
 import {
   AUTO_LABEL,
   checkCap,
@@ -21,8 +20,10 @@ import {
   usersCleared,
 } from "./guards";
 import { planReprocess, type Plan } from "./plan";
-import { headline, holdMessage, renderComment, stableId, type RemediationSummary } from "./report";
-import { pairsOf, readSnapshot, type Snapshot } from "./snapshot";
+import { Busy, factsOf, recordWave, type Facts, type Run } from "./run";
+import { recordFailure, settle } from "./settle";
+import { headline, type RemediationSummary } from "./report";
+import { pairsOf, readSnapshot } from "./snapshot";
 
 /**
  * Independent Graph calls in flight at once for one incident: up to 20 assignments are
@@ -45,39 +46,6 @@ export interface RunOptions {
   /** The Functions invocation (or CLI run) id, which a failure's comment names: the detail is in its log. */
   invocationId?: string;
 }
-
-/** What the steps learn, passed along: each step returns the facts it adds. */
-type Facts = Omit<RemediationSummary, "outcome" | "message" | "closed" | "commentId">;
-
-/**
- * One run on one incident: everything the steps share, so that each step takes this one object.
- * `snap`, `record` and `etag` always hold the latest read or write, so every decision and every
- * change works on the same facts.
- */
-interface Run {
-  deps: Deps;
-  log: Logger;
-  signal: AbortSignal;
-  dryRun: boolean;
-  /** A dry run asked for by hand (the CLI) of an enforcing deployment: it must not count as handled. */
-  dryRunByHand: boolean;
-  verifyWithinMs: number;
-  invocationId: string;
-  /** What a failure's comment says of its cause: only a refusal an admin must fix (a permission); the rest stays in the log. */
-  failureCause?: string;
-  /** The latest decision snapshot: the one every check and the next change work from. */
-  snap: Snapshot;
-  /** The app's record as of the claim, and the etag its next write must match. */
-  record: IncidentRecord | undefined;
-  etag: string | undefined;
-  /** Resolves once the run holds the lease; rejects with Busy when another run does. */
-  claimed: Promise<void>;
-  /** The lease this run holds once claimed: every write before the last one keeps it. */
-  lease?: { owner: string; until: number };
-}
-
-/** Another run holds the incident. */
-class Busy extends Error {}
 
 /**
  * The whole remediation for one incident pointer, as one state machine (docs/safety.md):
@@ -106,7 +74,7 @@ export async function remediateIncident(
   const [snap, stored] = await Promise.all([readSnapshot(pointer.incidentId, deps, signal), deps.store.read(pointer.incidentId, signal)]);
   if (snap.incident.status === "Closed") {
     log.info(`incident ${snap.incident.name}: already closed, nothing to do`);
-    return { ...facts(snap, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
+    return { ...factsOf(snap, dryRun), outcome: "already-closed", message: headline("already-closed"), closed: true };
   }
   const run: Run = {
     deps,
@@ -149,7 +117,7 @@ async function claim(run: Run, stored: Stored, leaseMs: number): Promise<void> {
 function busy(run: Run): RemediationSummary {
   run.log.info(`incident ${run.snap.incident.name}: another run is working on it; nothing done`);
   return {
-    ...facts(run.snap, run.dryRun),
+    ...factsOf(run.snap, run.dryRun),
     outcome: "in-progress",
     message: headline("in-progress"),
     closed: false,
@@ -164,7 +132,7 @@ async function decide(run: Run): Promise<RemediationSummary> {
     `incident ${snap.incident.name}: ${users.length} user(s), ${snap.found.groups.length} group(s), ${snap.found.apps.length} application(s), ${snap.found.unusableAccounts.length} account(s) without an Entra id`,
   );
   const scope = checkScope(snap, deps);
-  const base = { ...facts(snap, run.dryRun), decisions: scope };
+  const base = { ...factsOf(snap, run.dryRun), decisions: scope };
   const damaged = run.record?.damaged;
   if (damaged) return settle(run, "held", { ...base, decisions: [...scope, checkRecord(damaged.reason)] });
   if (holds(scope).length > 0 && !run.dryRun) return settle(run, "held", base);
@@ -310,18 +278,18 @@ async function requestWave(
   const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
   await Promise.all([recordWave(run, wave), deps.store.noteRestores(covered, deps.now(), signal)]);
   const done = await reprocessAll(run, plan.reprocess);
-  const requested: Wave = { ...wave, failed: done.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
-  const f: Facts = { ...planned.facts, decisions, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] };
+  const requested: Wave = { ...wave, failed: done.failed.map((call) => ({ assignmentId: call.assignmentId, error: call.error })) };
+  const known: Facts = { ...planned.facts, decisions, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] };
   if (done.failed.length > 0) {
     await recordWave(run, requested);
     return settle(
       run,
       "failed",
-      { ...f, failed: done.failed },
+      { ...known, failed: done.failed },
       `${done.failed.length} reprocess call(s) failed; the app requests those again on its next attempt`,
     );
   }
-  return verify(run, requested, f, false);
+  return verify(run, requested, known, false);
 }
 
 /**
@@ -329,7 +297,7 @@ async function requestWave(
  * pass their checks again), then verify.
  */
 async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<RemediationSummary> {
-  const failedIds = new Set((wave.failed ?? []).map((f) => f.assignmentId));
+  const failedIds = new Set((wave.failed ?? []).map((call) => call.assignmentId));
   let current = wave;
   let failed: FailedAssignment[] = [];
   if (failedIds.size > 0) {
@@ -341,14 +309,14 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
       return settle(run, "held", { ...base, decisions: [...base.decisions, ...userChecks], notRestored: wave.left ?? [] }, message);
     }
     const retried = await reprocessAll(run, retry);
-    current = { ...wave, failed: retried.failed.map((f) => ({ assignmentId: f.assignmentId, error: f.error })) };
+    current = { ...wave, failed: retried.failed.map((call) => ({ assignmentId: call.assignmentId, error: call.error })) };
     failed = retried.failed;
     await recordWave(run, current);
   }
-  const reprocessed = wave.assignments.filter((a) => !current.failed?.some((f) => f.assignmentId === a.assignmentId));
-  const f: Facts = { ...base, reprocessed, failed, notRestored: wave.left ?? [] };
-  if (failed.length > 0) return settle(run, "failed", f, `${failed.length} reprocess call(s) failed again`);
-  return verify(run, current, f, true);
+  const reprocessed = wave.assignments.filter((a) => !current.failed?.some((call) => call.assignmentId === a.assignmentId));
+  const known: Facts = { ...base, reprocessed, failed, notRestored: wave.left ?? [] };
+  if (failed.length > 0) return settle(run, "failed", known, `${failed.length} reprocess call(s) failed again`);
+  return verify(run, current, known, true);
 }
 
 /**
@@ -357,7 +325,7 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
  * an earlier run requested the wave. Closes only when every pair the incident names is restored
  * and verified and the new snapshot passes every check.
  */
-async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Promise<RemediationSummary> {
+async function verify(run: Run, wave: Wave, known: Facts, recheckUsers: boolean): Promise<RemediationSummary> {
   const { deps } = run;
   const [seen, userChecks, scope] = await Promise.all([
     waitForDelivery(
@@ -367,7 +335,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
     recheckUsers ? checkUsers(run.snap.found.users, deps, run.signal) : Promise.resolve([]),
     recheck(run, wavePairs(wave)),
   ]);
-  const decisions = withScope([...f.decisions, ...userChecks], scope);
+  const decisions = withScope([...known.decisions, ...userChecks], scope);
   const since = new Date(wave.requestedAt).toISOString();
   const restored = wave.pairs.filter((p) => seen.has(pairKey(p)));
   const unverifiable: PairNote[] = wave.pairs
@@ -379,7 +347,7 @@ async function verify(run: Run, wave: Wave, f: Facts, recheckUsers: boolean): Pr
   const pending = wave.pairs.filter((p) => p.kind !== "app" && !seen.has(pairKey(p)));
   const notRestored = [...(wave.left ?? []), ...unverifiable];
   const verified: Facts = {
-    ...f,
+    ...known,
     decisions,
     restored,
     notRestored: [...notRestored, ...pending.map((p) => ({ ...p, reason: "not delivered yet" }))],
@@ -475,29 +443,29 @@ async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
  * changed since: a new snapshot, every check again (closed by someone else, an analyst on it, a
  * hold label, a merged alert), and close only if all still pass.
  */
-async function close(run: Run, f: Facts, wave: Wave): Promise<RemediationSummary> {
+async function close(run: Run, known: Facts, wave: Wave): Promise<RemediationSummary> {
   const { deps, signal } = run;
   for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
     await run.claimed;
     const result = await deps.sentinel.closeIncident(
       run.snap.incident,
       {
-        classificationComment: `Access restored automatically: ${f.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
+        classificationComment: `Access restored automatically: ${known.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
         label: AUTO_LABEL,
       },
       signal,
     );
     if (result === "closed") {
       run.log.debug(`incident ${run.snap.incident.name}: closed as BenignPositive`);
-      return settle(run, "remediated", f);
+      return settle(run, "remediated", known);
     }
     const scope = await recheck(run, wavePairs(wave));
-    if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", f);
+    if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", known);
     if (holds(scope).length > 0) {
       return settle(
         run,
         "held",
-        { ...f, decisions: withScope(f.decisions, scope) },
+        { ...known, decisions: withScope(known.decisions, scope) },
         "Access was restored, but the incident changed meanwhile, so it was not closed.",
       );
     }
@@ -508,172 +476,6 @@ async function close(run: Run, f: Facts, wave: Wave): Promise<RemediationSummary
     `Sentinel could not close incident ${run.snap.incident.name}: it changed under ${CLOSE_ATTEMPTS} attempts`,
   );
 }
-
-/**
- * Step: report. Writes the record of the state reached (lease released) and, when the state or
- * its reason changed, one new comment that supersedes the earlier ones. Once the incident is
- * closed, a failing comment is logged and does not undo the outcome.
- */
-async function settle(run: Run, outcome: Settled, f: Facts, message?: string): Promise<RemediationSummary> {
-  const { deps, log, signal } = run;
-  const { incident } = run.snap;
-  await run.claimed;
-  // A damaged record counts every run as an attempt, so the sweeper stops at SWEEP_MAX_ATTEMPTS.
-  const failures = outcome === "failed" || run.record?.damaged ? failureCount(run) : run.dryRun ? (run.record?.failures ?? 0) : 0;
-  const failure = outcome === "failed" ? failureLine(run, failures) : "";
-  const text =
-    outcome === "failed"
-      ? `${failure} ${message ?? ""}`.trim()
-      : outcome === "held" && holds(f.decisions).length > 0
-        ? [holdMessage(f.decisions), message].filter(Boolean).join(" ")
-        : (message ?? headline(outcome));
-  const closed = outcome === "remediated";
-  const previous = run.record;
-  const changed = previous?.unsaid === true || previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
-  const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
-  let said = !changed;
-  const summary: RemediationSummary = { ...f, decisions: sortDecisions(f.decisions), outcome, message: text, closed, update };
-  // Every hold is in the debug log too (a dry run logs every check); the decision record has them all.
-  for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
-    log.debug(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
-  }
-  if (changed) {
-    const commentId = stableId(incident.name, "update", String(update));
-    try {
-      // A failure's comment is one line for the analyst; the error itself stays in the log.
-      const shown =
-        outcome === "failed"
-          ? {
-              ...summary,
-              message: [failure, run.failureCause, `The error is in the function's log under invocation ${run.invocationId}.`]
-                .filter(Boolean)
-                .join(" "),
-            }
-          : summary;
-      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shown), signal);
-      summary.commentId = commentId;
-      said = true;
-    } catch (error) {
-      // Closed is closed; and a failure is still counted when it cannot be said on the incident.
-      if (!closed && outcome !== "failed") throw error;
-      log.warn(`incident ${incident.name}: ${outcome}, but the comment could not be written: ${printable(messageOf(error), 300)}`);
-    }
-  }
-  try {
-    // A comment that could not be written is not counted: the next run writes it (under the same id).
-    const comments = said ? update : (previous?.comments ?? 0);
-    await save(run, { ...baseRecord(run), outcome, failures, comments, reason: text, ...(said ? {} : { unsaid: true }) });
-  } catch (error) {
-    // Closed is closed: the next run reads the incident's status first and reports already-closed.
-    if (!closed) throw error;
-    log.warn(`incident ${incident.name}: closed, but its state could not be recorded: ${printable(messageOf(error), 300)}`);
-  }
-  log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
-  log.info(decisionLine(decisionRecord(summary, deps.now(), run.record?.wave?.requestedAt)));
-  return summary;
-}
-
-/** A run that failed (Graph, Sentinel, a bound): count it (enforcing runs only), say so, keep the wave. */
-async function recordFailure(run: Run, error: AppError, signal: AbortSignal): Promise<void> {
-  try {
-    // The failure is written over the run's own lease, with the etag of that write: a failure that
-    // came before the lease write landed waits for it (written from the copy read before, it would
-    // conflict and be lost, leaving the lease and an uncounted failure). A claim that never landed
-    // leaves the record as read; another run's lease (Busy) is not ours to overwrite.
-    const landed = await run.claimed.then(
-      () => true,
-      (claimError: unknown) => !(claimError instanceof Busy),
-    );
-    if (!landed) return;
-    const f = { ...facts(run.snap, run.dryRun), notRestored: run.record?.wave?.left ?? [] };
-    const refused = error.code.endsWith("AccessDenied");
-    await settle(
-      { ...run, signal, claimed: Promise.resolve(), ...(refused ? { failureCause: error.message } : {}) },
-      "failed",
-      f,
-      error.message,
-    );
-  } catch (writeError) {
-    run.log.warn(`incident ${run.snap.incident.name}: could not record the failure: ${messageOf(writeError)}`);
-  }
-}
-
-/** What a failure means for the incident, from the recorded state (never more than it knows). */
-function failureLine(run: Run, failures: number): string {
-  const wave = run.record?.wave;
-  const state = wave
-    ? `Reprocess of ${wave.assignments.length} assignment(s) was requested at ${new Date(wave.requestedAt).toISOString()}; it is not requested again, only checked.`
-    : "Nothing was reprocessed.";
-  if (run.dryRun) return `Dry run failed (not counted as an attempt). ${state}`;
-  const max = run.deps.config.sweep.maxAttempts;
-  return failures >= max
-    ? `Remediation failed ${failures} times; the app has stopped trying and the incident needs an admin. ${state}`
-    : `Attempt ${failures} of ${max} failed; the app tries again. ${state}`;
-}
-
-/** Enforcing failures in a row; a dry run's failure is never counted. */
-function failureCount(run: Run): number {
-  const before = run.record?.failures ?? 0;
-  return run.dryRun ? before : before + 1;
-}
-
-/** The fields every write carries over: the wave (never dropped once recorded), the comment count. */
-function baseRecord(run: Run): IncidentRecord {
-  const r = run.record;
-  return {
-    outcome: r?.outcome ?? "new",
-    dryRun: run.dryRun,
-    ...(run.dryRunByHand ? { byHand: true } : {}),
-    failures: r?.failures ?? 0,
-    comments: r?.comments ?? 0,
-    ...(r?.wave ? { wave: r.wave } : {}),
-    ...(r?.reason !== undefined ? { reason: r.reason } : {}),
-    ...(r?.damaged ? { damaged: r.damaged } : {}),
-    incident: {
-      title: run.snap.incident.title,
-      ...(run.snap.incident.incidentNumber !== undefined ? { number: run.snap.incident.incidentNumber } : {}),
-    },
-    updatedAt: run.deps.now(),
-  };
-}
-
-/** Records the wave (and what its calls answered), still holding the lease. */
-function recordWave(run: Run, wave: Wave): Promise<void> {
-  return save(run, { ...baseRecord(run), outcome: "reprocess-requested", wave, ...(run.lease ? { lease: run.lease } : {}) });
-}
-
-/** A conditional write of the record; the run then works from what it wrote. */
-async function save(run: Run, record: IncidentRecord): Promise<void> {
-  const written = { ...record, updatedAt: run.deps.now() };
-  run.etag = await run.deps.store.save(run.snap.incident.name, written, run.etag, run.signal);
-  run.record = written;
-}
-
-function facts({ incident, found }: Snapshot, dryRun: boolean): Facts {
-  return {
-    incident: {
-      id: incident.name,
-      ...(incident.incidentNumber !== undefined ? { number: incident.incidentNumber } : {}),
-      title: incident.title,
-      ...(incident.incidentUrl ? { url: incident.incidentUrl } : {}),
-    },
-    dryRun,
-    users: found.users,
-    groups: found.groups,
-    ...(Object.keys(found.groupNames).length ? { groupNames: found.groupNames } : {}),
-    applications: found.apps,
-    decisions: [],
-    reprocessed: [],
-    wouldReprocess: [],
-    skipped: [],
-    failed: [],
-    needsAttention: [],
-    restored: [],
-    notRestored: [],
-  };
-}
-
-const sortDecisions = (d: Decision[]) => [...holds(d), ...d.filter((x) => x.result === "pass")];
 
 function assertSameWorkspace(sent: WorkspaceRef, configured: WorkspaceRef): void {
   if (
