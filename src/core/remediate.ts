@@ -232,12 +232,13 @@ async function planFor(
     const g = grants.get(a.accessPackageId);
     return a.userId === p.userId && g !== undefined && granted(g, p.kind).includes(p.targetId);
   };
-  const heldReason = (userId: string) => holds(decisions).find((d) => d.userId === userId)?.reason;
+  // The hold's reason is listed once, under the holds; the pair names only which check it was.
+  const heldBy = (userId: string) => holds(decisions).find((d) => d.userId === userId)?.guard;
   const covered: Pair[] = [];
   const left: PairNote[] = [];
   for (const p of pairs) {
-    const held = heldReason(p.userId);
-    if (held) left.push({ ...p, reason: `held: ${held}` });
+    const held = heldBy(p.userId);
+    if (held) left.push({ ...p, reason: `held by the ${held} check (see the holds)` });
     else if (plan.reprocess.some((a) => grantsPair(a, p))) covered.push(p);
     else {
       const skipped = plan.skipped.find((a) => grantsPair(a, p));
