@@ -50,14 +50,6 @@ export interface SweepNote {
   recent: number;
 }
 
-export interface SweepNote {
-  at: number;
-  listed: number;
-  ran: number;
-  failed: number;
-  recent: number;
-}
-
 /**
  * The app's shared state in one table of its storage account: the incident records
  * (src/store/records.ts), the hourly window (window.ts) and the restore history (history.ts),

@@ -229,6 +229,12 @@ export class FakeTenant {
         body: this.errorBody(service, 500, `Fake tenant error: ${error instanceof Error ? error.message : String(error)}`),
       };
     }
+    this.record(service, method, url, answer.status, start);
+    return answer;
+  }
+
+  /** Every request is recorded: method, path, status, timings; never headers or bodies. */
+  private record(service: Service, method: string, url: URL, status: number, start: number): void {
     const end = performance.now() - this.t0;
     this.requests.push({
       seq: ++this.seq,
@@ -236,11 +242,10 @@ export class FakeTenant {
       method,
       path: url.pathname,
       query: Object.fromEntries(url.searchParams),
-      status: answer.status,
+      status,
       start,
       end,
     });
-    return answer;
   }
 
   private fireTriggers(service: Service, method: string, path: string): void {
@@ -393,10 +398,7 @@ export class FakeTenant {
         const headers: Record<string, string> = fault.retryAfter !== undefined ? { "retry-after": String(fault.retryAfter) } : {};
         send(res, status, this.errorBody(service, status, "Injected fault"), headers);
       } else {
-        const answer =
-          service === "login"
-            ? this.login(method, url, body)
-            : this.route(service, method, url, body, req.headers.authorization ?? "", fault);
+        const answer = this.route(service, method, url, body, req.headers.authorization ?? "", fault);
         status = answer.status;
         send(res, answer.status, answer.body, answer.headers);
       }
@@ -404,16 +406,7 @@ export class FakeTenant {
       status = 500;
       send(res, 500, this.errorBody(service, 500, `Fake tenant error: ${error instanceof Error ? error.message : String(error)}`));
     } finally {
-      this.requests.push({
-        seq: ++this.seq,
-        service,
-        method,
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        status,
-        start,
-        end: performance.now() - this.t0,
-      });
+      this.record(service, method, url, status, start);
     }
   }
 
