@@ -31,8 +31,11 @@ import { pairsOf, readSnapshot } from "./snapshot";
  */
 export const GRAPH_CONCURRENCY = 20;
 
-/** Close attempts when the incident keeps changing between the re-read and the close. */
-const CLOSE_ATTEMPTS = 4;
+/**
+ * Steps of the close when the incident keeps changing between the re-read and the close: a
+ * change takes one snapshot to see and one to confirm, so this allows three changes.
+ */
+const CLOSE_ATTEMPTS = 6;
 const DAY_MS = 24 * 3_600_000;
 /** How long recording a failure may take once the run's own deadline has passed. */
 const FAILURE_RECORD_MS = 5_000;
@@ -189,6 +192,7 @@ const wavePairs = (wave: Pick<Wave, "pairs" | "left">): Pair[] => [...wave.pairs
  * pairs that `planned` does not.
  */
 async function recheck(run: Run, planned: Pair[]): Promise<Decision[]> {
+  run.previousEtag = run.snap.incident.etag;
   run.snap = await readSnapshot(run.snap.incident.name, run.deps, run.signal);
   return [...checkScope(run.snap, run.deps), ...checkChanged(run.snap, planned, run.deps.config)];
 }
@@ -440,22 +444,26 @@ async function waitForDelivery(run: Run, pairs: Pair[]): Promise<Set<string>> {
 }
 
 /**
- * Step: close with the etag of the snapshot whose checks passed. A conflict means the incident
- * changed since: a new snapshot, every check again (closed by someone else, an analyst on it, a
- * hold label, a merged alert), and close only if all still pass.
+ * Step: close with the etag of the snapshot whose checks passed, once that snapshot is confirmed
+ * (the one before it had the same etag: see Run.previousEtag). A conflict, or a snapshot not yet
+ * confirmed, means the incident changed: a new snapshot, every check again (closed by someone
+ * else, an analyst on it, a hold label, a merged alert), and close only if all still pass.
  */
 async function close(run: Run, known: Facts, wave: Wave): Promise<RemediationSummary> {
   const { deps, signal } = run;
   for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
     await run.claimed;
-    const result = await deps.sentinel.closeIncident(
-      run.snap.incident,
-      {
-        classificationComment: `Access restored automatically: ${known.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
-        label: AUTO_LABEL,
-      },
-      signal,
-    );
+    const confirmed = run.previousEtag === run.snap.incident.etag;
+    const result = !confirmed
+      ? "conflict"
+      : await deps.sentinel.closeIncident(
+          run.snap.incident,
+          {
+            classificationComment: `Access restored automatically: ${known.reprocessed.length || "earlier"} reprocessed access package assignment(s), every membership verified; see the comment.`,
+            label: AUTO_LABEL,
+          },
+          signal,
+        );
     if (result === "closed") {
       run.log.debug(`incident ${run.snap.incident.name}: closed as BenignPositive`);
       return settle(run, "remediated", known);

@@ -30,6 +30,13 @@ export interface Run {
   failureCause?: string;
   /** The latest decision snapshot: the one every check and the next change work from. */
   snap: Snapshot;
+  /**
+   * The etag of the snapshot before `snap`. The incident and its entities are read in parallel,
+   * so one snapshot alone may pair an incident read after a change with entities read before it;
+   * when two snapshots in a row carry the same etag, nothing changed between them and the later
+   * one's entities are those of that etag. Only such a snapshot's etag is closed with.
+   */
+  previousEtag?: string;
   /** The app's record as of the claim, and the etag its next write must match. */
   record: IncidentRecord | undefined;
   etag: string | undefined;

@@ -1,5 +1,5 @@
 import { messageOf, printable, type AppError } from "../errors";
-import type { Settled } from "../store";
+import { LeaseLost, type IncidentRecord, type Settled } from "../store";
 import { decisionLine, decisionRecord } from "./decisionRecord";
 import { holds } from "./guards";
 import { headline, holdMessage, renderComment, stableId, type RemediationSummary } from "./report";
@@ -8,8 +8,11 @@ import { baseRecord, Busy, factsOf, save, type Facts, type Run } from "./run";
 
 /**
  * Step: report. Writes the record of the state reached (lease released) and, when the state or
- * its reason changed, one new comment that supersedes the earlier ones. Once the incident is
- * closed, a failing comment is logged and does not undo the outcome.
+ * its reason changed, one new comment that supersedes the earlier ones. The record goes first,
+ * marked `unsaid` until the comment is written: a run that lost its lease finds out there and
+ * writes no comment (another run owns the incident and its comment numbers), and a run that stops
+ * between the two leaves a record the next run finishes. Once the incident is closed, a failing
+ * comment or record is logged and does not undo the outcome.
  */
 export async function settle(run: Run, outcome: Settled, known: Facts, message?: string): Promise<RemediationSummary> {
   const { deps, log, signal } = run;
@@ -27,47 +30,62 @@ export async function settle(run: Run, outcome: Settled, known: Facts, message?:
   const closed = outcome === "remediated";
   const previous = run.record;
   const changed = previous?.unsaid === true || previous?.outcome !== outcome || previous.reason !== text || previous.dryRun !== run.dryRun;
-  const update = (previous?.comments ?? 0) + (changed ? 1 : 0);
-  let said = !changed;
+  // A comment recorded but never written keeps its number: the next one takes its place.
+  const update = previous?.unsaid ? previous.comments : (previous?.comments ?? 0) + (changed ? 1 : 0);
   const summary: RemediationSummary = { ...known, decisions: sortDecisions(known.decisions), outcome, message: text, closed, update };
   // Every hold is in the debug log too (a dry run logs every check); the decision record has them all.
   for (const d of summary.decisions.filter((d) => summary.dryRun || d.result === "hold")) {
     log.debug(`incident ${incident.name}: ${d.result} [${d.guard}]${d.userId ? ` user ${d.userId}` : ""}: ${printable(d.reason, 300)}`);
   }
+  const record = { ...baseRecord(run), outcome, failures, comments: update, reason: text };
+  // A lost lease throws here (the run answers in-progress): another run owns the incident now.
+  const recorded = await recordState(run, closed, { ...record, ...(changed ? { unsaid: true } : {}) });
   if (changed) {
     const commentId = stableId(incident.name, "update", String(update));
     try {
-      // A failure's comment is one line for the analyst; the error itself stays in the log.
-      const shown =
-        outcome === "failed"
-          ? {
-              ...summary,
-              message: [failure, run.failureCause, `The error is in the function's log under invocation ${run.invocationId}.`]
-                .filter(Boolean)
-                .join(" "),
-            }
-          : summary;
-      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shown), signal);
+      await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shownOnIncident(run, summary, failure)), signal);
       summary.commentId = commentId;
-      said = true;
+      if (recorded === "saved") await recordState(run, closed, record).catch((error: unknown) => leaseLostAfterComment(run, error));
     } catch (error) {
       // Closed is closed; and a failure is still counted when it cannot be said on the incident.
       if (!closed && outcome !== "failed") throw error;
       log.warn(`incident ${incident.name}: ${outcome}, but the comment could not be written: ${printable(messageOf(error), 300)}`);
     }
   }
-  try {
-    // A comment that could not be written is not counted: the next run writes it (under the same id).
-    const comments = said ? update : (previous?.comments ?? 0);
-    await save(run, { ...baseRecord(run), outcome, failures, comments, reason: text, ...(said ? {} : { unsaid: true }) });
-  } catch (error) {
-    // Closed is closed: the next run reads the incident's status first and reports already-closed.
-    if (!closed) throw error;
-    log.warn(`incident ${incident.name}: closed, but its state could not be recorded: ${printable(messageOf(error), 300)}`);
-  }
   log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
   log.info(decisionLine(decisionRecord(summary, deps.now(), run.record?.wave?.requestedAt)));
   return summary;
+}
+
+/**
+ * Writes the record; LeaseLost when another run wrote since (it owns the incident now). Once the
+ * incident is closed, or for a failure being recorded, a record that cannot be written otherwise
+ * is logged ("unrecorded") and the comment is still written.
+ */
+async function recordState(run: Run, closed: boolean, record: IncidentRecord): Promise<"saved" | "unrecorded"> {
+  try {
+    await save(run, record);
+    return "saved";
+  } catch (error) {
+    if (error instanceof LeaseLost || (!closed && record.outcome !== "failed")) throw error;
+    run.log.warn(
+      `incident ${run.snap.incident.name}: ${record.outcome}, but its state could not be recorded: ${printable(messageOf(error), 300)}`,
+    );
+    return "unrecorded";
+  }
+}
+
+/** The comment is written; a run that took the incident over since then finds it marked unsaid and writes it again. */
+function leaseLostAfterComment(run: Run, error: unknown): void {
+  if (!(error instanceof LeaseLost)) throw error;
+  run.log.warn(`incident ${run.snap.incident.name}: another run took the incident over after this one commented`);
+}
+
+/** A failure's comment is one line for the analyst; the error itself stays in the log. */
+function shownOnIncident(run: Run, summary: RemediationSummary, failure: string): RemediationSummary {
+  if (summary.outcome !== "failed") return summary;
+  const where = `The error is in the function's log under invocation ${run.invocationId}.`;
+  return { ...summary, message: [failure, run.failureCause, where].filter(Boolean).join(" ") };
 }
 
 /** A run that failed (Graph, Sentinel, a bound): count it (enforcing runs only), say so, keep the wave. */
