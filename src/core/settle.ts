@@ -9,7 +9,7 @@ import { baseRecord, Busy, factsOf, save, type Facts, type Run } from "./run";
 /**
  * Step: report. Writes the record of the state reached (lease released) and, when the state or
  * its reason changed, one new comment that supersedes the earlier ones. The record goes first,
- * marked `unsaid` until the comment is written: a run that lost its lease finds out there and
+ * marked `unsaid` and still leased until the comment is written: a run that lost its lease finds out there and
  * writes no comment (another run owns the incident and its comment numbers), and a run that stops
  * between the two leaves a record the next run finishes. Once the incident is closed, a failing
  * comment or record is logged and does not undo the outcome.
@@ -39,18 +39,23 @@ export async function settle(run: Run, outcome: Settled, known: Facts, message?:
   }
   const record = { ...baseRecord(run), outcome, failures, comments: update, reason: text };
   // A lost lease throws here (the run answers in-progress): another run owns the incident now.
-  const recorded = await recordState(run, closed, { ...record, ...(changed ? { unsaid: true } : {}) });
+  // It keeps the lease until the comment has landed, so no other run takes the incident (and
+  // the comment's number) over in between.
+  const first = changed ? { ...record, unsaid: true, ...(run.lease ? { lease: run.lease } : {}) } : record;
+  const recorded = await recordState(run, closed, first);
   if (changed) {
     const commentId = stableId(incident.name, "update", String(update));
     try {
       await deps.sentinel.upsertComment(incident.name, commentId, renderComment(shownOnIncident(run, summary, failure)), signal);
       summary.commentId = commentId;
-      if (recorded === "saved") await recordState(run, closed, record).catch((error: unknown) => leaseLostAfterComment(run, error));
     } catch (error) {
       // Closed is closed; and a failure is still counted when it cannot be said on the incident.
       if (!closed && outcome !== "failed") throw error;
       log.warn(`incident ${incident.name}: ${outcome}, but the comment could not be written: ${printable(messageOf(error), 300)}`);
     }
+    // The lease is released; a comment that did not land stays unsaid for the next run.
+    const last = summary.commentId ? record : { ...record, unsaid: true };
+    if (recorded === "saved") await recordState(run, closed, last).catch((error: unknown) => leaseLostAfterComment(run, error));
   }
   log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
   log.info(decisionLine(decisionRecord(summary, deps.now(), run.record?.wave?.requestedAt)));
@@ -75,10 +80,10 @@ async function recordState(run: Run, closed: boolean, record: IncidentRecord): P
   }
 }
 
-/** The comment is written; a run that took the incident over since then finds it marked unsaid and writes it again. */
+/** Another run took the incident over after the comment step: it finds the record marked unsaid and writes the comment again. */
 function leaseLostAfterComment(run: Run, error: unknown): void {
   if (!(error instanceof LeaseLost)) throw error;
-  run.log.warn(`incident ${run.snap.incident.name}: another run took the incident over after this one commented`);
+  run.log.warn(`incident ${run.snap.incident.name}: another run took the incident over before this one finished its record`);
 }
 
 /** A failure's comment is one line for the analyst; the error itself stays in the log. */
