@@ -308,11 +308,20 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
   if (failedIds.size > 0) {
     const retry = wave.assignments.filter((a) => failedIds.has(a.assignmentId));
     const retryUsers = run.snap.found.users.filter((u) => retry.some((a) => a.userId === u.objectId));
-    const [userChecks] = await Promise.all([checkUsers(retryUsers, run.deps, run.signal), run.claimed]);
-    if (holds(userChecks).length > 0) {
-      const message = "A reprocess call failed earlier and the user no longer passes the checks, so it is not requested again.";
-      return settle(run, "held", { ...base, decisions: [...base.decisions, ...userChecks], notRestored: wave.left ?? [] }, message);
+    const [userChecks, scope] = await Promise.all([
+      checkUsers(retryUsers, run.deps, run.signal),
+      recheck(run, wavePairs(wave)),
+      run.claimed,
+    ]);
+    if (holds(scope).length > 0 || holds(userChecks).length > 0) {
+      const message =
+        "A reprocess call failed earlier, and the incident or the user no longer passes the checks, so it is not requested again.";
+      const decisions = withScope([...base.decisions, ...userChecks], scope);
+      return settle(run, "held", { ...base, decisions, notRestored: wave.left ?? [] }, message);
     }
+    // Recorded as requested again before the calls: if what they answer cannot be recorded, no
+    // later run requests them a third time (an accepted reprocess is never repeated).
+    await recordWave(run, { ...wave, failed: [] });
     const retried = await reprocessAll(run, retry);
     current = { ...wave, failed: retried.failed.map((call) => ({ assignmentId: call.assignmentId, error: call.error })) };
     failed = retried.failed;
