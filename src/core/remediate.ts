@@ -283,7 +283,7 @@ async function requestWave(
   const wave: Wave = { requestedAt: deps.now(), assignments: plan.reprocess, pairs: covered, left };
   await Promise.all([recordWave(run, wave), deps.store.noteRestores(covered, deps.now(), signal)]);
   const done = await reprocessAll(run, plan.reprocess);
-  const requested: Wave = { ...wave, failed: done.failed.map((call) => ({ assignmentId: call.assignmentId, error: call.error })) };
+  const requested: Wave = { ...wave, failed: asRecorded(done.failed) };
   const known: Facts = { ...planned.facts, decisions, reprocessed: done.reprocessed, skipped: [...plan.skipped, ...done.gone] };
   if (done.failed.length > 0) {
     await recordWave(run, requested);
@@ -323,7 +323,7 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
     // later run requests them a third time (an accepted reprocess is never repeated).
     await recordWave(run, { ...wave, failed: [] });
     const retried = await reprocessAll(run, retry);
-    current = { ...wave, failed: retried.failed.map((call) => ({ assignmentId: call.assignmentId, error: call.error })) };
+    current = { ...wave, failed: asRecorded(retried.failed) };
     failed = retried.failed;
     await recordWave(run, current);
   }
@@ -398,6 +398,9 @@ async function verify(run: Run, wave: Wave, known: Facts, recheckUsers: boolean)
   if (notRestored.length > 0) return settle(run, "partly-restored", verified);
   return close(run, verified, wave);
 }
+
+/** Failed calls as the wave records them: which assignment, and why. */
+const asRecorded = (failed: FailedAssignment[]): Wave["failed"] => failed.map(({ assignmentId, error }) => ({ assignmentId, error }));
 
 /** Step: reprocess each planned assignment, GRAPH_CONCURRENCY at a time. */
 async function reprocessAll(run: Run, planned: AssignmentRef[]) {

@@ -42,7 +42,7 @@ export async function settle(run: Run, outcome: Settled, known: Facts, message?:
   // It keeps the lease until the comment has landed, so no other run takes the incident (and
   // the comment's number) over in between.
   const first = changed ? { ...record, unsaid: true, ...(run.lease ? { lease: run.lease } : {}) } : record;
-  const recorded = await recordState(run, closed, first);
+  const recorded = await recordState(run, first);
   if (changed) {
     const commentId = stableId(incident.name, "update", String(update));
     try {
@@ -55,7 +55,7 @@ export async function settle(run: Run, outcome: Settled, known: Facts, message?:
     }
     // The lease is released; a comment that did not land stays unsaid for the next run.
     const last = summary.commentId ? record : { ...record, unsaid: true };
-    if (recorded === "saved") await recordState(run, closed, last).catch((error: unknown) => leaseLostAfterComment(run, error));
+    if (recorded === "saved") await recordState(run, last).catch((error: unknown) => leaseLostAfterComment(run, error));
   }
   log.info(`incident ${incident.name}: ${outcome}${summary.commentId ? `, comment ${summary.commentId}` : ""}`);
   log.info(decisionLine(decisionRecord(summary, deps.now(), run.record?.wave?.requestedAt)));
@@ -67,12 +67,12 @@ export async function settle(run: Run, outcome: Settled, known: Facts, message?:
  * incident is closed, or for a failure being recorded, a record that cannot be written otherwise
  * is logged ("unrecorded") and the comment is still written.
  */
-async function recordState(run: Run, closed: boolean, record: IncidentRecord): Promise<"saved" | "unrecorded"> {
+async function recordState(run: Run, record: IncidentRecord): Promise<"saved" | "unrecorded"> {
   try {
     await save(run, record);
     return "saved";
   } catch (error) {
-    if (error instanceof LeaseLost || (!closed && record.outcome !== "failed")) throw error;
+    if (error instanceof LeaseLost || (record.outcome !== "remediated" && record.outcome !== "failed")) throw error;
     run.log.warn(
       `incident ${run.snap.incident.name}: ${record.outcome}, but its state could not be recorded: ${printable(messageOf(error), 300)}`,
     );

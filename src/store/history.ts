@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
 import type { Pair } from "../core/domain";
-import type { Table } from "./table";
+import { parseStored, type Table } from "./table";
 
 export const pairKey = (p: Pair) => `${p.userId}_${p.kind}_${p.targetId}`;
 
@@ -19,7 +19,7 @@ export function restoreHistory({ run, get, put }: Table) {
           run(signal, `read how often ${pairKey(p)} was restored`, async (abortSignal) => {
             const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
             // A history nobody can read is not "never restored": the repeat guard holds on it.
-            const times = e ? parseTimes(e.times) : [];
+            const times = e ? parseStored(e.times, timesShape) : [];
             return [pairKey(p), times === undefined ? ("unreadable" as const) : times.filter((t) => t >= since).length] as const;
           }),
         ),
@@ -33,7 +33,7 @@ export function restoreHistory({ run, get, put }: Table) {
           run(signal, `note a restore of ${pairKey(p)}`, async (abortSignal) => {
             for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
               const e = await get<{ times: string }>("pair", pairKey(p), abortSignal);
-              const times = [...((e ? parseTimes(e.times) : []) ?? []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
+              const times = [...((e ? parseStored(e.times, timesShape) : []) ?? []).filter((t) => t > now - DAY), now].slice(-PAIR_HISTORY);
               if (
                 (await put({ partitionKey: "pair", rowKey: pairKey(p), times: JSON.stringify(times) }, e?.etag, abortSignal)) !== undefined
               )
@@ -45,13 +45,4 @@ export function restoreHistory({ run, get, put }: Table) {
       );
     },
   };
-}
-
-function parseTimes(text: unknown): number[] | undefined {
-  try {
-    const parsed = timesShape.safeParse(JSON.parse(String(text)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,5 +1,6 @@
 import type { TokenCredential } from "@azure/identity";
 import { TableClient } from "@azure/data-tables";
+import type * as z from "zod/mini";
 import { statusOf, upstreamError } from "../errors";
 import { createPolicy, type CallPolicy } from "../policy";
 import { LeaseLost } from "./records";
@@ -95,7 +96,17 @@ export function createTable(client: TableClient, options: TableOptions = {}): Ta
     }
   };
 
-  return { client, run, oneAtATime, get: get, put };
+  return { client, run, oneAtATime, get, put };
+}
+
+/** A JSON property the app wrote, checked against its shape; undefined when it is not that (never "empty"). */
+export function parseStored<T>(text: unknown, shape: z.ZodMiniType<T>): T | undefined {
+  try {
+    const parsed = shape.safeParse(JSON.parse(String(text)));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The table client: identity-based on Azure (endpoint + managed identity), a connection string for Azurite. */

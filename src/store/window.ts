@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import type { Table } from "./table";
+import { parseStored, type Table } from "./table";
 
 export interface Reservation {
   granted: boolean;
@@ -31,7 +31,7 @@ export function hourlyWindow({ run, get, put, oneAtATime }: Table) {
         run(turn, "count restores in the last hour", async (abortSignal) => {
           for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
             const e = await get<{ buckets: string }>("restores", "window", abortSignal);
-            const parsed = e ? parseBuckets(e.buckets) : {};
+            const parsed = e ? parseStored(e.buckets, bucketsShape) : {};
             // Fail closed: a counter nobody can read grants nothing.
             if (parsed === undefined) return { granted: false, used: 0, problem: UNREADABLE_COUNTER };
             const { minute, live, used } = inWindow(parsed, now);
@@ -54,7 +54,7 @@ export function hourlyWindow({ run, get, put, oneAtATime }: Table) {
         run(turn, "give back restores of the last hour", async (abortSignal) => {
           for (let attempt = 1; attempt <= RESERVE_ATTEMPTS; attempt++) {
             const e = await get<{ buckets: string }>("restores", "window", abortSignal);
-            const buckets = e ? parseBuckets(e.buckets) : undefined;
+            const buckets = e ? parseStored(e.buckets, bucketsShape) : undefined;
             if (!e || !buckets || buckets[String(bucket)] === undefined) return;
             buckets[String(bucket)] = Math.max(0, (buckets[String(bucket)] ?? 0) - users);
             if (
@@ -70,7 +70,7 @@ export function hourlyWindow({ run, get, put, oneAtATime }: Table) {
     windowUse: (now: number, signal: AbortSignal): Promise<{ used: number; oldestLeavesAt?: number; problem?: string }> =>
       run(signal, "read the restores of the last hour", async (abortSignal) => {
         const e = await get<{ buckets: string }>("restores", "window", abortSignal);
-        const parsed = e ? parseBuckets(e.buckets) : {};
+        const parsed = e ? parseStored(e.buckets, bucketsShape) : {};
         if (parsed === undefined) return { used: 0, problem: UNREADABLE_COUNTER };
         const { live, used } = inWindow(parsed, now);
         // When the oldest counted user leaves the window: when one more would fit at the cap.
@@ -97,13 +97,4 @@ function freesAt(live: [string, number][], excess: number): number | undefined {
     if (freed >= excess) return (Number(m) + WINDOW_BUCKETS) * MINUTE;
   }
   return undefined;
-}
-
-function parseBuckets(text: unknown): Record<string, number> | undefined {
-  try {
-    const parsed = bucketsShape.safeParse(JSON.parse(String(text)));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
