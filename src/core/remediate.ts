@@ -313,6 +313,7 @@ async function verifyWave(run: Run, wave: Wave, base: Facts): Promise<Remediatio
       recheck(run, wavePairs(wave)),
       run.claimed,
     ]);
+    if (run.snap.incident.status === "Closed") return settle(run, "closed-by-other", { ...base, notRestored: wave.left ?? [] });
     if (holds(scope).length > 0 || holds(userChecks).length > 0) {
       const message =
         "A reprocess call failed earlier, and the incident or the user no longer passes the checks, so it is not requested again.";
