@@ -122,7 +122,7 @@ export async function recordFailure(run: Run, error: AppError, signal: AbortSign
 function failureLine(run: Run, failures: number): string {
   const wave = run.record?.wave;
   const state = wave
-    ? `Reprocess of ${wave.assignments.length} assignment(s) was requested at ${new Date(wave.requestedAt).toISOString()}; it is not requested again, only checked.`
+    ? `Reprocess of ${wave.assignments.length} assignment(s) was requested at ${new Date(wave.requestedAt).toISOString()}; only the calls that failed are requested again, the rest is only checked.`
     : "Nothing was reprocessed.";
   if (run.dryRun) return `Dry run failed (not counted as an attempt). ${state}`;
   const max = run.deps.config.sweep.maxAttempts;
